@@ -1,0 +1,48 @@
+/**
+ * The native interface everything above ffi/ depends on. Both runtime adapters
+ * (deno.ts, bun.ts) produce a {@link Native}; nothing else touches a runtime's FFI.
+ * @module
+ */
+import type { NeutralType, symbols } from "./symbols.ts";
+
+declare const handleBrand: unique symbol;
+/** An opaque native handle (er_pack*, er_model*, er_request*). Never inspect it. */
+export type Handle = { readonly [handleBrand]: "Handle" };
+
+/** Memory passed to a "buffer" parameter: any TypedArray or DataView, or null for NULL. */
+export type BufferArg = ArrayBufferView | null;
+
+type ArgType<T extends NeutralType> = T extends "u32" | "i32" ? number
+  : T extends "handle" ? Handle
+  : T extends "buffer" ? BufferArg
+  : never;
+type Args<T extends readonly NeutralType[]> = { -readonly [K in keyof T]: T[K] extends NeutralType ? ArgType<T[K]> : never };
+type ResultType<T extends NeutralType> = T extends "void" ? void : number;
+
+type Table = typeof symbols;
+/** Every er_* function with its JS argument and result types. */
+export type Symbols = {
+  [K in keyof Table]: (...args: Args<Table[K]["args"]>) => ResultType<Table[K]["result"]>;
+};
+
+/** A loaded libedgerun. */
+export interface Native {
+  /** The er_* functions. */
+  readonly symbols: Symbols;
+  /** The path the library was loaded from. */
+  readonly path: string;
+  /** Turns a pointer written to an out-parameter into a handle. */
+  handle(address: bigint): Handle;
+  /** A zero-copy ArrayBuffer over native memory. It must not outlive that memory. */
+  view(address: bigint, byteLength: number): ArrayBuffer;
+  /** Unloads the library. Every handle becomes invalid. */
+  close(): void;
+}
+
+/** What a runtime adapter provides. */
+export interface Adapter {
+  /** "deno" or "bun". */
+  readonly runtime: "deno" | "bun";
+  /** Loads libedgerun from path (throws the runtime's own error on failure). */
+  open(path: string): Native;
+}

@@ -1,0 +1,116 @@
+/**
+ * EdgerunError and the one mapper every native status goes through.
+ * @module
+ */
+import type { Native } from "./abi.ts";
+
+/** Status codes of the shim (ER_ERR_* in edgerun.h), by name. */
+export const Status = {
+  OK: 0,
+  INVALID_ARGUMENT: -1,
+  LIBRARY_NOT_FOUND: -2,
+  UNSUPPORTED: -3,
+  FILE: -4,
+  INVALID_MODEL: -5,
+  BACKEND: -6,
+  OUT_OF_MEMORY: -7,
+  STATE: -8,
+  TIMEOUT: -9,
+  BUSY: -10,
+  CANCELLED: -11,
+  NOT_FOUND: -12,
+} as const;
+
+/** Names of the error codes an {@link EdgerunError} can carry. */
+export type ErrorCode = Exclude<keyof typeof Status, "OK"> | "CLOSED" | "LOAD_FAILED" | "ABI_MISMATCH";
+
+const codeByStatus = new Map<number, ErrorCode>(
+  Object.entries(Status).filter(([k]) => k !== "OK").map(([k, v]) => [v, k as ErrorCode]),
+);
+
+/** Details carried by an {@link EdgerunError}. */
+export interface ErrorDetails {
+  /** The backend that failed ("ort", "hbdnn"), if any. */
+  backend?: string;
+  /** The native or vendor call that failed, if known. */
+  call?: string;
+  /** The vendor's own error code (0 if none). */
+  vendorCode?: number;
+  /** The vendor's description of its error. */
+  vendorMessage?: string;
+  /** The native status (ER_ERR_*), if the error came from the shim. */
+  status?: number;
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/**
+ * The error edgerun throws for anything that goes wrong at run time (argument mistakes are
+ * TypeError/RangeError). `code` says what kind of failure it is.
+ *
+ * @example
+ * ```ts
+ * import { EdgerunError, open } from "@edgerun/edgerun";
+ * try {
+ *   open("missing.onnx");
+ * } catch (e) {
+ *   if (e instanceof EdgerunError && e.code === "FILE") console.error(e.message);
+ * }
+ * ```
+ */
+export class EdgerunError extends Error {
+  override name = "EdgerunError";
+  /** What kind of failure this is. */
+  readonly code: ErrorCode;
+  /** The backend that failed ("ort", "hbdnn"), or "" if none. */
+  readonly backend: string;
+  /** The native or vendor call that failed, or "". */
+  readonly call: string;
+  /** The vendor's own error code, or 0. */
+  readonly vendorCode: number;
+  /** The vendor's description of its error, or "". */
+  readonly vendorMessage: string;
+  /** The native status (ER_ERR_*), or 0 if the error was raised on the JS side. */
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = code;
+    this.backend = details.backend ?? "";
+    this.call = details.call ?? "";
+    this.vendorCode = details.vendorCode ?? 0;
+    this.vendorMessage = details.vendorMessage ?? "";
+    this.status = details.status ?? 0;
+  }
+}
+
+const decoder = new TextDecoder();
+const scratch = new Uint8Array(2048);
+
+function readString(fn: (buf: Uint8Array, cap: number) => number): string {
+  const n = fn(scratch, scratch.length);
+  return decoder.decode(scratch.subarray(0, Math.min(n, scratch.length - 1)));
+}
+
+/** Builds the EdgerunError for a failed native status from the shim's last-error record. */
+export function nativeError(native: Native, status: number, context?: string): EdgerunError {
+  const s = native.symbols;
+  const message = readString((b, c) => s.er_last_error(b, c));
+  const backend = readString((b, c) => s.er_last_error_field(0, b, c));
+  const call = readString((b, c) => s.er_last_error_field(1, b, c));
+  const vendorMessage = readString((b, c) => s.er_last_error_field(2, b, c));
+  const code = codeByStatus.get(status) ?? "BACKEND";
+  const prefix = context ? `${context}: ` : "";
+  return new EdgerunError(code, prefix + (message || `native status ${status}`), {
+    backend,
+    call,
+    vendorCode: s.er_last_vendor_code(),
+    vendorMessage,
+    status,
+  });
+}
+
+/** Throws the EdgerunError for status unless it is OK. */
+export function check(native: Native, status: number, context?: string): void {
+  if (status !== Status.OK) throw nativeError(native, status, context);
+}

@@ -1,0 +1,112 @@
+/**
+ * Finds and loads libedgerun: an explicit path, then $EDGERUN_LIB, then the local build
+ * (zig-out/lib next to this package), then the system loader. A failure names every path tried.
+ * @module
+ */
+import { existsSync } from "node:fs";
+import process from "node:process";
+import type { Adapter, Native } from "./abi.ts";
+import { EdgerunError } from "./errors.ts";
+
+/** The ABI version this TypeScript code was written for (ER_ABI_VERSION). */
+export const ABI_VERSION = 1;
+
+const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+const adapter: Adapter = isBun ? (await import("./bun.ts")).adapter : (await import("./deno.ts")).adapter;
+
+/** The JS runtime edgerun runs on. */
+export const runtime: "deno" | "bun" = adapter.runtime;
+
+/** Reads an environment variable; missing permission reads as unset. */
+export function env(name: string): string | undefined {
+  try {
+    return process.env[name] || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function localPath(relative: string): string | undefined {
+  const url = new URL(relative, import.meta.url);
+  return url.protocol === "file:" ? decodeURIComponent(url.pathname) : undefined;
+}
+
+function fileExists(path: string): boolean {
+  try {
+    return existsSync(path);
+  } catch {
+    return false;
+  }
+}
+
+/** Candidate paths of libedgerun, in the order they are tried. */
+export function libraryCandidates(explicit?: string): { path: string; source: string }[] {
+  const list: { path: string; source: string }[] = [];
+  if (explicit) list.push({ path: explicit, source: "option" });
+  const fromEnv = env("EDGERUN_LIB");
+  if (fromEnv) list.push({ path: fromEnv, source: "EDGERUN_LIB" });
+  const local = localPath("../zig-out/lib/libedgerun.so");
+  if (local) list.push({ path: local, source: "local build" });
+  list.push({ path: "libedgerun.so", source: "system loader" });
+  return list;
+}
+
+/** Where ONNX Runtime may be, besides $EDGERUN_ORT_LIB and the system loader. */
+function ortCandidates(): string[] {
+  const arch = process.arch === "arm64" ? "arm64" : "x64";
+  const tail = `node_modules/onnxruntime-node/bin/napi-v6/linux/${arch}/libonnxruntime.so.1`;
+  const paths = [localPath(`../${tail}`)];
+  try {
+    paths.push(`${process.cwd()}/${tail}`);
+  } catch {
+    // no read permission for cwd: skip it
+  }
+  return paths.filter((p): p is string => !!p && fileExists(p));
+}
+
+let loaded: Native | undefined;
+
+/**
+ * Loads libedgerun once. Later calls return the same library (a different path is an error).
+ * @param path an explicit path to libedgerun.so
+ */
+export function loadLibrary(path?: string): Native {
+  if (loaded) {
+    if (path && path !== loaded.path) {
+      throw new EdgerunError("LOAD_FAILED", `libedgerun is already loaded from ${loaded.path}; cannot load ${path}`);
+    }
+    return loaded;
+  }
+  const tried: string[] = [];
+  for (const { path: candidate, source } of libraryCandidates(path)) {
+    const isBareName = !candidate.includes("/");
+    if (!isBareName && !fileExists(candidate)) {
+      tried.push(`${candidate} (${source}: not found)`);
+      continue;
+    }
+    let native: Native;
+    try {
+      native = adapter.open(candidate);
+    } catch (e) {
+      if (e instanceof Error && (e.name === "NotCapable" || e.name === "PermissionDenied")) throw e;
+      tried.push(`${candidate} (${source}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)})`);
+      continue;
+    }
+    const version = native.symbols.er_abi_version();
+    if (version !== ABI_VERSION) {
+      native.close();
+      throw new EdgerunError(
+        "ABI_MISMATCH",
+        `${candidate} has ABI version ${version}, this edgerun needs ${ABI_VERSION}: rebuild it (make build)`,
+      );
+    }
+    const ort = ortCandidates();
+    if (ort.length) native.symbols.er_backend_set_search_path(1, new TextEncoder().encode(ort.join(":") + "\0"));
+    loaded = native;
+    return native;
+  }
+  throw new EdgerunError(
+    "LOAD_FAILED",
+    `libedgerun.so not found. Build it with \`make build\` or set EDGERUN_LIB. Tried: ${tried.join("; ")}`,
+  );
+}

@@ -1,0 +1,203 @@
+/**
+ * The one symbol table of libedgerun (shim/include/edgerun.h), in a neutral vocabulary that
+ * ffi/deno.ts and ffi/bun.ts translate:
+ *   "u32" / "i32"  32-bit integers
+ *   "handle"       an opaque native handle (er_pack*, er_model*, er_request*)
+ *   "buffer"       caller-owned memory: a TypedArray passed straight through (or null)
+ *   "void"         no result
+ * @module
+ */
+export const symbols = {
+  er_abi_version: { args: [], result: "u32" },
+  er_last_error: {
+    args: [
+      "buffer", // char *buf
+      "u32", // uint32_t cap
+    ],
+    result: "u32",
+  },
+  er_last_error_field: {
+    args: [
+      "u32", // uint32_t field
+      "buffer", // char *buf
+      "u32", // uint32_t cap
+    ],
+    result: "u32",
+  },
+  er_last_vendor_code: { args: [], result: "i32" },
+  er_backend_set_search_path: {
+    args: [
+      "u32", // uint32_t backend
+      "buffer", // const char *paths
+    ],
+    result: "i32",
+  },
+  er_backend_load: {
+    args: [
+      "u32", // uint32_t backend
+      "buffer", // char *version
+      "u32", // uint32_t cap
+    ],
+    result: "i32",
+  },
+  er_pack_open: {
+    args: [
+      "buffer", // const char *path
+      "u32", // uint32_t backend
+      "buffer", // const char *options
+      "buffer", // er_pack **out
+    ],
+    result: "i32",
+  },
+  er_pack_count: {
+    args: [
+      "handle", // er_pack *pack
+      "buffer", // uint32_t *out
+    ],
+    result: "i32",
+  },
+  er_pack_name: {
+    args: [
+      "handle", // er_pack *pack
+      "u32", // uint32_t index
+      "buffer", // char *buf
+      "u32", // uint32_t cap
+      "buffer", // uint32_t *len
+    ],
+    result: "i32",
+  },
+  er_pack_model: {
+    args: [
+      "handle", // er_pack *pack
+      "u32", // uint32_t index
+      "buffer", // er_model **out
+    ],
+    result: "i32",
+  },
+  er_pack_free: {
+    args: [
+      "handle", // er_pack *pack
+    ],
+    result: "void",
+  },
+  er_model_counts: {
+    args: [
+      "handle", // er_model *model
+      "buffer", // uint32_t *counts
+    ],
+    result: "i32",
+  },
+  er_model_tensor: {
+    args: [
+      "handle", // er_model *model
+      "u32", // uint32_t io
+      "u32", // uint32_t index
+      "buffer", // uint8_t *info
+      "u32", // uint32_t cap
+    ],
+    result: "i32",
+  },
+  er_model_tensor_name: {
+    args: [
+      "handle", // er_model *model
+      "u32", // uint32_t io
+      "u32", // uint32_t index
+      "buffer", // char *buf
+      "u32", // uint32_t cap
+    ],
+    result: "i32",
+  },
+  er_model_tensor_quant: {
+    args: [
+      "handle", // er_model *model
+      "u32", // uint32_t io
+      "u32", // uint32_t index
+      "buffer", // float *scales
+      "buffer", // int32_t *zero_points
+      "u32", // uint32_t cap
+    ],
+    result: "i32",
+  },
+  er_model_info: {
+    args: [
+      "handle", // er_model *model
+      "buffer", // char *buf
+      "u32", // uint32_t cap
+      "buffer", // uint32_t *len
+    ],
+    result: "i32",
+  },
+  er_model_free: {
+    args: [
+      "handle", // er_model *model
+    ],
+    result: "void",
+  },
+  er_request_new: {
+    args: [
+      "handle", // er_model *model
+      "buffer", // er_request **out
+    ],
+    result: "i32",
+  },
+  er_request_free: {
+    args: [
+      "handle", // er_request *request
+    ],
+    result: "void",
+  },
+  er_request_tensor: {
+    args: [
+      "handle", // er_request *request
+      "u32", // uint32_t io
+      "u32", // uint32_t index
+      "buffer", // uint64_t *out
+    ],
+    result: "i32",
+  },
+  er_request_set_shape: {
+    args: [
+      "handle", // er_request *request
+      "u32", // uint32_t index
+      "buffer", // const int64_t *dims
+      "u32", // uint32_t rank
+    ],
+    result: "i32",
+  },
+  er_request_write: {
+    args: [
+      "handle", // er_request *request
+      "u32", // uint32_t index
+      "buffer", // const void *src
+      "u32", // uint32_t len
+      "u32", // uint32_t mode
+    ],
+    result: "i32",
+  },
+  er_request_read: {
+    args: [
+      "handle", // er_request *request
+      "u32", // uint32_t index
+      "buffer", // void *dst
+      "u32", // uint32_t len
+      "u32", // uint32_t mode
+    ],
+    result: "i32",
+  },
+  er_request_run: {
+    args: [
+      "handle", // er_request *request
+      "i32", // int32_t priority
+      "i32", // int32_t custom_id
+      "u32", // uint32_t core_mask
+      "i32", // int32_t timeout_ms
+    ],
+    result: "i32",
+  },
+} as const satisfies SymbolTable;
+
+/** A neutral argument or result type. */
+export type NeutralType = "u32" | "i32" | "handle" | "buffer" | "void";
+
+/** The shape of a neutral symbol table. */
+export type SymbolTable = Record<string, { readonly args: readonly NeutralType[]; readonly result: NeutralType }>;

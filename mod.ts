@@ -1,0 +1,20 @@
+/**
+ * edgerun: run compiled neural-network models on edge NPUs (and on the CPU through ONNX
+ * Runtime) from Deno and Bun, through a small native shim.
+ *
+ * @example
+ * ```ts
+ * import { open } from "@edgerun/edgerun";
+ * using model = open("model.onnx");
+ * console.log(model.describe());
+ * const outputs = model.run(new Float32Array(model.inputs[0].byteSize / 4));
+ * console.log(outputs[0].shape);
+ * ```
+ * @module
+ */
+export { type Backend, type Feed, type Feeds, type InputTensor, Model, type ModelInfo, open, openAll, type OpenOptions, Outputs, type RunOptions } from "./src/model.ts";
+export { type Quantization, Tensor, type TensorInfo } from "./src/tensor.ts";
+export type { TensorFeed } from "./src/request.ts";
+export { type DType, hasFloat16Array, type TypedArray } from "./src/dtype.ts";
+export { EdgerunError, type ErrorCode } from "./ffi/errors.ts";
+export { loadLibrary, runtime } from "./ffi/load.ts";

@@ -1,0 +1,1254 @@
+/*
+ * hbdnn backend: D-Robotics RDK S100/S600 BPU through hbDNN + UCP (OpenExplorer 3.x, .hbm files).
+ *
+ * The vendor runtime is dlopen'ed (libhbucp.so, then libdnn.so) and its types are declared here from
+ * docs/vendor-abi.md section A; no vendor header is needed. Two generations of that ABI exist on
+ * S100 (8 or 10 tensor dimensions); the one in use is detected at run time and anything else is
+ * refused with a message that says what was seen.
+ *
+ * A run is: CLEAN inputs -> hbDNNInferV2 (async task) -> hbUCPSubmitTask -> hbUCPWaitTaskDone ->
+ * hbUCPReleaseTask -> INVALIDATE outputs. At most 32 tasks may exist per process.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BACKEND "hbdnn"
+#define LIB_DIR_ENV "EDGERUN_HBDNN_LIB_DIR"
+
+/* ---- vendor types (S100 UCP 3.x, LP64; vendor-abi.md A.4) ---------------------------------- */
+
+typedef struct hbUCPSysMem {
+  uint64_t phyAddr;
+  void *virAddr;
+  uint64_t memSize;
+} hbUCPSysMem;
+
+typedef struct hbUCPSchedParam {
+  int32_t priority; /* 0..255; 254 high and 255 urgent preempt */
+  int64_t customId; /* tie-break, smaller first */
+  uint64_t backend; /* HB_UCP_* core bits */
+  uint32_t deviceId;
+} hbUCPSchedParam;
+
+typedef struct hbDNNQuantiScale {
+  int32_t scaleLen;
+  float *scaleData;
+  int32_t zeroPointLen;
+  int32_t *zeroPointData;
+} hbDNNQuantiScale;
+
+/* The 10-dimension layout (UCP 3.13.x). It is also this file's in-memory form of the properties. */
+typedef struct hbDNNTensorShape {
+  int32_t dimensionSize[10];
+  int32_t numDimensions;
+} hbDNNTensorShape;
+
+typedef struct hbDNNTensorProperties {
+  hbDNNTensorShape validShape;
+  int32_t tensorType; /* hbDNNDataType, S100 numbering */
+  hbDNNQuantiScale scale;
+  int32_t quantiType; /* 0 none, 1 scale */
+  int32_t quantizeAxis;
+  int64_t alignedByteSize;
+  int64_t stride[10];
+} hbDNNTensorProperties;
+
+typedef struct hbDNNTensor {
+  hbUCPSysMem sysMem;
+  hbDNNTensorProperties properties;
+} hbDNNTensor;
+
+/* The same layout with 8 dimensions (earlier S100 UCPs may use it; A.4). */
+typedef struct hbDNNTensorShape_d8 {
+  int32_t dimensionSize[8];
+  int32_t numDimensions;
+} hbDNNTensorShape_d8;
+
+typedef struct hbDNNTensorProperties_d8 {
+  hbDNNTensorShape_d8 validShape;
+  int32_t tensorType;
+  hbDNNQuantiScale scale;
+  int32_t quantiType;
+  int32_t quantizeAxis;
+  int64_t alignedByteSize;
+  int64_t stride[8];
+} hbDNNTensorProperties_d8;
+
+typedef struct hbDNNTensor_d8 {
+  hbUCPSysMem sysMem;
+  hbDNNTensorProperties_d8 properties;
+} hbDNNTensor_d8;
+
+_Static_assert(sizeof(hbUCPSysMem) == 24, "hbUCPSysMem size");
+_Static_assert(offsetof(hbUCPSysMem, phyAddr) == 0, "hbUCPSysMem.phyAddr");
+_Static_assert(offsetof(hbUCPSysMem, virAddr) == 8, "hbUCPSysMem.virAddr");
+_Static_assert(offsetof(hbUCPSysMem, memSize) == 16, "hbUCPSysMem.memSize");
+
+_Static_assert(sizeof(hbUCPSchedParam) == 32, "hbUCPSchedParam size");
+_Static_assert(offsetof(hbUCPSchedParam, priority) == 0, "hbUCPSchedParam.priority");
+_Static_assert(offsetof(hbUCPSchedParam, customId) == 8, "hbUCPSchedParam.customId");
+_Static_assert(offsetof(hbUCPSchedParam, backend) == 16, "hbUCPSchedParam.backend");
+_Static_assert(offsetof(hbUCPSchedParam, deviceId) == 24, "hbUCPSchedParam.deviceId");
+
+_Static_assert(sizeof(hbDNNQuantiScale) == 32, "hbDNNQuantiScale size");
+_Static_assert(offsetof(hbDNNQuantiScale, scaleLen) == 0, "hbDNNQuantiScale.scaleLen");
+_Static_assert(offsetof(hbDNNQuantiScale, scaleData) == 8, "hbDNNQuantiScale.scaleData");
+_Static_assert(offsetof(hbDNNQuantiScale, zeroPointLen) == 16, "hbDNNQuantiScale.zeroPointLen");
+_Static_assert(offsetof(hbDNNQuantiScale, zeroPointData) == 24, "hbDNNQuantiScale.zeroPointData");
+
+_Static_assert(sizeof(hbDNNTensorShape) == 44, "hbDNNTensorShape size");
+_Static_assert(offsetof(hbDNNTensorShape, numDimensions) == 40, "hbDNNTensorShape.numDimensions");
+_Static_assert(sizeof(hbDNNTensorProperties) == 176, "hbDNNTensorProperties size");
+_Static_assert(offsetof(hbDNNTensorProperties, validShape) == 0, "props.validShape");
+_Static_assert(offsetof(hbDNNTensorProperties, tensorType) == 44, "props.tensorType");
+_Static_assert(offsetof(hbDNNTensorProperties, scale) == 48, "props.scale");
+_Static_assert(offsetof(hbDNNTensorProperties, quantiType) == 80, "props.quantiType");
+_Static_assert(offsetof(hbDNNTensorProperties, quantizeAxis) == 84, "props.quantizeAxis");
+_Static_assert(offsetof(hbDNNTensorProperties, alignedByteSize) == 88, "props.alignedByteSize");
+_Static_assert(offsetof(hbDNNTensorProperties, stride) == 96, "props.stride");
+_Static_assert(sizeof(hbDNNTensor) == 200, "hbDNNTensor size");
+_Static_assert(offsetof(hbDNNTensor, properties) == 24, "hbDNNTensor.properties");
+
+_Static_assert(sizeof(hbDNNTensorShape_d8) == 36, "hbDNNTensorShape (8 dims) size");
+_Static_assert(offsetof(hbDNNTensorShape_d8, numDimensions) == 32, "hbDNNTensorShape (8 dims).numDimensions");
+_Static_assert(sizeof(hbDNNTensorProperties_d8) == 152, "hbDNNTensorProperties (8 dims) size");
+_Static_assert(offsetof(hbDNNTensorProperties_d8, tensorType) == 36, "props8.tensorType");
+_Static_assert(offsetof(hbDNNTensorProperties_d8, scale) == 40, "props8.scale");
+_Static_assert(offsetof(hbDNNTensorProperties_d8, quantiType) == 72, "props8.quantiType");
+_Static_assert(offsetof(hbDNNTensorProperties_d8, quantizeAxis) == 76, "props8.quantizeAxis");
+_Static_assert(offsetof(hbDNNTensorProperties_d8, alignedByteSize) == 80, "props8.alignedByteSize");
+_Static_assert(offsetof(hbDNNTensorProperties_d8, stride) == 88, "props8.stride");
+_Static_assert(sizeof(hbDNNTensor_d8) == 176, "hbDNNTensor (8 dims) size");
+_Static_assert(offsetof(hbDNNTensor_d8, properties) == 24, "hbDNNTensor (8 dims).properties");
+
+/* dlsym results are stored into function pointers by memcpy (POSIX guarantees the sizes match). */
+_Static_assert(sizeof(void *) == sizeof(void (*)(void)), "function and data pointers differ in size");
+
+/* ---- vendor constants (A.5, A.6) --------------------------------------------------------------- */
+
+#define HB_QUANTI_SCALE 1           /* hbDNNQuantiType on S100 (NONE = 0) */
+#define HB_MEM_CACHE_INVALIDATE 1   /* hbUCPMemFlush flags; the rdk_model_zoo stubs swap them (A.9) */
+#define HB_MEM_CACHE_CLEAN 2
+#define HB_UCP_BPU_CORE_0 (1ull << 0) /* cores 0..3 are bits 0..3 */
+#define HB_UCP_BPU_CORE_ANY (1ull << 7) /* not 0: HB_UCP_CORE_ANY = 0 means any engine type */
+#define HB_MAX_BPU_CORES 4
+
+#define HB_ERR_INVALID_ARGUMENT (-100001)
+#define HB_ERR_TASK_LIMIT (-200001)
+#define HB_ERR_TASK_TIMEOUT (-200002)
+#define HB_ERR_MEM_ALLOC (-400001)
+#define HB_ERR_FILE_OPEN (-500001)
+#define HB_ERR_MODEL_INVALID (-600002)
+#define HB_ERR_MODEL_INCOMPATIBLE (-600004)
+
+#define MAX_LIVE_TASKS 32 /* "at most 32 coexisting model tasks" (A.7.1) */
+#define ROW_ALIGN 32      /* Y/UV W-direction stride alignment on S100/S100P (A.7.4) */
+#define PROBE_BYTES 512   /* bigger than any properties layout */
+#define PROBE_FILL 0xA5
+
+/* ---- the vendor API, resolved once by load ------------------------------------------------------ */
+
+typedef const char *(*hb_desc_fn)(int32_t code);
+
+static struct hb_api {
+  const char *(*hbDNNGetVersion)(void);
+  int32_t (*hbDNNInitializeFromFiles)(void **packed, const char **files, int32_t count);
+  int32_t (*hbDNNRelease)(void *packed);
+  int32_t (*hbDNNGetModelNameList)(const char ***names, int32_t *count, void *packed);
+  int32_t (*hbDNNGetModelHandle)(void **handle, void *packed, const char *name);
+  int32_t (*hbDNNGetInputCount)(int32_t *count, void *handle);
+  int32_t (*hbDNNGetOutputCount)(int32_t *count, void *handle);
+  int32_t (*hbDNNGetInputName)(const char **name, void *handle, int32_t index);
+  int32_t (*hbDNNGetOutputName)(const char **name, void *handle, int32_t index);
+  /* props points to a properties struct of the runtime's layout (8 or 10 dims). */
+  int32_t (*hbDNNGetInputTensorProperties)(void *props, void *handle, int32_t index);
+  int32_t (*hbDNNGetOutputTensorProperties)(void *props, void *handle, int32_t index);
+  /* output/input point to hbDNNTensor arrays of the runtime's layout. */
+  int32_t (*hbDNNInferV2)(void **task, void *output, const void *input, void *handle);
+  int32_t (*hbDNNGetCompileBpuCoreNum)(int32_t *cores, void *handle);                       /* optional */
+  int32_t (*hbDNNGetTaskOutputTensorProperties)(void *props, void *task, int32_t sub, int32_t index); /* optional */
+  hb_desc_fn hbDNNGetErrorDesc;                                                              /* optional */
+  const char *(*hbUCPGetVersion)(void);
+  const char *(*hbUCPGetSocName)(void);
+  int32_t (*hbUCPSubmitTask)(void *task, hbUCPSchedParam *param);
+  int32_t (*hbUCPWaitTaskDone)(void *task, int32_t timeout_ms);
+  int32_t (*hbUCPReleaseTask)(void *task);
+  int32_t (*hbUCPMallocCached)(hbUCPSysMem *mem, uint64_t size, int32_t device);
+  int32_t (*hbUCPMemFlush)(const hbUCPSysMem *mem, int32_t flag);
+  int32_t (*hbUCPFree)(hbUCPSysMem *mem);
+  hb_desc_fn hbUCPGetErrorDesc; /* optional */
+} hb;
+
+enum { LIB_NONE = -1, LIB_UCP = 0, LIB_DNN = 1 };
+
+typedef struct hb_symbol {
+  const char *name;
+  int lib, alt_lib; /* where to look first, and where else (error descriptions: exporter unverified, A.2) */
+  int required;
+  void *slot;       /* address of the function pointer in hb */
+} hb_symbol;
+
+#define SYM(lib, alt, required, fn) {#fn, lib, alt, required, (void *)&hb.fn}
+static const hb_symbol hb_symbols[] = {
+    SYM(LIB_DNN, LIB_NONE, 1, hbDNNGetVersion),
+    SYM(LIB_DNN, LIB_NONE, 1, hbDNNInitializeFromFiles),
+    SYM(LIB_DNN, LIB_NONE, 1, hbDNNRelease),
+    SYM(LIB_DNN, LIB_NONE, 1, hbDNNGetModelNameList),
+    SYM(LIB_DNN, LIB_NONE, 1, hbDNNGetModelHandle),
+    SYM(LIB_DNN, LIB_NONE, 1, hbDNNGetInputCount),
+    SYM(LIB_DNN, LIB_NONE, 1, hbDNNGetOutputCount),
+    SYM(LIB_DNN, LIB_NONE, 1, hbDNNGetInputName),
+    SYM(LIB_DNN, LIB_NONE, 1, hbDNNGetOutputName),
+    SYM(LIB_DNN, LIB_NONE, 1, hbDNNGetInputTensorProperties),
+    SYM(LIB_DNN, LIB_NONE, 1, hbDNNGetOutputTensorProperties),
+    SYM(LIB_DNN, LIB_NONE, 1, hbDNNInferV2),
+    /* Only informative (model_info) or for dynamic outputs: their absence must not block inference. */
+    SYM(LIB_DNN, LIB_NONE, 0, hbDNNGetCompileBpuCoreNum),
+    SYM(LIB_DNN, LIB_NONE, 0, hbDNNGetTaskOutputTensorProperties),
+    SYM(LIB_DNN, LIB_UCP, 0, hbDNNGetErrorDesc),
+    SYM(LIB_UCP, LIB_NONE, 1, hbUCPGetVersion),
+    SYM(LIB_UCP, LIB_NONE, 1, hbUCPGetSocName),
+    SYM(LIB_UCP, LIB_NONE, 1, hbUCPSubmitTask),
+    SYM(LIB_UCP, LIB_NONE, 1, hbUCPWaitTaskDone),
+    SYM(LIB_UCP, LIB_NONE, 1, hbUCPReleaseTask),
+    SYM(LIB_UCP, LIB_NONE, 1, hbUCPMallocCached),
+    SYM(LIB_UCP, LIB_NONE, 1, hbUCPMemFlush),
+    SYM(LIB_UCP, LIB_NONE, 1, hbUCPFree),
+    SYM(LIB_UCP, LIB_DNN, 0, hbUCPGetErrorDesc),
+};
+#undef SYM
+
+/*
+ * Process-wide state. One mutex guards the load, the layout verdict, the task counter, and the
+ * vendor calls whose thread safety is unverified (A.7.6: model load/release against task
+ * creation). All of them are short; waiting for a task happens outside the lock.
+ */
+static pthread_mutex_t hb_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct hb_state {
+  int loaded;
+  void *libs[2];         /* LIB_UCP, LIB_DNN; never closed once loaded (the runtime owns threads) */
+  char version[256];     /* what load reports */
+  char ucp_version[64];
+  char dnn_version[96];
+  char soc[128];
+  int version_dims;      /* 10 when the UCP version implies it, 0 when only the probe can tell */
+  int layout_dims;       /* verdict of the first probe (8 or 10), 0 before any model was opened */
+  int live_tasks;        /* created and not yet released, across all requests */
+} g;
+
+/* ---- errors ----------------------------------------------------------------------------------------- */
+
+static int32_t map_vendor_code(int32_t code) {
+  switch (code) {
+    case HB_ERR_FILE_OPEN: return ER_ERR_FILE;
+    case HB_ERR_MODEL_INVALID:
+    case HB_ERR_MODEL_INCOMPATIBLE: return ER_ERR_INVALID_MODEL;
+    case HB_ERR_TASK_LIMIT: return ER_ERR_BUSY;
+    case HB_ERR_TASK_TIMEOUT: return ER_ERR_TIMEOUT;
+    case HB_ERR_INVALID_ARGUMENT: return ER_ERR_INVALID_ARGUMENT;
+    case HB_ERR_MEM_ALLOC: return ER_ERR_OUT_OF_MEMORY;
+    default: return ER_ERR_BACKEND;
+  }
+}
+
+/* The runtime's own text for a code; hbDNN codes are aliases of UCP codes, so either table may know it. */
+static const char *vendor_desc(const char *call, int32_t code) {
+  int dnn_first = strncmp(call, "hbDNN", 5) == 0;
+  hb_desc_fn first = dnn_first ? hb.hbDNNGetErrorDesc : hb.hbUCPGetErrorDesc;
+  hb_desc_fn second = dnn_first ? hb.hbUCPGetErrorDesc : hb.hbDNNGetErrorDesc;
+  const char *d = first ? first(code) : NULL;
+  if ((!d || !*d) && second) d = second(code);
+  return d && *d ? d : "no description from the runtime";
+}
+
+/* Records a failed vendor call: code mapped to ER_ERR_*, vendor code and description kept. */
+__attribute__((format(printf, 3, 4))) static int32_t vendor_fail(const char *call, int32_t code, const char *fmt, ...) {
+  char what[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  const char *desc = vendor_desc(call, code);
+  return er_fail_vendor(map_vendor_code(code), BACKEND, call, code, desc, "%s: %s returned %d (%s)", what, call, code,
+                        desc);
+}
+
+static int32_t out_of_memory(void) { return er_fail(ER_ERR_OUT_OF_MEMORY, BACKEND, NULL, "out of memory"); }
+
+/* ---- loading ------------------------------------------------------------------------------------- */
+
+#define MAX_CANDIDATES 12
+
+typedef struct candidates {
+  const char *list[MAX_CANDIDATES + 1]; /* NULL-terminated */
+  char store[MAX_CANDIDATES][1024];
+  int n;
+} candidates;
+
+static void add_candidate(candidates *c, const char *dir, const char *file) {
+  if (c->n >= MAX_CANDIDATES) return;
+  if (dir) snprintf(c->store[c->n], sizeof c->store[c->n], "%s/%s", dir, file);
+  else snprintf(c->store[c->n], sizeof c->store[c->n], "%s", file);
+  c->list[c->n] = c->store[c->n];
+  c->list[++c->n] = NULL;
+}
+
+/*
+ * Where to look for a library, in order: $EDGERUN_HBDNN_LIB_DIR, the directories given to
+ * er_backend_set_search_path, the loader's own search (by name), then the board's /usr/hobot/lib.
+ * extra_dir adds one more place (used only to recognise an X3 runtime).
+ */
+static void lib_candidates(candidates *c, const char *file, const char *extra_dir) {
+  c->n = 0;
+  c->list[0] = NULL;
+  const char *env = getenv(LIB_DIR_ENV);
+  if (env && *env) add_candidate(c, env, file);
+  const char *paths = er_backend_search_path(ER_BACKEND_HBDNN);
+  while (paths && *paths) {
+    size_t len = strcspn(paths, ":");
+    if (len > 0 && len < 900) {
+      char dir[900];
+      memcpy(dir, paths, len);
+      dir[len] = 0;
+      add_candidate(c, dir, file);
+    }
+    paths += len + (paths[len] == ':');
+  }
+  add_candidate(c, NULL, file);
+  add_candidate(c, "/usr/hobot/lib", file);
+  if (extra_dir) add_candidate(c, extra_dir, file);
+}
+
+static void *open_lib(const char *file, const char *extra_dir, char *tried, size_t tried_cap) {
+  candidates c;
+  lib_candidates(&c, file, extra_dir);
+  tried[0] = 0;
+  /* No env var and no dirs: every candidate is already a full path or a bare name, in our order. */
+  return er_dlopen_first(NULL, c.list, NULL, RTLD_NOW | RTLD_GLOBAL, tried, tried_cap);
+}
+
+static const char *lib_path(void *lib, const char *symbol) {
+  Dl_info info;
+  void *sym = dlsym(lib, symbol);
+  return sym && dladdr(sym, &info) && info.dli_fname ? info.dli_fname : "(unknown path)";
+}
+
+/*
+ * No libhbucp.so. If a libdnn.so of the X3/X5 "v1" generation is present (hbDNNInfer, no
+ * hbDNNInferV2), say that plainly instead of "not found".
+ */
+static int32_t refuse_without_ucp(const char *tried_ucp) {
+  char tried[2048];
+  void *dnn = open_lib("libdnn.so", "/usr/lib/hbbpu", tried, sizeof tried);
+  if (dnn && dlsym(dnn, "hbDNNInfer") && !dlsym(dnn, "hbDNNInferV2")) {
+    const char *(*version)(void) = NULL;
+    void *sym = dlsym(dnn, "hbDNNGetVersion");
+    memcpy(&version, &sym, sizeof sym);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "%s is the RDK X3/X5 libdnn v1 runtime (hbDNN %s: hbDNNInfer, hbSys* memory, 8 dimensions); this "
+             "backend supports only the RDK S100/S600 UCP 3.x runtime (libhbucp.so + libdnn.so)",
+             lib_path(dnn, "hbDNNInfer"), version && version() ? version() : "?");
+    dlclose(dnn);
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "dlopen", "%s", text);
+  }
+  if (dnn) dlclose(dnn);
+  return er_fail(ER_ERR_LIBRARY_NOT_FOUND, BACKEND, "dlopen",
+                 "libhbucp.so (D-Robotics UCP runtime) not found; tried: %s. Set " LIB_DIR_ENV
+                 " to the directory holding libhbucp.so and libdnn.so",
+                 tried_ucp);
+}
+
+static int32_t resolve_symbols(void) {
+  const char *lib_names[2] = {"libhbucp.so", "libdnn.so"};
+  for (size_t i = 0; i < sizeof hb_symbols / sizeof hb_symbols[0]; i++) {
+    const hb_symbol *s = &hb_symbols[i];
+    void *sym = dlsym(g.libs[s->lib], s->name);
+    if (!sym && s->alt_lib != LIB_NONE) sym = dlsym(g.libs[s->alt_lib], s->name);
+    if (!sym && s->required) {
+      if (s->lib == LIB_DNN && dlsym(g.libs[LIB_DNN], "hbDNNInfer"))
+        return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "dlsym",
+                       "%s is the RDK X3/X5 libdnn v1 runtime (it lacks %s); this backend supports only the "
+                       "RDK S100/S600 UCP 3.x runtime",
+                       lib_path(g.libs[LIB_DNN], "hbDNNInfer"), s->name);
+      return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "dlsym", "%s (%s) does not export %s: not a UCP 3.x runtime",
+                     lib_names[s->lib], lib_path(g.libs[s->lib], s == hb_symbols ? "hbUCPGetVersion" : "hbDNNGetVersion"),
+                     s->name);
+    }
+    memcpy(s->slot, &sym, sizeof sym); /* NULL for a missing optional symbol */
+  }
+  return ER_OK;
+}
+
+/* "3.13.6", "v3.13.6", "3.13.6_(4.7.5 HBRT)" -> 3, 13. */
+static int parse_version(const char *s, int *major, int *minor) {
+  while (*s && !isdigit((unsigned char)*s)) s++;
+  return sscanf(s, "%d.%d", major, minor) == 2;
+}
+
+/*
+ * Refuses generations whose structs differ (J6 UCP 3.0.x, anything not 3.x) and notes whether the
+ * version alone fixes the dimension count: the 10-dimension header is the UCP 3.13.6 one; earlier
+ * S100 UCPs may use 8, so for them the probe at model open decides.
+ */
+static int32_t check_generation(void) {
+  int major = 0, minor = 0;
+  if (!parse_version(g.ucp_version, &major, &minor))
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "hbUCPGetVersion", "cannot read the UCP version from '%s'",
+                   g.ucp_version);
+  if (major == 3 && minor == 0)
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "hbUCPGetVersion",
+                   "UCP %s is the J6 OE 3.0.x generation (hbDNNTensor with sysMem[4], int32 strides, other type "
+                   "numbers); this backend supports only the RDK S100/S600 UCP 3.x runtime",
+                   g.ucp_version);
+  if (major != 3)
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "hbUCPGetVersion",
+                   "UCP %s is not a generation this backend knows (it supports S100/S600 UCP 3.1 and later 3.x)",
+                   g.ucp_version);
+  g.version_dims = minor >= 13 ? 10 : 0;
+  return ER_OK;
+}
+
+static void copy_text(char *dst, size_t cap, const char *src) { snprintf(dst, cap, "%s", src ? src : ""); }
+
+static int32_t load_locked(void) {
+  char tried[2048];
+  g.libs[LIB_UCP] = open_lib("libhbucp.so", NULL, tried, sizeof tried);
+  if (!g.libs[LIB_UCP]) return refuse_without_ucp(tried);
+  /* libhbucp.so is loaded RTLD_GLOBAL first, so libdnn.so binds to that copy whatever its own path. */
+  g.libs[LIB_DNN] = open_lib("libdnn.so", NULL, tried, sizeof tried);
+  int32_t rc = ER_OK;
+  if (!g.libs[LIB_DNN])
+    rc = er_fail(ER_ERR_LIBRARY_NOT_FOUND, BACKEND, "dlopen", "libdnn.so not found (libhbucp.so was: %s); tried: %s",
+                 lib_path(g.libs[LIB_UCP], "hbUCPGetVersion"), tried);
+  if (rc == ER_OK) rc = resolve_symbols();
+  if (rc == ER_OK) {
+    copy_text(g.ucp_version, sizeof g.ucp_version, hb.hbUCPGetVersion());
+    copy_text(g.dnn_version, sizeof g.dnn_version, hb.hbDNNGetVersion());
+    copy_text(g.soc, sizeof g.soc, hb.hbUCPGetSocName());
+    rc = check_generation();
+  }
+  if (rc != ER_OK) {
+    /* Closed so that a later load (say, with EDGERUN_HBDNN_LIB_DIR set) starts clean. */
+    for (int i = 0; i < 2; i++) {
+      if (g.libs[i]) dlclose(g.libs[i]);
+      g.libs[i] = NULL;
+    }
+    return rc;
+  }
+  snprintf(g.version, sizeof g.version, "hbDNN %s, UCP %s", g.dnn_version, g.ucp_version);
+  g.loaded = 1;
+  return ER_OK;
+}
+
+/* Loads once; a failed load is retried on the next call so that each caller gets its own error. */
+static int32_t hb_load(const char **version) {
+  pthread_mutex_lock(&hb_lock);
+  int32_t rc = g.loaded ? ER_OK : load_locked();
+  pthread_mutex_unlock(&hb_lock);
+  if (rc == ER_OK && version) *version = g.version;
+  return rc;
+}
+
+/* ---- the properties layout: 10 or 8 dimensions ------------------------------------------------- */
+
+static size_t props_size(int dims) {
+  return dims == 10 ? sizeof(hbDNNTensorProperties) : sizeof(hbDNNTensorProperties_d8);
+}
+
+static size_t tensor_size(int dims) { return dims == 10 ? sizeof(hbDNNTensor) : sizeof(hbDNNTensor_d8); }
+
+/* Runtime layout -> the 10-dimension form used everywhere in this file. */
+static void props_decode(int dims, const void *raw, hbDNNTensorProperties *p) {
+  if (dims == 10) {
+    memcpy(p, raw, sizeof *p);
+    return;
+  }
+  hbDNNTensorProperties_d8 s;
+  memcpy(&s, raw, sizeof s);
+  memset(p, 0, sizeof *p);
+  memcpy(p->validShape.dimensionSize, s.validShape.dimensionSize, sizeof s.validShape.dimensionSize);
+  p->validShape.numDimensions = s.validShape.numDimensions;
+  p->tensorType = s.tensorType;
+  p->scale = s.scale;
+  p->quantiType = s.quantiType;
+  p->quantizeAxis = s.quantizeAxis;
+  p->alignedByteSize = s.alignedByteSize;
+  memcpy(p->stride, s.stride, sizeof s.stride);
+}
+
+/* The 10-dimension form -> runtime layout (rank <= dims is guaranteed by tensor_from_props). */
+static void props_encode(int dims, const hbDNNTensorProperties *p, void *raw) {
+  if (dims == 10) {
+    memcpy(raw, p, sizeof *p);
+    return;
+  }
+  hbDNNTensorProperties_d8 d;
+  memset(&d, 0, sizeof d);
+  memcpy(d.validShape.dimensionSize, p->validShape.dimensionSize, sizeof d.validShape.dimensionSize);
+  d.validShape.numDimensions = p->validShape.numDimensions;
+  d.tensorType = p->tensorType;
+  d.scale = p->scale;
+  d.quantiType = p->quantiType;
+  d.quantizeAxis = p->quantizeAxis;
+  d.alignedByteSize = p->alignedByteSize;
+  memcpy(d.stride, p->stride, sizeof d.stride);
+  memcpy(raw, &d, sizeof d);
+}
+
+/* Writes element index of an hbDNNTensor array of the runtime's layout. */
+static void tensor_encode(int dims, unsigned char *array, uint32_t index, const hbUCPSysMem *mem,
+                          const hbDNNTensorProperties *p) {
+  unsigned char *raw = array + (size_t)index * tensor_size(dims);
+  memcpy(raw, mem, sizeof *mem);
+  props_encode(dims, p, raw + offsetof(hbDNNTensor, properties));
+}
+
+typedef struct probe_buf {
+  _Alignas(16) unsigned char bytes[PROBE_BYTES];
+} probe_buf;
+
+/* Asks the runtime for one tensor's properties into an oversize buffer filled with PROBE_FILL. */
+static int32_t read_props_raw(int is_input, void *handle, int32_t index, probe_buf *buf) {
+  memset(buf->bytes, PROBE_FILL, sizeof buf->bytes);
+  int32_t rc = is_input ? hb.hbDNNGetInputTensorProperties(buf->bytes, handle, index)
+                        : hb.hbDNNGetOutputTensorProperties(buf->bytes, handle, index);
+  if (rc != 0)
+    return vendor_fail(is_input ? "hbDNNGetInputTensorProperties" : "hbDNNGetOutputTensorProperties", rc,
+                       "%s %d", is_input ? "input" : "output", index);
+  return ER_OK;
+}
+
+/* How many leading bytes the runtime wrote (the last byte that is not the fill, plus one). */
+static size_t bytes_written(const probe_buf *buf) {
+  size_t n = sizeof buf->bytes;
+  while (n > 0 && buf->bytes[n - 1] == PROBE_FILL) n--;
+  return n;
+}
+
+static int plausible_extent(int64_t v) { return v > 0 || v == -1; }
+
+/*
+ * Does the buffer read as a sane properties struct of `dims` dimensions? The runtime must not have
+ * written past that struct, the rank must be 1..dims, the dims and strides in use positive or -1
+ * (dynamic), and the two enums in their S100 ranges. Reading one layout as the other puts padding,
+ * scale lengths or byte sizes where these fields are expected, which these checks reject.
+ */
+static int layout_fits(const probe_buf *buf, int dims) {
+  if (bytes_written(buf) > props_size(dims)) return 0;
+  hbDNNTensorProperties p;
+  props_decode(dims, buf->bytes, &p);
+  int32_t rank = p.validShape.numDimensions;
+  if (rank < 1 || rank > dims) return 0;
+  for (int32_t i = 0; i < rank; i++)
+    if (!plausible_extent(p.validShape.dimensionSize[i]) || !plausible_extent(p.stride[i])) return 0;
+  if (p.tensorType < 0 || p.tensorType > 13) return 0;
+  if (p.quantiType != 0 && p.quantiType != HB_QUANTI_SCALE) return 0;
+  return p.alignedByteSize >= -1;
+}
+
+/* One line of evidence for an error message: the fields as each layout reads them. */
+static void describe_probe(const probe_buf *buf, const char *what, char *out, size_t cap) {
+  hbDNNTensorProperties p10, p8;
+  props_decode(10, buf->bytes, &p10);
+  props_decode(8, buf->bytes, &p8);
+  snprintf(out, cap,
+           "%s: read as 10 dimensions numDimensions=%d tensorType=%d quantiType=%d alignedByteSize=%lld; as 8 "
+           "dimensions numDimensions=%d tensorType=%d quantiType=%d alignedByteSize=%lld; the runtime wrote %zu bytes",
+           what, p10.validShape.numDimensions, p10.tensorType, p10.quantiType, (long long)p10.alignedByteSize,
+           p8.validShape.numDimensions, p8.tensorType, p8.quantiType, (long long)p8.alignedByteSize, bytes_written(buf));
+}
+
+enum { FITS_8 = 1, FITS_10 = 2 };
+
+/* Probes every tensor of a model; returns the layouts that fit all of them and evidence for errors. */
+static int32_t probe_model(void *handle, int32_t n_in, int32_t n_out, int *fits, char *evidence, size_t cap) {
+  *fits = FITS_8 | FITS_10;
+  evidence[0] = 0;
+  for (int32_t k = 0; k < n_in + n_out; k++) {
+    int is_input = k < n_in;
+    int32_t index = is_input ? k : k - n_in;
+    probe_buf buf;
+    int32_t rc = read_props_raw(is_input, handle, index, &buf);
+    if (rc != ER_OK) return rc;
+    int f = (layout_fits(&buf, 10) ? FITS_10 : 0) | (layout_fits(&buf, 8) ? FITS_8 : 0);
+    if (k == 0 || (*fits & f) == 0) {
+      char what[64];
+      snprintf(what, sizeof what, "%s %d", is_input ? "input" : "output", index);
+      describe_probe(&buf, what, evidence, cap);
+    }
+    *fits &= f;
+    if (!*fits) break;
+  }
+  return ER_OK;
+}
+
+/*
+ * Decides the layout for a model: the probe must agree with the version (3.13+ => 10), must be
+ * unambiguous otherwise, and every model of the process must agree with the first one.
+ */
+static int32_t detect_layout(void *handle, int32_t n_in, int32_t n_out, int *dims) {
+  char evidence[600];
+  int fits = 0;
+  int32_t rc = probe_model(handle, n_in, n_out, &fits, evidence, sizeof evidence);
+  if (rc != ER_OK) return rc;
+  pthread_mutex_lock(&hb_lock);
+  int known = g.layout_dims ? g.layout_dims : g.version_dims;
+  pthread_mutex_unlock(&hb_lock);
+  if (n_in + n_out == 0) fits = known == 8 ? FITS_8 : known == 10 ? FITS_10 : 0;
+
+  if (fits == 0)
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "hbDNNGetInputTensorProperties",
+                   "unknown hbDNNTensorProperties layout (UCP %s): neither the 10- nor the 8-dimension layout fits. %s",
+                   g.ucp_version, evidence);
+  if (known && !(fits & (known == 10 ? FITS_10 : FITS_8)))
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "hbDNNGetInputTensorProperties",
+                   "UCP %s should use the %d-dimension tensor layout%s, but the probe does not fit it. %s",
+                   g.ucp_version, known, g.layout_dims ? " (as models opened earlier did)" : "", evidence);
+  if (!known && fits == (FITS_8 | FITS_10))
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "hbDNNGetInputTensorProperties",
+                   "cannot tell the tensor layout of UCP %s: both the 10- and the 8-dimension layouts fit. %s",
+                   g.ucp_version, evidence);
+  *dims = known ? known : (fits == FITS_10 ? 10 : 8);
+
+  pthread_mutex_lock(&hb_lock);
+  if (!g.layout_dims) g.layout_dims = *dims;
+  pthread_mutex_unlock(&hb_lock);
+  return ER_OK;
+}
+
+/* ---- tensor descriptions ---------------------------------------------------------------------------- */
+
+static const char *const vendor_type_names[] = {"S4",  "U4",  "S8",  "U8",  "F16", "S16",  "U16",
+                                                "F32", "S32", "U32", "F64", "S64", "U64", "BOOL8"};
+
+static const char *vendor_type_name(int32_t t) {
+  return t >= 0 && t < (int32_t)(sizeof vendor_type_names / sizeof vendor_type_names[0]) ? vendor_type_names[t]
+                                                                                          : "unknown";
+}
+
+/* S100 hbDNNDataType numbers (A.5; J6 and X5 number them differently). */
+static int32_t map_dtype(int32_t t) {
+  switch (t) {
+    case 2: return ER_DTYPE_INT8;
+    case 3: return ER_DTYPE_UINT8;
+    case 4: return ER_DTYPE_FLOAT16;
+    case 5: return ER_DTYPE_INT16;
+    case 6: return ER_DTYPE_UINT16;
+    case 7: return ER_DTYPE_FLOAT32;
+    case 8: return ER_DTYPE_INT32;
+    case 9: return ER_DTYPE_UINT32;
+    case 10: return ER_DTYPE_FLOAT64;
+    case 11: return ER_DTYPE_INT64;
+    case 12: return ER_DTYPE_UINT64;
+    case 13: return ER_DTYPE_BOOL;
+    default: return ER_DTYPE_UNKNOWN; /* 0/1 = S4/U4 and anything newer */
+  }
+}
+
+static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+static int shape_known(const hbDNNTensorProperties *p) {
+  for (int32_t i = 0; i < p->validShape.numDimensions; i++)
+    if (p->validShape.dimensionSize[i] < 0) return 0;
+  return 1;
+}
+
+/*
+ * Fills the -1 strides of an input whose shape is known (A.7.4). NV12 models report Y/UV inputs
+ * with strides [-1,-1,1,1] / [-1,-1,2,1] even at a fixed size; the runtime then expects dense
+ * strides except the row step (the stride of dim rank-3, one W row) rounded up to 32 bytes:
+ * Y 1x220x220x1 => [49280,224,1,1]. Strides the runtime gave are kept.
+ */
+static void fill_strides(hbDNNTensorProperties *p, uint32_t elem) {
+  int32_t rank = p->validShape.numDimensions;
+  int64_t step = elem;
+  for (int32_t i = rank - 1; i >= 0; i--) {
+    if (p->stride[i] < 0) p->stride[i] = rank >= 3 && i == rank - 3 ? round_up(step, ROW_ALIGN) : step;
+    step = p->stride[i] * p->validShape.dimensionSize[i];
+  }
+}
+
+/* Bytes a tensor spans through its strides: the largest stride*dim (for padded rows, the padded size). */
+static uint64_t strided_extent(const hbDNNTensorProperties *p, uint32_t elem) {
+  int64_t extent = elem;
+  for (int32_t i = 0; i < p->validShape.numDimensions; i++) {
+    int64_t span = p->stride[i] * p->validShape.dimensionSize[i];
+    if (span > extent) extent = span;
+  }
+  return (uint64_t)extent;
+}
+
+/* What a request allocates: alignedByteSize, or the strided extent when that is larger (filled strides). */
+static uint64_t alloc_size(const hbDNNTensorProperties *p, uint32_t elem) {
+  uint64_t extent = strided_extent(p, elem);
+  return p->alignedByteSize > 0 && (uint64_t)p->alignedByteSize > extent ? (uint64_t)p->alignedByteSize : extent;
+}
+
+static int is_dynamic(const hbDNNTensorProperties *p) {
+  for (int32_t i = 0; i < p->validShape.numDimensions; i++)
+    if (p->validShape.dimensionSize[i] < 0 || p->stride[i] < 0) return 1;
+  return 0;
+}
+
+/* Strides that differ from the dense ones; dims of size 1 are skipped, their stride is never stepped. */
+static int is_padded(const er_tensor_desc *d, uint32_t elem) {
+  int64_t dense[ER_MAX_DIMS];
+  er_dense_strides(d->shape, d->rank, elem, dense);
+  for (uint32_t i = 0; i < d->rank; i++)
+    if (d->shape[i] != 1 && d->strides[i] >= 0 && dense[i] >= 0 && d->strides[i] != dense[i]) return 1;
+  return 0;
+}
+
+static int32_t copy_quantization(const hbDNNTensorProperties *p, er_tensor_desc *d) {
+  d->quant_axis = -1;
+  if (p->quantiType != HB_QUANTI_SCALE) return ER_OK;
+  d->quant_type = 1;
+  d->quant_axis = p->quantizeAxis < 0 ? -1 : p->quantizeAxis;
+  d->flags |= ER_TENSOR_QUANTIZED;
+  if (p->scale.scaleLen > 0 && p->scale.scaleData) {
+    d->scales = malloc((size_t)p->scale.scaleLen * sizeof *d->scales);
+    if (!d->scales) return out_of_memory();
+    memcpy(d->scales, p->scale.scaleData, (size_t)p->scale.scaleLen * sizeof *d->scales);
+    d->scale_count = (uint32_t)p->scale.scaleLen;
+  }
+  if (p->scale.zeroPointLen > 0 && p->scale.zeroPointData) {
+    d->zero_points = malloc((size_t)p->scale.zeroPointLen * sizeof *d->zero_points);
+    if (!d->zero_points) return out_of_memory();
+    memcpy(d->zero_points, p->scale.zeroPointData, (size_t)p->scale.zeroPointLen * sizeof *d->zero_points);
+    d->zero_point_count = (uint32_t)p->scale.zeroPointLen;
+  }
+  return ER_OK;
+}
+
+/* Builds an er_tensor_desc; for inputs it first fills missing strides into p (used at run time). */
+static int32_t describe_tensor(const char *name, int is_input, int dims, hbDNNTensorProperties *p, er_tensor_desc *d) {
+  const char *kind = is_input ? "input" : "output";
+  d->name = strdup(name ? name : "");
+  if (!d->name) return out_of_memory();
+  d->vendor_type = p->tensorType;
+  d->dtype = map_dtype(p->tensorType);
+  if (d->dtype == ER_DTYPE_UNKNOWN)
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL, "%s '%s' has element type %s (hbDNNDataType %d), not supported",
+                   kind, d->name, vendor_type_name(p->tensorType), p->tensorType);
+  int32_t rank = p->validShape.numDimensions;
+  if (rank < 0 || rank > dims)
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL, "%s '%s' has %d dimensions (this layout allows %d)", kind,
+                   d->name, rank, dims);
+  uint32_t elem = er_dtype_size(d->dtype);
+  if (is_input && shape_known(p)) fill_strides(p, elem);
+
+  d->rank = (uint32_t)rank;
+  for (int32_t i = 0; i < rank; i++) {
+    d->shape[i] = p->validShape.dimensionSize[i];
+    d->strides[i] = p->stride[i];
+  }
+  if (is_dynamic(p)) d->flags |= ER_TENSOR_DYNAMIC;
+  if (is_padded(d, elem)) d->flags |= ER_TENSOR_PADDED;
+  d->byte_size = is_dynamic(p) ? 0 : alloc_size(p, elem);
+  return copy_quantization(p, d);
+}
+
+/* ---- packs ------------------------------------------------------------------------------------------- */
+
+typedef struct hb_pack {
+  void *packed;   /* hbDNNPackedHandle_t */
+  uint32_t count;
+  char **names;   /* owned copies of hbDNNGetModelNameList */
+} hb_pack;
+
+static void hb_pack_close(void *pack) {
+  hb_pack *p = pack;
+  if (!p) return;
+  if (p->packed) {
+    pthread_mutex_lock(&hb_lock);
+    hb.hbDNNRelease(p->packed);
+    pthread_mutex_unlock(&hb_lock);
+  }
+  for (uint32_t i = 0; p->names && i < p->count; i++) free(p->names[i]);
+  free(p->names);
+  free(p);
+}
+
+static int32_t copy_model_names(hb_pack *p, const char *path) {
+  const char **list = NULL;
+  int32_t n = 0;
+  int32_t rc = hb.hbDNNGetModelNameList(&list, &n, p->packed);
+  if (rc != 0) return vendor_fail("hbDNNGetModelNameList", rc, "'%s'", path);
+  if (n <= 0 || !list) return er_fail(ER_ERR_INVALID_MODEL, BACKEND, "hbDNNGetModelNameList", "'%s' holds no models", path);
+  p->names = calloc((size_t)n, sizeof *p->names);
+  if (!p->names) return out_of_memory();
+  p->count = (uint32_t)n;
+  for (int32_t i = 0; i < n; i++) {
+    p->names[i] = strdup(list[i] ? list[i] : "");
+    if (!p->names[i]) return out_of_memory();
+  }
+  return ER_OK;
+}
+
+static int32_t hb_pack_open(const char *path, const char *options, void **out, uint32_t *model_count) {
+  (void)options; /* no hbdnn options yet */
+  FILE *f = fopen(path, "rb");
+  if (!f) return er_fail(ER_ERR_FILE, BACKEND, "fopen", "model file '%s' cannot be opened", path);
+  fclose(f);
+  hb_pack *p = calloc(1, sizeof *p);
+  if (!p) return out_of_memory();
+  const char *files[1] = {path};
+  pthread_mutex_lock(&hb_lock);
+  int32_t rc = hb.hbDNNInitializeFromFiles(&p->packed, files, 1);
+  pthread_mutex_unlock(&hb_lock);
+  if (rc != 0) {
+    p->packed = NULL;
+    hb_pack_close(p);
+    return vendor_fail("hbDNNInitializeFromFiles", rc, "cannot load '%s'", path);
+  }
+  rc = copy_model_names(p, path);
+  if (rc != ER_OK) {
+    hb_pack_close(p);
+    return rc;
+  }
+  *out = p;
+  *model_count = p->count;
+  return ER_OK;
+}
+
+static const char *hb_pack_name(void *pack, uint32_t index) {
+  hb_pack *p = pack;
+  return index < p->count ? p->names[index] : NULL;
+}
+
+/* ---- models ------------------------------------------------------------------------------------------ */
+
+typedef struct hb_model {
+  void *handle;                  /* hbDNNHandle_t, owned by the pack */
+  int dims;                      /* 10 or 8: the runtime's properties layout */
+  uint32_t n_in, n_out;
+  hbDNNTensorProperties *props;  /* inputs then outputs; input strides filled */
+  int32_t compiled_cores;        /* hbDNNGetCompileBpuCoreNum, 0 if unknown */
+} hb_model;
+
+static void hb_model_close(void *model) {
+  hb_model *m = model;
+  if (!m) return;
+  free(m->props);
+  free(m);
+}
+
+static int32_t tensor_name(int is_input, void *handle, int32_t index, const char **name) {
+  int32_t rc = is_input ? hb.hbDNNGetInputName(name, handle, index) : hb.hbDNNGetOutputName(name, handle, index);
+  if (rc != 0)
+    return vendor_fail(is_input ? "hbDNNGetInputName" : "hbDNNGetOutputName", rc, "%s %d", is_input ? "input" : "output",
+                       index);
+  return ER_OK;
+}
+
+/* Reads every tensor's properties in the detected layout and describes it. */
+static int32_t describe_model(hb_model *m, er_tensor_desc *in, er_tensor_desc *out) {
+  for (uint32_t k = 0; k < m->n_in + m->n_out; k++) {
+    int is_input = k < m->n_in;
+    int32_t index = (int32_t)(is_input ? k : k - m->n_in);
+    probe_buf buf;
+    const char *name = NULL;
+    int32_t rc = read_props_raw(is_input, m->handle, index, &buf);
+    if (rc == ER_OK) rc = tensor_name(is_input, m->handle, index, &name);
+    if (rc != ER_OK) return rc;
+    props_decode(m->dims, buf.bytes, &m->props[k]);
+    rc = describe_tensor(name, is_input, m->dims, &m->props[k], is_input ? &in[index] : &out[index]);
+    if (rc != ER_OK) return rc;
+  }
+  return ER_OK;
+}
+
+static int32_t open_counts(hb_pack *p, uint32_t index, hb_model *m) {
+  int32_t rc = hb.hbDNNGetModelHandle(&m->handle, p->packed, p->names[index]);
+  if (rc != 0) return vendor_fail("hbDNNGetModelHandle", rc, "model '%s'", p->names[index]);
+  int32_t n_in = 0, n_out = 0;
+  rc = hb.hbDNNGetInputCount(&n_in, m->handle);
+  if (rc != 0) return vendor_fail("hbDNNGetInputCount", rc, "model '%s'", p->names[index]);
+  rc = hb.hbDNNGetOutputCount(&n_out, m->handle);
+  if (rc != 0) return vendor_fail("hbDNNGetOutputCount", rc, "model '%s'", p->names[index]);
+  if (n_in < 0 || n_out < 0)
+    return er_fail(ER_ERR_BACKEND, BACKEND, "hbDNNGetInputCount", "model '%s' reports %d inputs and %d outputs",
+                   p->names[index], n_in, n_out);
+  m->n_in = (uint32_t)n_in;
+  m->n_out = (uint32_t)n_out;
+  if (hb.hbDNNGetCompileBpuCoreNum && hb.hbDNNGetCompileBpuCoreNum(&m->compiled_cores, m->handle) != 0)
+    m->compiled_cores = 0;
+  return detect_layout(m->handle, n_in, n_out, &m->dims);
+}
+
+static void free_descs(er_tensor_desc *d, uint32_t n) {
+  for (uint32_t i = 0; d && i < n; i++) er_tensor_desc_clear(&d[i]);
+  free(d);
+}
+
+static int32_t hb_model_open(void *pack, uint32_t index, void **out, uint32_t *n_in, er_tensor_desc **inputs,
+                             uint32_t *n_out, er_tensor_desc **outputs) {
+  hb_pack *p = pack;
+  if (index >= p->count)
+    return er_fail(ER_ERR_NOT_FOUND, BACKEND, NULL, "model index %u out of range (%u models)", index, p->count);
+  hb_model *m = calloc(1, sizeof *m);
+  if (!m) return out_of_memory();
+  er_tensor_desc *in = NULL, *outs = NULL;
+  int32_t rc = open_counts(p, index, m);
+  if (rc == ER_OK) {
+    m->props = calloc(m->n_in + m->n_out + 1, sizeof *m->props);
+    in = calloc(m->n_in + 1, sizeof *in);
+    outs = calloc(m->n_out + 1, sizeof *outs);
+    rc = m->props && in && outs ? describe_model(m, in, outs) : out_of_memory();
+  }
+  if (rc != ER_OK) {
+    free_descs(in, m->n_in);
+    free_descs(outs, m->n_out);
+    hb_model_close(m);
+    return rc;
+  }
+  *out = m;
+  *n_in = m->n_in;
+  *inputs = in;
+  *n_out = m->n_out;
+  *outputs = outs;
+  return ER_OK;
+}
+
+/* BPU cores of this board: sysfs core_num, else the bpuN entries; 0 if neither is readable. */
+static int board_core_count(void) {
+  int n = 0;
+  FILE *f = fopen("/sys/devices/system/bpu/core_num", "r");
+  if (f) {
+    if (fscanf(f, "%d", &n) != 1) n = 0;
+    fclose(f);
+    if (n > 0) return n;
+  }
+  DIR *dir = opendir("/sys/devices/system/bpu");
+  if (!dir) return 0;
+  n = 0;
+  for (struct dirent *e; (e = readdir(dir));)
+    if (strncmp(e->d_name, "bpu", 3) == 0 && isdigit((unsigned char)e->d_name[3])) n++;
+  closedir(dir);
+  return n;
+}
+
+static int32_t hb_model_info(void *model, char *buf, size_t cap, size_t *len) {
+  hb_model *m = model;
+  er_json_str(buf, cap, len, "backend", BACKEND, 0);
+  er_json_str(buf, cap, len, "soc", g.soc, 1);
+  er_json_str(buf, cap, len, "ucp_version", g.ucp_version, 1);
+  er_json_str(buf, cap, len, "dnn_version", g.dnn_version, 1);
+  er_json_int(buf, cap, len, "layout_dims", m->dims, 1);
+  if (m->compiled_cores > 0) er_json_int(buf, cap, len, "model_bpu_cores", m->compiled_cores, 1);
+  int board = board_core_count();
+  if (board > 0) er_json_int(buf, cap, len, "board_bpu_cores", board, 1);
+  return ER_OK;
+}
+
+/* ---- requests ----------------------------------------------------------------------------------------- */
+
+typedef struct hb_request {
+  hb_model *model;
+  er_tensor_buf *bufs[2];        /* core.c's input and output arrays, kept current here */
+  hbUCPSysMem *mem;              /* inputs then outputs; virAddr NULL = not allocated */
+  hbDNNTensorProperties *props;  /* this request's copy: set_shape changes input shapes */
+  unsigned char *raw[2];         /* hbDNNTensor arrays in the runtime's layout: inputs, outputs */
+  int stuck;                     /* a task could not be released: the device may still use the buffers */
+} hb_request;
+
+static er_tensor_buf *buf_of(hb_request *r, uint32_t k) {
+  return k < r->model->n_in ? &r->bufs[0][k] : &r->bufs[1][k - r->model->n_in];
+}
+
+/* Rewrites tensor k of the hbDNNTensor arrays from mem and props. */
+static void encode_tensor(hb_request *r, uint32_t k) {
+  int is_input = k < r->model->n_in;
+  uint32_t index = is_input ? k : k - r->model->n_in;
+  tensor_encode(r->model->dims, r->raw[is_input ? 0 : 1], index, &r->mem[k], &r->props[k]);
+}
+
+static void set_buf(er_tensor_buf *b, const hbDNNTensorProperties *p, void *data, uint64_t bytes) {
+  b->data = data;
+  b->bytes = bytes;
+  b->rank = (uint32_t)p->validShape.numDimensions;
+  for (uint32_t i = 0; i < b->rank; i++) {
+    b->shape[i] = p->validShape.dimensionSize[i];
+    b->strides[i] = p->stride[i];
+  }
+}
+
+static int32_t alloc_mem(hbUCPSysMem *mem, uint64_t size, const char *kind, const char *name) {
+  memset(mem, 0, sizeof *mem);
+  int32_t rc = hb.hbUCPMallocCached(mem, size, 0);
+  if (rc != 0) {
+    memset(mem, 0, sizeof *mem);
+    return vendor_fail("hbUCPMallocCached", rc, "%llu bytes for %s '%s'", (unsigned long long)size, kind, name);
+  }
+  return ER_OK;
+}
+
+static const char *name_of(hb_request *r, uint32_t k) {
+  const char *name = NULL;
+  int is_input = k < r->model->n_in;
+  tensor_name(is_input, r->model->handle, (int32_t)(is_input ? k : k - r->model->n_in), &name);
+  return name ? name : "?";
+}
+
+/*
+ * Allocates tensor k. Dynamic inputs wait for set_shape (data stays NULL). Dynamic outputs get
+ * alignedByteSize, the runtime's bound, and their shape after each run.
+ */
+static int32_t bind_tensor(hb_request *r, uint32_t k) {
+  const hbDNNTensorProperties *p = &r->props[k];
+  int is_input = k < r->model->n_in;
+  const char *kind = is_input ? "input" : "output";
+  uint32_t elem = er_dtype_size(map_dtype(p->tensorType));
+  uint64_t size = 0;
+  if (!is_dynamic(p)) size = alloc_size(p, elem);
+  else if (!is_input && p->alignedByteSize > 0) size = (uint64_t)p->alignedByteSize;
+  else if (!is_input)
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL, "output '%s' has a dynamic shape and no size bound",
+                   name_of(r, k));
+  if (size > 0) {
+    int32_t rc = alloc_mem(&r->mem[k], size, kind, name_of(r, k));
+    if (rc != ER_OK) return rc;
+  }
+  set_buf(buf_of(r, k), p, r->mem[k].virAddr, size);
+  encode_tensor(r, k);
+  return ER_OK;
+}
+
+static void hb_request_free(void *request) {
+  hb_request *r = request;
+  if (!r) return;
+  /* After a task that could not be released the device may still write these buffers: leak them. */
+  for (uint32_t k = 0; r->mem && !r->stuck && k < r->model->n_in + r->model->n_out; k++)
+    if (r->mem[k].virAddr) hb.hbUCPFree(&r->mem[k]);
+  free(r->mem);
+  free(r->props);
+  free(r->raw[0]);
+  free(r->raw[1]);
+  free(r);
+}
+
+static int32_t hb_request_new(void *model, er_tensor_buf *inputs, er_tensor_buf *outputs, void **out) {
+  hb_model *m = model;
+  uint32_t n = m->n_in + m->n_out;
+  hb_request *r = calloc(1, sizeof *r);
+  if (!r) return out_of_memory();
+  r->model = m;
+  r->bufs[0] = inputs;
+  r->bufs[1] = outputs;
+  r->mem = calloc(n + 1, sizeof *r->mem);
+  r->props = malloc((n + 1) * sizeof *r->props);
+  r->raw[0] = calloc(m->n_in + 1, tensor_size(m->dims));
+  r->raw[1] = calloc(m->n_out + 1, tensor_size(m->dims));
+  int32_t rc = r->mem && r->props && r->raw[0] && r->raw[1] ? ER_OK : out_of_memory();
+  if (rc == ER_OK) memcpy(r->props, m->props, n * sizeof *r->props);
+  for (uint32_t k = 0; rc == ER_OK && k < n; k++) rc = bind_tensor(r, k);
+  if (rc != ER_OK) {
+    hb_request_free(r);
+    return rc;
+  }
+  *out = r;
+  return ER_OK;
+}
+
+/* Gives a dynamic input its run-time shape; reallocates only when it grows past what is held. */
+static int32_t hb_request_set_shape(void *request, uint32_t index, const int64_t *dims, uint32_t rank) {
+  hb_request *r = request;
+  if (r->stuck) return er_fail(ER_ERR_STATE, BACKEND, NULL, "request unusable after a task that could not be released");
+  hbDNNTensorProperties p = r->model->props[index]; /* the model's -1s, so strides are refilled */
+  for (uint32_t i = 0; i < rank; i++) {
+    if (dims[i] > INT32_MAX)
+      return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "input '%s': dimension %u (%lld) is too large",
+                     name_of(r, index), i, (long long)dims[i]);
+    p.validShape.dimensionSize[i] = (int32_t)dims[i];
+  }
+  uint32_t elem = er_dtype_size(map_dtype(p.tensorType));
+  fill_strides(&p, elem);
+  uint64_t size = strided_extent(&p, elem);
+  if (size > r->mem[index].memSize || !r->mem[index].virAddr) {
+    hbUCPSysMem fresh;
+    int32_t rc = alloc_mem(&fresh, size, "input", name_of(r, index));
+    if (rc != ER_OK) return rc;
+    if (r->mem[index].virAddr) hb.hbUCPFree(&r->mem[index]);
+    r->mem[index] = fresh;
+  }
+  r->props[index] = p;
+  set_buf(buf_of(r, index), &p, r->mem[index].virAddr, size);
+  encode_tensor(r, index);
+  return ER_OK;
+}
+
+/* ---- running ------------------------------------------------------------------------------------------- */
+
+/* The process-wide task budget: a 33rd task is refused here as ER_ERR_BUSY; the TS side queues. */
+static int take_task_slot(void) {
+  pthread_mutex_lock(&hb_lock);
+  int ok = g.live_tasks < MAX_LIVE_TASKS;
+  if (ok) g.live_tasks++;
+  pthread_mutex_unlock(&hb_lock);
+  return ok;
+}
+
+static void give_task_slot(void) {
+  pthread_mutex_lock(&hb_lock);
+  g.live_tasks--;
+  pthread_mutex_unlock(&hb_lock);
+}
+
+static int32_t check_sched(const er_sched *s, hbUCPSchedParam *param) {
+  if (s->priority < 0 || s->priority > 255)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "priority must be 0..255, got %d", s->priority);
+  if (s->core_mask >> HB_MAX_BPU_CORES)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "core_mask 0x%x names BPU cores beyond 0..%d",
+                   s->core_mask, HB_MAX_BPU_CORES - 1);
+  memset(param, 0, sizeof *param);
+  param->priority = s->priority;
+  param->customId = s->custom_id;
+  param->deviceId = 0;
+  /* Mask 0 means "any BPU core": HB_UCP_BPU_CORE_ANY, never 0 (= any engine of any type, A.9). */
+  param->backend = s->core_mask ? 0 : HB_UCP_BPU_CORE_ANY;
+  for (int i = 0; i < HB_MAX_BPU_CORES; i++)
+    if (s->core_mask & (1u << i)) param->backend |= HB_UCP_BPU_CORE_0 << i;
+  return ER_OK;
+}
+
+/* Cache maintenance over tensors [from, to): CLEAN inputs before submit, INVALIDATE outputs after. */
+static int32_t flush_range(hb_request *r, uint32_t from, uint32_t to, int32_t flag) {
+  for (uint32_t k = from; k < to; k++) {
+    if (!r->mem[k].virAddr) continue;
+    int32_t rc = hb.hbUCPMemFlush(&r->mem[k], flag);
+    if (rc != 0)
+      return vendor_fail("hbUCPMemFlush", rc, "%s %s '%s'", flag == HB_MEM_CACHE_CLEAN ? "clean" : "invalidate",
+                         k < r->model->n_in ? "input" : "output", name_of(r, k));
+  }
+  return ER_OK;
+}
+
+static int32_t check_inputs_bound(hb_request *r) {
+  if (r->stuck)
+    return er_fail(ER_ERR_STATE, BACKEND, NULL,
+                   "request unusable: an earlier task could not be released, so its buffers are kept; free the request");
+  for (uint32_t k = 0; k < r->model->n_in; k++)
+    if (!r->mem[k].virAddr)
+      return er_fail(ER_ERR_STATE, BACKEND, NULL, "input '%s' has a dynamic shape: set its shape before running",
+                     name_of(r, k));
+  return ER_OK;
+}
+
+/* Creates the async task. hbDNNInferV2 runs under the lock: see hb_lock. */
+static int32_t create_task(hb_request *r, void **task) {
+  pthread_mutex_lock(&hb_lock);
+  int32_t rc = hb.hbDNNInferV2(task, r->raw[1], r->raw[0], r->model->handle);
+  pthread_mutex_unlock(&hb_lock);
+  if (rc != 0) return vendor_fail("hbDNNInferV2", rc, "creating the task");
+  if (!*task) return er_fail(ER_ERR_BACKEND, BACKEND, "hbDNNInferV2", "hbDNNInferV2 returned no task handle");
+  return ER_OK;
+}
+
+static int32_t submit_and_wait(void *task, hbUCPSchedParam *param, int32_t timeout_ms) {
+  int32_t rc = hb.hbUCPSubmitTask(task, param);
+  if (rc != 0)
+    return vendor_fail("hbUCPSubmitTask", rc, "priority %d, backend 0x%llx", param->priority,
+                       (unsigned long long)param->backend);
+  /* 0 waits forever (the vendor samples' convention); a negative timeout means forever to us. */
+  int32_t wait = timeout_ms <= 0 ? 0 : timeout_ms;
+  rc = hb.hbUCPWaitTaskDone(task, wait);
+  if (rc != 0) {
+    if (rc == HB_ERR_TASK_TIMEOUT) return vendor_fail("hbUCPWaitTaskDone", rc, "no result within %d ms", wait);
+    return vendor_fail("hbUCPWaitTaskDone", rc, "running the task");
+  }
+  return ER_OK;
+}
+
+/* Outputs with -1 dims learn their shape from the finished task (before it is released). */
+static int32_t refresh_dynamic_outputs(hb_request *r, void *task) {
+  hb_model *m = r->model;
+  for (uint32_t i = 0; i < m->n_out; i++) {
+    uint32_t k = m->n_in + i;
+    if (!is_dynamic(&m->props[k])) continue;
+    if (!hb.hbDNNGetTaskOutputTensorProperties)
+      return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "hbDNNGetTaskOutputTensorProperties",
+                     "output '%s' is dynamic but the runtime lacks hbDNNGetTaskOutputTensorProperties", name_of(r, k));
+    probe_buf buf;
+    memset(buf.bytes, PROBE_FILL, sizeof buf.bytes);
+    int32_t rc = hb.hbDNNGetTaskOutputTensorProperties(buf.bytes, task, 0, (int32_t)i);
+    if (rc != 0) return vendor_fail("hbDNNGetTaskOutputTensorProperties", rc, "output '%s'", name_of(r, k));
+    hbDNNTensorProperties p;
+    props_decode(m->dims, buf.bytes, &p);
+    uint64_t extent = strided_extent(&p, er_dtype_size(map_dtype(p.tensorType)));
+    if (is_dynamic(&p) || extent > r->mem[k].memSize)
+      return er_fail(ER_ERR_BACKEND, BACKEND, "hbDNNGetTaskOutputTensorProperties",
+                     "output '%s': the runtime reports an unusable shape (%llu bytes, %llu allocated)", name_of(r, k),
+                     (unsigned long long)extent, (unsigned long long)r->mem[k].memSize);
+    set_buf(buf_of(r, k), &p, r->mem[k].virAddr, extent);
+  }
+  return ER_OK;
+}
+
+/*
+ * Always called once a task exists, whatever happened. If the release fails after the task did
+ * not finish, the device may still write the buffers: the request is marked stuck and keeps them.
+ */
+static int32_t release_task(hb_request *r, void *task, int32_t rc, int finished) {
+  int32_t release = hb.hbUCPReleaseTask(task);
+  give_task_slot();
+  if (release == 0) return rc;
+  if (!finished) r->stuck = 1;
+  if (rc != ER_OK) return rc; /* the first failure is the one to report */
+  return vendor_fail("hbUCPReleaseTask", release, "releasing a finished task");
+}
+
+static int32_t hb_request_run(void *request, const er_sched *sched) {
+  hb_request *r = request;
+  hb_model *m = r->model;
+  hbUCPSchedParam param;
+  int32_t rc = check_sched(sched, &param);
+  if (rc == ER_OK) rc = check_inputs_bound(r);
+  if (rc == ER_OK) rc = flush_range(r, 0, m->n_in, HB_MEM_CACHE_CLEAN);
+  if (rc != ER_OK) return rc;
+
+  if (!take_task_slot())
+    return er_fail(ER_ERR_BUSY, BACKEND, NULL, "%d BPU tasks are already in flight in this process", MAX_LIVE_TASKS);
+  void *task = NULL;
+  rc = create_task(r, &task);
+  if (rc != ER_OK && !task) {
+    give_task_slot();
+    return rc;
+  }
+  int finished = 0;
+  if (rc == ER_OK) rc = submit_and_wait(task, &param, sched->timeout_ms);
+  if (rc == ER_OK) {
+    finished = 1;
+    rc = refresh_dynamic_outputs(r, task);
+  }
+  rc = release_task(r, task, rc, finished);
+  if (rc == ER_OK) rc = flush_range(r, m->n_in, m->n_in + m->n_out, HB_MEM_CACHE_INVALIDATE);
+  return rc;
+}
+
+/* ---- the vtable -------------------------------------------------------------------------------------- */
+
+const er_backend_ops er_backend_hbdnn = {
+    .name = BACKEND,
+    .load = hb_load,
+    .pack_open = hb_pack_open,
+    .pack_name = hb_pack_name,
+    .pack_close = hb_pack_close,
+    .model_open = hb_model_open,
+    .model_close = hb_model_close,
+    .model_info = hb_model_info,
+    .request_new = hb_request_new,
+    .request_free = hb_request_free,
+    .request_set_shape = hb_request_set_shape,
+    .request_run = hb_request_run,
+};

@@ -1,0 +1,660 @@
+/*
+ * The ort backend: ONNX Runtime's C API, loaded with dlopen.
+ *
+ * No ORT header is used. OrtApi is a table of function pointers; the slots below are the
+ * zero-based indices of the entries we call (stable since the API version noted; checked
+ * against the 1.18-1.29 release headers). load() verifies a few of them by behaviour.
+ */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BACKEND "ort"
+
+/* All slots we use exist from API version 5 (BindOutput, slot 137, is the highest). */
+#define ORT_API_LEVEL 5u
+
+typedef struct OrtStatus OrtStatus;
+typedef struct OrtEnv OrtEnv;
+typedef struct OrtSession OrtSession;
+typedef struct OrtSessionOptions OrtSessionOptions;
+typedef struct OrtValue OrtValue;
+typedef struct OrtTypeInfo OrtTypeInfo;
+typedef struct OrtTensorTypeAndShapeInfo OrtTensorTypeAndShapeInfo;
+typedef struct OrtMemoryInfo OrtMemoryInfo;
+typedef struct OrtAllocator OrtAllocator;
+typedef struct OrtIoBinding OrtIoBinding;
+typedef struct OrtRunOptions OrtRunOptions;
+
+typedef struct OrtApiBase {
+  const void *const *(*GetApi)(uint32_t version);
+  const char *(*GetVersionString)(void);
+} OrtApiBase;
+
+/* Slot indices and prototypes (OrtStatus* NULL = success). */
+enum {
+  SLOT_CreateStatus = 0,
+  SLOT_GetErrorCode = 1,
+  SLOT_GetErrorMessage = 2,
+  SLOT_CreateEnv = 3,
+  SLOT_CreateSession = 7,
+  SLOT_CreateSessionOptions = 10,
+  SLOT_SetSessionGraphOptimizationLevel = 23,
+  SLOT_SetIntraOpNumThreads = 24,
+  SLOT_SetInterOpNumThreads = 25,
+  SLOT_SessionGetInputCount = 30,
+  SLOT_SessionGetOutputCount = 31,
+  SLOT_SessionGetInputTypeInfo = 33,
+  SLOT_SessionGetOutputTypeInfo = 34,
+  SLOT_SessionGetInputName = 36,
+  SLOT_SessionGetOutputName = 37,
+  SLOT_CreateTensorWithDataAsOrtValue = 49,
+  SLOT_GetTensorMutableData = 51,
+  SLOT_CastTypeInfoToTensorInfo = 55,
+  SLOT_GetTensorElementType = 60,
+  SLOT_GetDimensionsCount = 61,
+  SLOT_GetDimensions = 62,
+  SLOT_GetTensorTypeAndShape = 65,
+  SLOT_CreateCpuMemoryInfo = 69,
+  SLOT_AllocatorFree = 76,
+  SLOT_GetAllocatorWithDefaultOptions = 78,
+  SLOT_ReleaseEnv = 92,
+  SLOT_ReleaseStatus = 93,
+  SLOT_ReleaseMemoryInfo = 94,
+  SLOT_ReleaseSession = 95,
+  SLOT_ReleaseValue = 96,
+  SLOT_ReleaseTypeInfo = 98,
+  SLOT_ReleaseTensorTypeAndShapeInfo = 99,
+  SLOT_ReleaseSessionOptions = 100,
+  SLOT_RunWithBinding = 133,
+  SLOT_CreateIoBinding = 134,
+  SLOT_ReleaseIoBinding = 135,
+  SLOT_BindInput = 136,
+  SLOT_BindOutput = 137,
+  SLOT_BindOutputToDevice = 138,
+  SLOT_GetBoundOutputValues = 140,
+};
+
+typedef OrtStatus *(*CreateStatus_fn)(int32_t code, const char *msg);
+typedef int32_t (*GetErrorCode_fn)(const OrtStatus *status);
+typedef const char *(*GetErrorMessage_fn)(const OrtStatus *status);
+typedef OrtStatus *(*CreateEnv_fn)(int32_t log_level, const char *logid, OrtEnv **out);
+typedef OrtStatus *(*CreateSession_fn)(const OrtEnv *env, const char *path, const OrtSessionOptions *options,
+                                      OrtSession **out);
+typedef OrtStatus *(*CreateSessionOptions_fn)(OrtSessionOptions **out);
+typedef OrtStatus *(*SetOptionInt_fn)(OrtSessionOptions *options, int32_t value);
+typedef OrtStatus *(*SessionGetCount_fn)(const OrtSession *session, size_t *out);
+typedef OrtStatus *(*SessionGetTypeInfo_fn)(const OrtSession *session, size_t index, OrtTypeInfo **out);
+typedef OrtStatus *(*SessionGetName_fn)(const OrtSession *session, size_t index, OrtAllocator *allocator, char **out);
+typedef OrtStatus *(*CreateTensorWithData_fn)(const OrtMemoryInfo *info, void *data, size_t data_len,
+                                             const int64_t *shape, size_t shape_len, int32_t type, OrtValue **out);
+typedef OrtStatus *(*GetTensorMutableData_fn)(OrtValue *value, void **out);
+typedef OrtStatus *(*CastTypeInfoToTensorInfo_fn)(const OrtTypeInfo *type_info, const OrtTensorTypeAndShapeInfo **out);
+typedef OrtStatus *(*GetTensorElementType_fn)(const OrtTensorTypeAndShapeInfo *info, int32_t *out);
+typedef OrtStatus *(*GetDimensionsCount_fn)(const OrtTensorTypeAndShapeInfo *info, size_t *out);
+typedef OrtStatus *(*GetDimensions_fn)(const OrtTensorTypeAndShapeInfo *info, int64_t *dims, size_t len);
+typedef OrtStatus *(*GetTensorTypeAndShape_fn)(const OrtValue *value, OrtTensorTypeAndShapeInfo **out);
+typedef OrtStatus *(*CreateCpuMemoryInfo_fn)(int32_t allocator_type, int32_t mem_type, OrtMemoryInfo **out);
+typedef OrtStatus *(*AllocatorFree_fn)(OrtAllocator *allocator, void *p);
+typedef OrtStatus *(*GetAllocatorWithDefaultOptions_fn)(OrtAllocator **out);
+typedef void (*Release_fn)(void *object);
+typedef OrtStatus *(*RunWithBinding_fn)(OrtSession *session, const OrtRunOptions *run_options,
+                                       const OrtIoBinding *binding);
+typedef OrtStatus *(*CreateIoBinding_fn)(OrtSession *session, OrtIoBinding **out);
+typedef OrtStatus *(*Bind_fn)(OrtIoBinding *binding, const char *name, const OrtValue *value);
+typedef OrtStatus *(*BindOutputToDevice_fn)(OrtIoBinding *binding, const char *name, const OrtMemoryInfo *info);
+typedef OrtStatus *(*GetBoundOutputValues_fn)(const OrtIoBinding *binding, OrtAllocator *allocator,
+                                             OrtValue ***out, size_t *count);
+
+/* One name per slot for API(name). */
+typedef SetOptionInt_fn SetIntraOpNumThreads_fn, SetInterOpNumThreads_fn, SetSessionGraphOptimizationLevel_fn;
+typedef SessionGetCount_fn SessionGetInputCount_fn, SessionGetOutputCount_fn;
+typedef SessionGetTypeInfo_fn SessionGetInputTypeInfo_fn, SessionGetOutputTypeInfo_fn;
+typedef SessionGetName_fn SessionGetInputName_fn, SessionGetOutputName_fn;
+typedef CreateTensorWithData_fn CreateTensorWithDataAsOrtValue_fn;
+typedef Bind_fn BindInput_fn, BindOutput_fn;
+
+/* ONNX element types (onnx TensorProto.DataType numbering). */
+enum {
+  ONNX_FLOAT = 1, ONNX_UINT8 = 2, ONNX_INT8 = 3, ONNX_UINT16 = 4, ONNX_INT16 = 5, ONNX_INT32 = 6,
+  ONNX_INT64 = 7, ONNX_STRING = 8, ONNX_BOOL = 9, ONNX_FLOAT16 = 10, ONNX_DOUBLE = 11, ONNX_UINT32 = 12,
+  ONNX_UINT64 = 13,
+};
+
+#define ORT_ERROR_LOG_LEVEL 3      /* ORT_LOGGING_LEVEL_ERROR: keep warnings off the app's stderr */
+#define ORT_ARENA_ALLOCATOR 1      /* OrtArenaAllocator */
+#define ORT_MEM_TYPE_DEFAULT 0     /* OrtMemTypeDefault */
+#define ORT_ERR_NO_SUCHFILE 3
+#define ORT_ERR_NO_MODEL 4
+#define ORT_ERR_INVALID_PROTOBUF 7
+#define ORT_ERR_INVALID_GRAPH 10
+
+static struct {
+  pthread_once_t once;
+  int32_t status;
+  char message[2048];
+  void *lib;
+  const void *const *api;
+  const char *version;
+  OrtEnv *env;
+  OrtMemoryInfo *cpu;
+  OrtAllocator *allocator;
+} ort = {.once = PTHREAD_ONCE_INIT};
+
+#define API(name) ((name##_fn)ort.api[SLOT_##name])
+#define RELEASE(name, object) (((Release_fn)ort.api[SLOT_Release##name])((void *)(object)))
+
+/* Turns an OrtStatus into the last error (and releases it). */
+static int32_t ort_fail(OrtStatus *status, const char *call, const char *fmt, const char *subject) {
+  int32_t vendor = API(GetErrorCode)(status);
+  const char *msg = API(GetErrorMessage)(status);
+  int32_t code = ER_ERR_BACKEND;
+  if (vendor == ORT_ERR_NO_SUCHFILE) code = ER_ERR_FILE;
+  else if (vendor == ORT_ERR_NO_MODEL || vendor == ORT_ERR_INVALID_PROTOBUF || vendor == ORT_ERR_INVALID_GRAPH)
+    code = ER_ERR_INVALID_MODEL;
+  char what[512];
+  snprintf(what, sizeof what, fmt, subject ? subject : "");
+  er_fail_vendor(code, BACKEND, call, vendor, msg, "%s: %s", what, msg ? msg : "unknown ONNX Runtime error");
+  RELEASE(Status, status);
+  return code;
+}
+
+#define CHECK(call_expr, call_name, what, subject)                                   \
+  do {                                                                               \
+    OrtStatus *st_ = (call_expr);                                                    \
+    if (st_) return ort_fail(st_, call_name, what, subject);                         \
+  } while (0)
+
+/* Calls slots whose behaviour identifies them: a wrong table fails here, not later in a user's run. */
+static int32_t verify_slots(void) {
+  static const char probe[] = "edgerun slot probe";
+  OrtStatus *st = API(CreateStatus)(2, probe);
+  if (!st) return -1;
+  int ok = API(GetErrorCode)(st) == 2 && strcmp(API(GetErrorMessage)(st), probe) == 0;
+  RELEASE(Status, st);
+  if (!ok) return -1;
+  OrtSessionOptions *opts = NULL;
+  if (API(CreateSessionOptions)(&opts) || !opts) return -1;
+  ok = API(SetIntraOpNumThreads)(opts, 1) == NULL && API(SetInterOpNumThreads)(opts, 1) == NULL &&
+       API(SetSessionGraphOptimizationLevel)(opts, 99) == NULL;
+  RELEASE(SessionOptions, opts);
+  return ok ? 0 : -1;
+}
+
+static void append_candidates(const char *list, const char **names, size_t *n, size_t cap, char *storage,
+                              size_t storage_cap) {
+  size_t used = 0;
+  const char *p = list;
+  while (p && *p && *n + 1 < cap) {
+    const char *end = strchr(p, ':');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len > 0 && used + len + 1 < storage_cap) {
+      memcpy(storage + used, p, len);
+      storage[used + len] = 0;
+      names[(*n)++] = storage + used;
+      used += len + 1;
+    }
+    if (!end) break;
+    p = end + 1;
+  }
+}
+
+static void load_once(void) {
+  /* Candidates: $EDGERUN_ORT_LIB, the search path from the TS side, then the system loader. */
+  const char *names[24];
+  size_t n = 0;
+  static char storage[4096 + 1024];
+  const char *env = getenv("EDGERUN_ORT_LIB");
+  if (env && *env) names[n++] = env;
+  append_candidates(er_backend_search_path(ER_BACKEND_ORT), names, &n, 20, storage, sizeof storage);
+  names[n++] = "libonnxruntime.so.1";
+  names[n++] = "libonnxruntime.so";
+  names[n] = NULL;
+
+  char tried[1800] = "";
+  for (size_t i = 0; i < n && !ort.lib; i++) {
+    const char *one[2] = {names[i], NULL};
+    ort.lib = er_dlopen_first(NULL, one, NULL, RTLD_NOW | RTLD_LOCAL, tried, sizeof tried);
+  }
+  if (!ort.lib) {
+    ort.status = ER_ERR_LIBRARY_NOT_FOUND;
+    snprintf(ort.message, sizeof ort.message,
+             "ONNX Runtime (libonnxruntime.so.1) not found; set EDGERUN_ORT_LIB to its path. Tried: %s", tried);
+    return;
+  }
+  const OrtApiBase *(*get_base)(void) = (const OrtApiBase *(*)(void))dlsym(ort.lib, "OrtGetApiBase");
+  const OrtApiBase *base = get_base ? get_base() : NULL;
+  if (!base) {
+    ort.status = ER_ERR_UNSUPPORTED;
+    snprintf(ort.message, sizeof ort.message, "the loaded ONNX Runtime library has no OrtGetApiBase");
+    return;
+  }
+  ort.version = base->GetVersionString();
+  ort.api = base->GetApi(ORT_API_LEVEL);
+  if (!ort.api) {
+    ort.status = ER_ERR_UNSUPPORTED;
+    snprintf(ort.message, sizeof ort.message, "ONNX Runtime %s does not provide C API version %u (needs 1.5 or newer)",
+             ort.version ? ort.version : "?", ORT_API_LEVEL);
+    return;
+  }
+  if (verify_slots() != 0) {
+    ort.status = ER_ERR_UNSUPPORTED;
+    snprintf(ort.message, sizeof ort.message, "ONNX Runtime %s: the C API table does not match the expected layout",
+             ort.version ? ort.version : "?");
+    return;
+  }
+  OrtStatus *st = API(CreateEnv)(ORT_ERROR_LOG_LEVEL, "edgerun", &ort.env);
+  if (!st) st = API(CreateCpuMemoryInfo)(ORT_ARENA_ALLOCATOR, ORT_MEM_TYPE_DEFAULT, &ort.cpu);
+  if (!st) st = API(GetAllocatorWithDefaultOptions)(&ort.allocator);
+  if (st) {
+    ort.status = ER_ERR_BACKEND;
+    snprintf(ort.message, sizeof ort.message, "ONNX Runtime initialisation failed: %s", API(GetErrorMessage)(st));
+    RELEASE(Status, st);
+  }
+}
+
+static int32_t ort_load(const char **version) {
+  pthread_once(&ort.once, load_once);
+  if (ort.status != ER_OK) return er_fail(ort.status, BACKEND, "dlopen", "%s", ort.message);
+  *version = ort.version;
+  return ER_OK;
+}
+
+/* ---- packs: one ONNX file is one session ---- */
+
+typedef struct ort_pack {
+  OrtSession *session;
+  char *name;
+  int64_t intra_threads, inter_threads, graph_level;
+} ort_pack;
+
+static int32_t read_option(const char *options, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+  int32_t found = er_option_int(options, key, out);
+  if (found < 0 || (found && (*out < lo || *out > hi)))
+    return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "option %s must be an integer in %lld..%lld", key,
+                   (long long)lo, (long long)hi);
+  return ER_OK;
+}
+
+static int32_t build_options(const char *options, ort_pack *p, OrtSessionOptions *so) {
+  int32_t rc;
+  if ((rc = read_option(options, "intra_op_threads", 0, 1024, &p->intra_threads)) != ER_OK) return rc;
+  if ((rc = read_option(options, "inter_op_threads", 0, 1024, &p->inter_threads)) != ER_OK) return rc;
+  if ((rc = read_option(options, "graph_optimization", 0, 99, &p->graph_level)) != ER_OK) return rc;
+  if (p->graph_level != 0 && p->graph_level != 1 && p->graph_level != 2 && p->graph_level != 99)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "option graph_optimization must be 0, 1, 2 or 99");
+  CHECK(API(SetIntraOpNumThreads)(so, (int32_t)p->intra_threads), "SetIntraOpNumThreads", "%s", "session options");
+  CHECK(API(SetInterOpNumThreads)(so, (int32_t)p->inter_threads), "SetInterOpNumThreads", "%s", "session options");
+  CHECK(API(SetSessionGraphOptimizationLevel)(so, (int32_t)p->graph_level), "SetSessionGraphOptimizationLevel", "%s",
+        "session options");
+  return ER_OK;
+}
+
+static char *model_name_from_path(const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  char *name = strdup(base);
+  if (!name) return NULL;
+  char *dot = strrchr(name, '.');
+  if (dot && dot != name) *dot = 0;
+  return name;
+}
+
+static int32_t ort_pack_open(const char *path, const char *options, void **out, uint32_t *count) {
+  ort_pack *p = calloc(1, sizeof *p);
+  if (!p) return er_fail(ER_ERR_OUT_OF_MEMORY, BACKEND, NULL, "out of memory");
+  p->graph_level = 99;
+  OrtSessionOptions *so = NULL;
+  OrtStatus *st = API(CreateSessionOptions)(&so);
+  int32_t rc = st ? ort_fail(st, "CreateSessionOptions", "%s", "session options") : build_options(options, p, so);
+  if (rc == ER_OK) {
+    st = API(CreateSession)(ort.env, path, so, &p->session);
+    if (st) rc = ort_fail(st, "CreateSession", "cannot load model '%s'", path);
+  }
+  if (so) RELEASE(SessionOptions, so);
+  if (rc == ER_OK && !(p->name = model_name_from_path(path)))
+    rc = er_fail(ER_ERR_OUT_OF_MEMORY, BACKEND, NULL, "out of memory");
+  if (rc != ER_OK) {
+    if (p->session) RELEASE(Session, p->session);
+    free(p);
+    return rc;
+  }
+  *out = p;
+  *count = 1;
+  return ER_OK;
+}
+
+static const char *ort_pack_name(void *pack, uint32_t index) { return ((ort_pack *)pack)->name; }
+
+static void ort_pack_close(void *pack) {
+  ort_pack *p = pack;
+  if (!p) return;
+  RELEASE(Session, p->session);
+  free(p->name);
+  free(p);
+}
+
+/* ---- models ---- */
+
+typedef struct ort_model {
+  ort_pack *pack;
+  uint32_t n_in, n_out;
+  er_tensor_desc *inputs, *outputs; /* owned by core.c; borrowed here */
+} ort_model;
+
+static int32_t dtype_from_onnx(int32_t t) {
+  switch (t) {
+    case ONNX_FLOAT: return ER_DTYPE_FLOAT32;
+    case ONNX_DOUBLE: return ER_DTYPE_FLOAT64;
+    case ONNX_FLOAT16: return ER_DTYPE_FLOAT16;
+    case ONNX_INT8: return ER_DTYPE_INT8;
+    case ONNX_UINT8: return ER_DTYPE_UINT8;
+    case ONNX_INT16: return ER_DTYPE_INT16;
+    case ONNX_UINT16: return ER_DTYPE_UINT16;
+    case ONNX_INT32: return ER_DTYPE_INT32;
+    case ONNX_UINT32: return ER_DTYPE_UINT32;
+    case ONNX_INT64: return ER_DTYPE_INT64;
+    case ONNX_UINT64: return ER_DTYPE_UINT64;
+    case ONNX_BOOL: return ER_DTYPE_BOOL;
+    default: return ER_DTYPE_UNKNOWN;
+  }
+}
+
+static int32_t dtype_to_onnx(int32_t dtype) {
+  for (int32_t t = 1; t <= 13; t++)
+    if (dtype_from_onnx(t) == dtype) return t;
+  return 0;
+}
+
+static int32_t describe_tensor(ort_pack *p, uint32_t io, size_t index, er_tensor_desc *d) {
+  const char *kind = io == ER_INPUT ? "input" : "output";
+  char *name = NULL;
+  SessionGetName_fn get_name = io == ER_INPUT ? API(SessionGetInputName) : API(SessionGetOutputName);
+  CHECK(get_name(p->session, index, ort.allocator, &name), io ? "SessionGetOutputName" : "SessionGetInputName",
+        "cannot read the name of %s", kind);
+  d->name = strdup(name);
+  API(AllocatorFree)(ort.allocator, name);
+  if (!d->name) return er_fail(ER_ERR_OUT_OF_MEMORY, BACKEND, NULL, "out of memory");
+
+  OrtTypeInfo *type_info = NULL;
+  SessionGetTypeInfo_fn get_type = io == ER_INPUT ? API(SessionGetInputTypeInfo) : API(SessionGetOutputTypeInfo);
+  CHECK(get_type(p->session, index, &type_info), io ? "SessionGetOutputTypeInfo" : "SessionGetInputTypeInfo",
+        "cannot read the type of '%s'", d->name);
+  const OrtTensorTypeAndShapeInfo *info = NULL;
+  OrtStatus *st = API(CastTypeInfoToTensorInfo)(type_info, &info);
+  int32_t rc = ER_OK;
+  int32_t onnx_type = 0;
+  size_t rank = 0;
+  if (st) rc = ort_fail(st, "CastTypeInfoToTensorInfo", "cannot read the type of '%s'", d->name);
+  else if (!info)
+    rc = er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL, "%s '%s' is not a tensor (sequences and maps are not supported)",
+                 kind, d->name);
+  if (rc == ER_OK && (st = API(GetTensorElementType)(info, &onnx_type)))
+    rc = ort_fail(st, "GetTensorElementType", "cannot read the type of '%s'", d->name);
+  if (rc == ER_OK && (st = API(GetDimensionsCount)(info, &rank)))
+    rc = ort_fail(st, "GetDimensionsCount", "cannot read the shape of '%s'", d->name);
+  if (rc == ER_OK && rank > ER_MAX_DIMS)
+    rc = er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL, "%s '%s' has %zu dimensions; at most %d are supported", kind,
+                 d->name, rank, ER_MAX_DIMS);
+  if (rc == ER_OK && (st = API(GetDimensions)(info, d->shape, rank)))
+    rc = ort_fail(st, "GetDimensions", "cannot read the shape of '%s'", d->name);
+  RELEASE(TypeInfo, type_info);
+  if (rc != ER_OK) return rc;
+
+  d->vendor_type = onnx_type;
+  d->dtype = dtype_from_onnx(onnx_type);
+  if (d->dtype == ER_DTYPE_UNKNOWN)
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL,
+                   "%s '%s' has ONNX element type %d, which has no TypedArray (strings, bfloat16, complex and "
+                   "sub-byte types are not supported)",
+                   kind, d->name, onnx_type);
+  d->rank = (uint32_t)rank;
+  d->quant_axis = -1;
+  d->byte_size = er_dense_strides(d->shape, d->rank, er_dtype_size(d->dtype), d->strides);
+  for (uint32_t i = 0; i < d->rank; i++)
+    if (d->shape[i] < 0) d->flags |= ER_TENSOR_DYNAMIC;
+  return ER_OK;
+}
+
+static int32_t ort_model_open(void *pack, uint32_t index, void **out, uint32_t *n_in, er_tensor_desc **inputs,
+                              uint32_t *n_out, er_tensor_desc **outputs) {
+  ort_pack *p = pack;
+  size_t ni = 0, no = 0;
+  CHECK(API(SessionGetInputCount)(p->session, &ni), "SessionGetInputCount", "%s", "cannot count inputs");
+  CHECK(API(SessionGetOutputCount)(p->session, &no), "SessionGetOutputCount", "%s", "cannot count outputs");
+  ort_model *m = calloc(1, sizeof *m);
+  er_tensor_desc *in = calloc(ni ? ni : 1, sizeof *in);
+  er_tensor_desc *outs = calloc(no ? no : 1, sizeof *outs);
+  if (!m || !in || !outs) {
+    free(m), free(in), free(outs);
+    return er_fail(ER_ERR_OUT_OF_MEMORY, BACKEND, NULL, "out of memory");
+  }
+  int32_t rc = ER_OK;
+  for (size_t i = 0; i < ni && rc == ER_OK; i++) rc = describe_tensor(p, ER_INPUT, i, &in[i]);
+  for (size_t i = 0; i < no && rc == ER_OK; i++) rc = describe_tensor(p, ER_OUTPUT, i, &outs[i]);
+  if (rc != ER_OK) {
+    for (size_t i = 0; i < ni; i++) er_tensor_desc_clear(&in[i]);
+    for (size_t i = 0; i < no; i++) er_tensor_desc_clear(&outs[i]);
+    free(m), free(in), free(outs);
+    return rc;
+  }
+  m->pack = p;
+  m->n_in = (uint32_t)ni;
+  m->n_out = (uint32_t)no;
+  m->inputs = in;
+  m->outputs = outs;
+  *n_in = m->n_in;
+  *n_out = m->n_out;
+  *inputs = in;
+  *outputs = outs;
+  *out = m;
+  return ER_OK;
+}
+
+static void ort_model_close(void *model) { free(model); }
+
+static int32_t ort_model_info(void *model, char *buf, size_t cap, size_t *len) {
+  ort_model *m = model;
+  er_json_str(buf, cap, len, "backend", BACKEND, 0);
+  er_json_str(buf, cap, len, "runtime", "ONNX Runtime", 1);
+  er_json_str(buf, cap, len, "runtime_version", ort.version, 1);
+  er_json_int(buf, cap, len, "c_api_version", ORT_API_LEVEL, 1);
+  er_json_str(buf, cap, len, "device", "cpu", 1);
+  er_json_int(buf, cap, len, "intra_op_threads", m->pack->intra_threads, 1);
+  er_json_int(buf, cap, len, "inter_op_threads", m->pack->inter_threads, 1);
+  er_json_int(buf, cap, len, "graph_optimization", m->pack->graph_level, 1);
+  return ER_OK;
+}
+
+/* ---- requests: buffers allocated and bound once ---- */
+
+typedef struct ort_request {
+  ort_model *model;
+  OrtIoBinding *binding;
+  er_tensor_buf *inputs, *outputs; /* owned by core.c */
+  OrtValue **in_values, **out_values;
+  void **in_memory, **out_memory; /* our allocations (NULL for ORT-allocated outputs) */
+  int has_dynamic_outputs;
+} ort_request;
+
+static void *alloc_tensor(uint64_t bytes) {
+  /* ORT and SIMD kernels like 64-byte alignment; a zero-size tensor still gets a valid address. */
+  uint64_t rounded = (bytes + 63) & ~(uint64_t)63;
+  return aligned_alloc(64, rounded ? rounded : 64);
+}
+
+/* Allocates a buffer for shape, wraps it in an OrtValue and fills buf. */
+static int32_t make_value(const er_tensor_desc *d, const int64_t *shape, er_tensor_buf *buf, void **memory,
+                          OrtValue **value) {
+  er_tensor_buf next = {0};
+  next.rank = d->rank;
+  memcpy(next.shape, shape, sizeof next.shape);
+  next.bytes = er_dense_strides(next.shape, next.rank, er_dtype_size(d->dtype), next.strides);
+  void *mem = alloc_tensor(next.bytes);
+  if (!mem) return er_fail(ER_ERR_OUT_OF_MEMORY, BACKEND, NULL, "cannot allocate %llu bytes for '%s'",
+                           (unsigned long long)next.bytes, d->name);
+  memset(mem, 0, next.bytes);
+  OrtValue *v = NULL;
+  OrtStatus *st = API(CreateTensorWithDataAsOrtValue)(ort.cpu, mem, (size_t)next.bytes, next.shape, next.rank,
+                                                      dtype_to_onnx(d->dtype), &v);
+  if (st) {
+    free(mem);
+    return ort_fail(st, "CreateTensorWithDataAsOrtValue", "cannot create tensor '%s'", d->name);
+  }
+  next.data = mem;
+  *buf = next;
+  *memory = mem;
+  *value = v;
+  return ER_OK;
+}
+
+static void ort_request_free(void *request) {
+  ort_request *r = request;
+  if (!r) return;
+  if (r->binding) RELEASE(IoBinding, r->binding);
+  for (uint32_t i = 0; i < r->model->n_in; i++) {
+    if (r->in_values[i]) RELEASE(Value, r->in_values[i]);
+    free(r->in_memory[i]);
+  }
+  for (uint32_t i = 0; i < r->model->n_out; i++) {
+    if (r->out_values[i]) RELEASE(Value, r->out_values[i]);
+    free(r->out_memory[i]);
+  }
+  free(r->in_values), free(r->out_values), free(r->in_memory), free(r->out_memory);
+  free(r);
+}
+
+static int32_t ort_request_new(void *model, er_tensor_buf *inputs, er_tensor_buf *outputs, void **out) {
+  ort_model *m = model;
+  ort_request *r = calloc(1, sizeof *r);
+  if (!r) return er_fail(ER_ERR_OUT_OF_MEMORY, BACKEND, NULL, "out of memory");
+  r->model = m;
+  r->inputs = inputs;
+  r->outputs = outputs;
+  r->in_values = calloc(m->n_in + 1, sizeof *r->in_values);
+  r->out_values = calloc(m->n_out + 1, sizeof *r->out_values);
+  r->in_memory = calloc(m->n_in + 1, sizeof *r->in_memory);
+  r->out_memory = calloc(m->n_out + 1, sizeof *r->out_memory);
+  int32_t rc = ER_OK;
+  if (!r->in_values || !r->out_values || !r->in_memory || !r->out_memory)
+    rc = er_fail(ER_ERR_OUT_OF_MEMORY, BACKEND, NULL, "out of memory");
+  OrtStatus *st = NULL;
+  if (rc == ER_OK && (st = API(CreateIoBinding)(m->pack->session, &r->binding)))
+    rc = ort_fail(st, "CreateIoBinding", "%s", "cannot create an I/O binding");
+  for (uint32_t i = 0; i < m->n_in && rc == ER_OK; i++) {
+    /* Unknown dimensions start at 1 so the buffer exists; er_request_set_shape changes them. */
+    const er_tensor_desc *d = &m->inputs[i];
+    int64_t shape[ER_MAX_DIMS] = {0};
+    for (uint32_t k = 0; k < d->rank; k++) shape[k] = d->shape[k] < 0 ? 1 : d->shape[k];
+    rc = make_value(d, shape, &inputs[i], &r->in_memory[i], &r->in_values[i]);
+    if (rc == ER_OK && (st = API(BindInput)(r->binding, d->name, r->in_values[i])))
+      rc = ort_fail(st, "BindInput", "cannot bind input '%s'", d->name);
+  }
+  for (uint32_t i = 0; i < m->n_out && rc == ER_OK; i++) {
+    const er_tensor_desc *d = &m->outputs[i];
+    if (d->flags & ER_TENSOR_DYNAMIC) {
+      /* Shape known only after a run: ORT allocates it and we read it back. */
+      r->has_dynamic_outputs = 1;
+      outputs[i].rank = d->rank;
+      memcpy(outputs[i].shape, d->shape, sizeof d->shape);
+      memcpy(outputs[i].strides, d->strides, sizeof d->strides);
+      if ((st = API(BindOutputToDevice)(r->binding, d->name, ort.cpu)))
+        rc = ort_fail(st, "BindOutputToDevice", "cannot bind output '%s'", d->name);
+      continue;
+    }
+    rc = make_value(d, d->shape, &outputs[i], &r->out_memory[i], &r->out_values[i]);
+    if (rc == ER_OK && (st = API(BindOutput)(r->binding, d->name, r->out_values[i])))
+      rc = ort_fail(st, "BindOutput", "cannot bind output '%s'", d->name);
+  }
+  if (rc != ER_OK) {
+    ort_request_free(r);
+    return rc;
+  }
+  *out = r;
+  return ER_OK;
+}
+
+static int32_t ort_request_set_shape(void *request, uint32_t index, const int64_t *dims, uint32_t rank) {
+  ort_request *r = request;
+  const er_tensor_desc *d = &r->model->inputs[index];
+  int64_t shape[ER_MAX_DIMS] = {0};
+  memcpy(shape, dims, rank * sizeof *dims);
+  er_tensor_buf buf;
+  void *memory = NULL;
+  OrtValue *value = NULL;
+  int32_t rc = make_value(d, shape, &buf, &memory, &value);
+  if (rc != ER_OK) return rc;
+  OrtStatus *st = API(BindInput)(r->binding, d->name, value);
+  if (st) {
+    RELEASE(Value, value);
+    free(memory);
+    return ort_fail(st, "BindInput", "cannot bind input '%s'", d->name);
+  }
+  RELEASE(Value, r->in_values[index]);
+  free(r->in_memory[index]);
+  r->in_values[index] = value;
+  r->in_memory[index] = memory;
+  r->inputs[index] = buf;
+  return ER_OK;
+}
+
+/* After a run, points dynamic outputs at the values ORT allocated for them. */
+static int32_t collect_dynamic_outputs(ort_request *r) {
+  OrtValue **values = NULL;
+  size_t count = 0;
+  CHECK(API(GetBoundOutputValues)(r->binding, ort.allocator, &values, &count), "GetBoundOutputValues", "%s",
+        "cannot read outputs");
+  int32_t rc = ER_OK;
+  for (size_t i = 0; i < count; i++) {
+    const er_tensor_desc *d = i < r->model->n_out ? &r->model->outputs[i] : NULL;
+    if (!d || !(d->flags & ER_TENSOR_DYNAMIC) || rc != ER_OK) {
+      RELEASE(Value, values[i]);
+      continue;
+    }
+    OrtTensorTypeAndShapeInfo *info = NULL;
+    void *data = NULL;
+    er_tensor_buf buf = {0};
+    buf.rank = d->rank;
+    OrtStatus *st = API(GetTensorMutableData)(values[i], &data);
+    if (!st) st = API(GetTensorTypeAndShape)(values[i], &info);
+    if (!st) st = API(GetDimensions)(info, buf.shape, d->rank);
+    if (info) RELEASE(TensorTypeAndShapeInfo, info);
+    if (st) {
+      rc = ort_fail(st, "GetTensorTypeAndShape", "cannot read output '%s'", d->name);
+      RELEASE(Value, values[i]);
+      continue;
+    }
+    buf.bytes = er_dense_strides(buf.shape, buf.rank, er_dtype_size(d->dtype), buf.strides);
+    buf.data = data;
+    if (r->out_values[i]) RELEASE(Value, r->out_values[i]);
+    r->out_values[i] = values[i];
+    r->outputs[i] = buf;
+  }
+  if (values) API(AllocatorFree)(ort.allocator, values);
+  return rc;
+}
+
+static int32_t ort_request_run(void *request, const er_sched *sched) {
+  ort_request *r = request;
+  CHECK(API(RunWithBinding)(r->model->pack->session, NULL, r->binding), "RunWithBinding", "%s", "run failed");
+  return r->has_dynamic_outputs ? collect_dynamic_outputs(r) : ER_OK;
+}
+
+const er_backend_ops er_backend_ort = {
+    .name = BACKEND,
+    .load = ort_load,
+    .pack_open = ort_pack_open,
+    .pack_name = ort_pack_name,
+    .pack_close = ort_pack_close,
+    .model_open = ort_model_open,
+    .model_close = ort_model_close,
+    .model_info = ort_model_info,
+    .request_new = ort_request_new,
+    .request_free = ort_request_free,
+    .request_set_shape = ort_request_set_shape,
+    .request_run = ort_request_run,
+};

@@ -1,0 +1,382 @@
+/* The er_* ABI: packs, models and requests dispatched to a backend. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+struct er_pack {
+  const er_backend_ops *ops;
+  void *state;
+  uint32_t model_count;
+  atomic_int refs; /* the pack handle itself + every model opened from it */
+};
+
+struct er_model {
+  er_pack *pack;
+  void *state;
+  uint32_t n_in, n_out;
+  er_tensor_desc *inputs, *outputs;
+  atomic_int refs; /* the model handle itself + every request */
+};
+
+struct er_request {
+  er_model *model;
+  void *state;
+  er_tensor_buf *inputs, *outputs;
+  atomic_flag running; /* one run at a time per request */
+};
+
+ER_API uint32_t er_abi_version(void) { return ER_ABI_VERSION; }
+
+static const er_backend_ops *backend_ops(uint32_t backend) {
+  switch (backend) {
+    case ER_BACKEND_ORT: return &er_backend_ort;
+    case ER_BACKEND_HBDNN: return &er_backend_hbdnn;
+    default: return NULL;
+  }
+}
+
+static char search_paths[3][4096];
+
+ER_API int32_t er_backend_set_search_path(uint32_t backend, const char *paths) {
+  er_clear_error();
+  if (backend != ER_BACKEND_ORT && backend != ER_BACKEND_HBDNN)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown backend %u", backend);
+  if (paths && strlen(paths) >= sizeof search_paths[0])
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "search path longer than %zu bytes", sizeof search_paths[0] - 1);
+  snprintf(search_paths[backend], sizeof search_paths[backend], "%s", paths ? paths : "");
+  return ER_OK;
+}
+
+const char *er_backend_search_path(uint32_t backend) {
+  return backend < 3 ? search_paths[backend] : "";
+}
+
+ER_API int32_t er_backend_load(uint32_t backend, char *version, uint32_t cap) {
+  er_clear_error();
+  const er_backend_ops *ops = backend_ops(backend);
+  if (!ops) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown backend %u", backend);
+  const char *v = NULL;
+  int32_t rc = ops->load(&v);
+  if (rc == ER_OK && version && cap) snprintf(version, cap, "%s", v ? v : "");
+  return rc;
+}
+
+static int has_suffix(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Picks a backend from the extension, then from the first bytes of the file. */
+static uint32_t detect_backend(const char *path) {
+  if (has_suffix(path, ".onnx") || has_suffix(path, ".ort")) return ER_BACKEND_ORT;
+  if (has_suffix(path, ".hbm") || has_suffix(path, ".bin")) return ER_BACKEND_HBDNN;
+  FILE *f = fopen(path, "rb");
+  if (!f) return ER_BACKEND_ORT;
+  unsigned char head[8] = {0};
+  size_t n = fread(head, 1, sizeof head, f);
+  fclose(f);
+  /* An ONNX ModelProto starts with field 1 (ir_version, varint): tag byte 0x08. */
+  if (n >= 1 && head[0] == 0x08) return ER_BACKEND_ORT;
+  return ER_BACKEND_HBDNN;
+}
+
+static int32_t check_file(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) return er_fail(ER_ERR_FILE, NULL, "stat", "model file '%s' does not exist", path);
+  if (S_ISDIR(st.st_mode)) return er_fail(ER_ERR_FILE, NULL, NULL, "'%s' is a directory, not a model file", path);
+  if (!S_ISREG(st.st_mode)) return er_fail(ER_ERR_FILE, NULL, NULL, "'%s' is not a regular file", path);
+  if (st.st_size == 0) return er_fail(ER_ERR_INVALID_MODEL, NULL, NULL, "model file '%s' is empty", path);
+  FILE *f = fopen(path, "rb");
+  if (!f) return er_fail(ER_ERR_FILE, NULL, "fopen", "model file '%s' cannot be read", path);
+  fclose(f);
+  return ER_OK;
+}
+
+ER_API int32_t er_pack_open(const char *path, uint32_t backend, const char *options, er_pack **out) {
+  er_clear_error();
+  if (!path || !out) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "path and out must not be NULL");
+  *out = NULL;
+  int32_t rc = check_file(path);
+  if (rc != ER_OK) return rc;
+  if (backend == ER_BACKEND_AUTO) backend = detect_backend(path);
+  const er_backend_ops *ops = backend_ops(backend);
+  if (!ops) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown backend %u", backend);
+  const char *version = NULL;
+  rc = ops->load(&version);
+  if (rc != ER_OK) return rc;
+  er_pack *pack = calloc(1, sizeof *pack);
+  if (!pack) return er_fail(ER_ERR_OUT_OF_MEMORY, ops->name, NULL, "out of memory");
+  rc = ops->pack_open(path, options, &pack->state, &pack->model_count);
+  if (rc != ER_OK) {
+    free(pack);
+    return rc;
+  }
+  pack->ops = ops;
+  atomic_init(&pack->refs, 1);
+  *out = pack;
+  return ER_OK;
+}
+
+ER_API int32_t er_pack_count(er_pack *pack, uint32_t *out) {
+  if (!pack || !out) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "pack and out must not be NULL");
+  *out = pack->model_count;
+  return ER_OK;
+}
+
+ER_API int32_t er_pack_name(er_pack *pack, uint32_t index, char *buf, uint32_t cap, uint32_t *len) {
+  if (!pack) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "pack must not be NULL");
+  if (index >= pack->model_count)
+    return er_fail(ER_ERR_NOT_FOUND, pack->ops->name, NULL, "model index %u out of range (%u models)", index,
+                   pack->model_count);
+  const char *name = pack->ops->pack_name(pack->state, index);
+  if (!name) name = "";
+  size_t n = strlen(name);
+  if (len) *len = (uint32_t)n;
+  if (buf && cap) snprintf(buf, cap, "%s", name);
+  return ER_OK;
+}
+
+static void pack_release(er_pack *pack) {
+  if (atomic_fetch_sub(&pack->refs, 1) == 1) {
+    pack->ops->pack_close(pack->state);
+    free(pack);
+  }
+}
+
+ER_API void er_pack_free(er_pack *pack) {
+  if (pack) pack_release(pack);
+}
+
+ER_API int32_t er_pack_model(er_pack *pack, uint32_t index, er_model **out) {
+  er_clear_error();
+  if (!pack || !out) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "pack and out must not be NULL");
+  *out = NULL;
+  if (index >= pack->model_count)
+    return er_fail(ER_ERR_NOT_FOUND, pack->ops->name, NULL, "model index %u out of range (%u models)", index,
+                   pack->model_count);
+  er_model *m = calloc(1, sizeof *m);
+  if (!m) return er_fail(ER_ERR_OUT_OF_MEMORY, pack->ops->name, NULL, "out of memory");
+  int32_t rc = pack->ops->model_open(pack->state, index, &m->state, &m->n_in, &m->inputs, &m->n_out, &m->outputs);
+  if (rc != ER_OK) {
+    free(m);
+    return rc;
+  }
+  atomic_fetch_add(&pack->refs, 1);
+  m->pack = pack;
+  atomic_init(&m->refs, 1);
+  *out = m;
+  return ER_OK;
+}
+
+static void model_release(er_model *m) {
+  if (atomic_fetch_sub(&m->refs, 1) != 1) return;
+  m->pack->ops->model_close(m->state);
+  for (uint32_t i = 0; i < m->n_in; i++) er_tensor_desc_clear(&m->inputs[i]);
+  for (uint32_t i = 0; i < m->n_out; i++) er_tensor_desc_clear(&m->outputs[i]);
+  free(m->inputs);
+  free(m->outputs);
+  pack_release(m->pack);
+  free(m);
+}
+
+ER_API void er_model_free(er_model *model) {
+  if (model) model_release(model);
+}
+
+ER_API int32_t er_model_counts(er_model *model, uint32_t *counts) {
+  if (!model || !counts) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "model and counts must not be NULL");
+  counts[0] = model->n_in;
+  counts[1] = model->n_out;
+  return ER_OK;
+}
+
+static int32_t find_desc(er_model *model, uint32_t io, uint32_t index, const er_tensor_desc **out) {
+  if (!model) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "model must not be NULL");
+  if (io > ER_OUTPUT)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "io must be 0 (input) or 1 (output), got %u", io);
+  uint32_t n = io == ER_INPUT ? model->n_in : model->n_out;
+  const char *kind = io == ER_INPUT ? "input" : "output";
+  if (index >= n) return er_fail(ER_ERR_NOT_FOUND, NULL, NULL, "%s index %u out of range (%u %ss)", kind, index, n, kind);
+  *out = io == ER_INPUT ? &model->inputs[index] : &model->outputs[index];
+  return ER_OK;
+}
+
+static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put_i32(uint8_t *p, int32_t v) { memcpy(p, &v, 4); }
+static void put_i64(uint8_t *p, int64_t v) { memcpy(p, &v, 8); }
+
+ER_API int32_t er_model_tensor(er_model *model, uint32_t io, uint32_t index, uint8_t *info, uint32_t cap) {
+  const er_tensor_desc *d = NULL;
+  int32_t rc = find_desc(model, io, index, &d);
+  if (rc != ER_OK) return rc;
+  if (!info || cap < ER_TENSOR_INFO_SIZE)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "tensor info needs %u bytes", ER_TENSOR_INFO_SIZE);
+  memset(info, 0, ER_TENSOR_INFO_SIZE);
+  put_u32(info + 0, ER_TENSOR_INFO_SIZE);
+  put_i32(info + 4, d->dtype);
+  put_u32(info + 8, d->rank);
+  put_u32(info + 12, d->flags);
+  for (uint32_t i = 0; i < ER_MAX_DIMS; i++) {
+    put_i64(info + 16 + 8 * i, i < d->rank ? d->shape[i] : 0);
+    put_i64(info + 96 + 8 * i, i < d->rank ? d->strides[i] : 0);
+  }
+  put_i64(info + 176, (int64_t)d->byte_size);
+  put_i32(info + 184, d->quant_type);
+  put_i32(info + 188, d->quant_axis);
+  put_u32(info + 192, d->scale_count);
+  put_u32(info + 196, d->zero_point_count);
+  put_i32(info + 200, d->vendor_type);
+  put_u32(info + 204, (uint32_t)strlen(d->name ? d->name : ""));
+  return ER_OK;
+}
+
+ER_API int32_t er_model_tensor_name(er_model *model, uint32_t io, uint32_t index, char *buf, uint32_t cap) {
+  const er_tensor_desc *d = NULL;
+  int32_t rc = find_desc(model, io, index, &d);
+  if (rc != ER_OK) return rc;
+  if (buf && cap) snprintf(buf, cap, "%s", d->name ? d->name : "");
+  return ER_OK;
+}
+
+ER_API int32_t er_model_tensor_quant(er_model *model, uint32_t io, uint32_t index, float *scales,
+                                     int32_t *zero_points, uint32_t cap) {
+  const er_tensor_desc *d = NULL;
+  int32_t rc = find_desc(model, io, index, &d);
+  if (rc != ER_OK) return rc;
+  for (uint32_t i = 0; scales && i < cap && i < d->scale_count; i++) scales[i] = d->scales[i];
+  for (uint32_t i = 0; zero_points && i < cap && i < d->zero_point_count; i++) zero_points[i] = d->zero_points[i];
+  return ER_OK;
+}
+
+ER_API int32_t er_model_info(er_model *model, char *buf, uint32_t cap, uint32_t *len) {
+  if (!model) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "model must not be NULL");
+  char body[2048];
+  size_t n = 0;
+  body[0] = 0;
+  int32_t rc = model->pack->ops->model_info(model->state, body, sizeof body, &n);
+  if (rc != ER_OK) return rc;
+  int written = snprintf(buf, buf ? cap : 0, "{%s}", body);
+  if (len) *len = (uint32_t)written;
+  return ER_OK;
+}
+
+ER_API int32_t er_request_new(er_model *model, er_request **out) {
+  er_clear_error();
+  if (!model || !out) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "model and out must not be NULL");
+  *out = NULL;
+  er_request *r = calloc(1, sizeof *r);
+  er_tensor_buf *in = calloc(model->n_in ? model->n_in : 1, sizeof *in);
+  er_tensor_buf *outs = calloc(model->n_out ? model->n_out : 1, sizeof *outs);
+  if (!r || !in || !outs) {
+    free(r), free(in), free(outs);
+    return er_fail(ER_ERR_OUT_OF_MEMORY, model->pack->ops->name, NULL, "out of memory");
+  }
+  int32_t rc = model->pack->ops->request_new(model->state, in, outs, &r->state);
+  if (rc != ER_OK) {
+    free(r), free(in), free(outs);
+    return rc;
+  }
+  atomic_fetch_add(&model->refs, 1);
+  r->model = model;
+  r->inputs = in;
+  r->outputs = outs;
+  atomic_flag_clear(&r->running);
+  *out = r;
+  return ER_OK;
+}
+
+ER_API void er_request_free(er_request *r) {
+  if (!r) return;
+  r->model->pack->ops->request_free(r->state);
+  free(r->inputs);
+  free(r->outputs);
+  model_release(r->model);
+  free(r);
+}
+
+static int32_t find_buf(er_request *r, uint32_t io, uint32_t index, const er_tensor_desc **desc, er_tensor_buf **buf) {
+  if (!r) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "request must not be NULL");
+  int32_t rc = find_desc(r->model, io, index, desc);
+  if (rc != ER_OK) return rc;
+  *buf = io == ER_INPUT ? &r->inputs[index] : &r->outputs[index];
+  return ER_OK;
+}
+
+ER_API int32_t er_request_tensor(er_request *r, uint32_t io, uint32_t index, uint64_t *out) {
+  const er_tensor_desc *d = NULL;
+  er_tensor_buf *b = NULL;
+  int32_t rc = find_buf(r, io, index, &d, &b);
+  if (rc != ER_OK) return rc;
+  if (!out) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "out must not be NULL");
+  memset(out, 0, ER_REQ_TENSOR_WORDS * sizeof *out);
+  out[0] = (uint64_t)(uintptr_t)b->data;
+  out[1] = b->bytes;
+  out[2] = b->rank;
+  for (uint32_t i = 0; i < b->rank && i < ER_MAX_DIMS; i++) {
+    out[3 + i] = (uint64_t)b->shape[i];
+    out[13 + i] = (uint64_t)b->strides[i];
+  }
+  return ER_OK;
+}
+
+ER_API int32_t er_request_set_shape(er_request *r, uint32_t index, const int64_t *dims, uint32_t rank) {
+  er_clear_error();
+  const er_tensor_desc *d = NULL;
+  er_tensor_buf *b = NULL;
+  int32_t rc = find_buf(r, ER_INPUT, index, &d, &b);
+  if (rc != ER_OK) return rc;
+  if (!dims || rank != d->rank)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' has rank %u, got %u dimensions", d->name, d->rank,
+                   rank);
+  int same = 1;
+  for (uint32_t i = 0; i < rank; i++) {
+    if (dims[i] < 0)
+      return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s': dimension %u is negative", d->name, i);
+    if (d->shape[i] >= 0 && dims[i] != d->shape[i])
+      return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s': dimension %u is fixed at %lld, got %lld",
+                     d->name, i, (long long)d->shape[i], (long long)dims[i]);
+    if (dims[i] != b->shape[i]) same = 0;
+  }
+  if (same) return ER_OK;
+  const er_backend_ops *ops = r->model->pack->ops;
+  if (!ops->request_set_shape)
+    return er_fail(ER_ERR_UNSUPPORTED, ops->name, NULL, "backend does not support dynamic shapes");
+  if (atomic_flag_test_and_set(&r->running))
+    return er_fail(ER_ERR_STATE, ops->name, NULL, "request is running");
+  rc = ops->request_set_shape(r->state, index, dims, rank);
+  atomic_flag_clear(&r->running);
+  return rc;
+}
+
+ER_API int32_t er_request_write(er_request *r, uint32_t index, const void *src, uint32_t len, uint32_t mode) {
+  const er_tensor_desc *d = NULL;
+  er_tensor_buf *b = NULL;
+  int32_t rc = find_buf(r, ER_INPUT, index, &d, &b);
+  if (rc != ER_OK) return rc;
+  return er_copy_in(d, b, src, len, mode);
+}
+
+ER_API int32_t er_request_read(er_request *r, uint32_t index, void *dst, uint32_t len, uint32_t mode) {
+  const er_tensor_desc *d = NULL;
+  er_tensor_buf *b = NULL;
+  int32_t rc = find_buf(r, ER_OUTPUT, index, &d, &b);
+  if (rc != ER_OK) return rc;
+  return er_copy_out(d, b, dst, len, mode);
+}
+
+ER_API int32_t er_request_run(er_request *r, int32_t priority, int32_t custom_id, uint32_t core_mask,
+                              int32_t timeout_ms) {
+  if (!r) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "request must not be NULL");
+  if (priority < 0 || priority > 255)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "priority must be 0..255, got %d", priority);
+  if (atomic_flag_test_and_set(&r->running))
+    return er_fail(ER_ERR_STATE, r->model->pack->ops->name, NULL, "request is already running");
+  er_sched sched = {priority, custom_id, core_mask, timeout_ms};
+  int32_t rc = r->model->pack->ops->request_run(r->state, &sched);
+  atomic_flag_clear(&r->running);
+  return rc;
+}

@@ -1,0 +1,166 @@
+/*
+ * edgerun.h: the flat C ABI of libedgerun.
+ *
+ * Rules every function follows:
+ *   - returns int32_t status (ER_OK = 0, negative ER_ERR_*) unless it returns a plain value;
+ *   - results go to caller-provided out-parameters and caller-owned buffers;
+ *   - on failure a thread-local last error holds the detail (er_last_error*);
+ *   - handles are opaque; every *_free accepts NULL;
+ *   - only integers, pointers and caller-owned buffers cross the boundary.
+ * Lengths are uint32_t where they can be: 64-bit integers are slow in Deno FFI.
+ */
+#ifndef EDGERUN_H
+#define EDGERUN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ER_API __attribute__((visibility("default")))
+
+/* Bumped on any change of a signature or of the tensor-info layout. */
+#define ER_ABI_VERSION 1u
+
+#define ER_MAX_DIMS 10
+
+/* Status codes. */
+#define ER_OK 0
+#define ER_ERR_INVALID_ARGUMENT (-1)
+#define ER_ERR_LIBRARY_NOT_FOUND (-2) /* vendor runtime could not be loaded */
+#define ER_ERR_UNSUPPORTED (-3)       /* unknown vendor version, layout, dtype */
+#define ER_ERR_FILE (-4)              /* model file missing or unreadable */
+#define ER_ERR_INVALID_MODEL (-5)     /* model file rejected by the runtime */
+#define ER_ERR_BACKEND (-6)           /* any other vendor failure */
+#define ER_ERR_OUT_OF_MEMORY (-7)
+#define ER_ERR_STATE (-8)             /* call not valid in the current state */
+#define ER_ERR_TIMEOUT (-9)
+#define ER_ERR_BUSY (-10)             /* vendor task limit reached */
+#define ER_ERR_CANCELLED (-11)
+#define ER_ERR_NOT_FOUND (-12)        /* named model or tensor not present */
+
+/* Backends. */
+#define ER_BACKEND_AUTO 0u
+#define ER_BACKEND_ORT 1u
+#define ER_BACKEND_HBDNN 2u
+
+/* Element types. */
+#define ER_DTYPE_UNKNOWN 0
+#define ER_DTYPE_FLOAT32 1
+#define ER_DTYPE_FLOAT64 2
+#define ER_DTYPE_FLOAT16 3
+#define ER_DTYPE_INT8 4
+#define ER_DTYPE_UINT8 5
+#define ER_DTYPE_INT16 6
+#define ER_DTYPE_UINT16 7
+#define ER_DTYPE_INT32 8
+#define ER_DTYPE_UINT32 9
+#define ER_DTYPE_INT64 10
+#define ER_DTYPE_UINT64 11
+#define ER_DTYPE_BOOL 12
+
+/* Tensor directions. */
+#define ER_INPUT 0u
+#define ER_OUTPUT 1u
+
+/* Tensor flags. */
+#define ER_TENSOR_DYNAMIC 1u   /* some dimension is unknown until run time */
+#define ER_TENSOR_QUANTIZED 2u /* scale/zero-point apply */
+#define ER_TENSOR_PADDED 4u    /* strides are not the dense strides */
+
+/*
+ * Tensor info: a fixed little-endian record of ER_TENSOR_INFO_SIZE bytes.
+ *   @0   u32 record size (= ER_TENSOR_INFO_SIZE)
+ *   @4   i32 dtype (ER_DTYPE_*)
+ *   @8   u32 rank
+ *   @12  u32 flags (ER_TENSOR_*)
+ *   @16  i64 shape[10]     (-1 = dynamic)
+ *   @96  i64 strides[10]   (bytes; -1 = dynamic)
+ *   @176 u64 byte size     (bytes allocated per request; 0 if dynamic)
+ *   @184 i32 quantization  (0 none, 1 scale)
+ *   @188 i32 quant axis    (-1 per-tensor)
+ *   @192 u32 scale count
+ *   @196 u32 zero-point count
+ *   @200 i32 vendor type   (the vendor's raw type number)
+ *   @204 u32 name length in bytes (without NUL)
+ */
+#define ER_TENSOR_INFO_SIZE 208u
+
+/*
+ * Live tensor of a request: ER_REQ_TENSOR_WORDS u64 words.
+ *   [0] data address  [1] byte length  [2] rank  [3..12] shape  [13..22] strides (bytes)
+ */
+#define ER_REQ_TENSOR_WORDS 23u
+
+/* Modes of er_request_write / er_request_read. */
+#define ER_COPY_DENSE 0u    /* dense bytes of the tensor's dtype, laid out by stride */
+#define ER_COPY_FLOAT32 1u  /* float32 values, quantized / dequantized on the way */
+
+typedef struct er_pack er_pack;
+typedef struct er_model er_model;
+typedef struct er_request er_request;
+
+ER_API uint32_t er_abi_version(void);
+
+/* Last error of the calling thread. Each returns the full length; copies at most cap-1 bytes + NUL. */
+ER_API uint32_t er_last_error(char *buf, uint32_t cap);
+#define ER_FIELD_BACKEND 0u
+#define ER_FIELD_CALL 1u
+#define ER_FIELD_VENDOR_MESSAGE 2u
+ER_API uint32_t er_last_error_field(uint32_t field, char *buf, uint32_t cap);
+ER_API int32_t er_last_vendor_code(void);
+
+/*
+ * Extra places to look for a backend's vendor runtime, ':'-separated, tried after the backend's
+ * environment variable and before the system search (ort: files; hbdnn: directories).
+ */
+ER_API int32_t er_backend_set_search_path(uint32_t backend, const char *paths);
+
+/* Loads the vendor runtime of a backend now; ER_OK if usable. version gets its version string. */
+ER_API int32_t er_backend_load(uint32_t backend, char *version, uint32_t cap);
+
+/*
+ * Opens a model file. A file may pack several models (.hbm); er_pack_model opens one.
+ * options: NUL-terminated "key=value;key=value" (may be NULL). Keys:
+ *   intra_op_threads, inter_op_threads, graph_optimization (0,1,2,99)  [ort]
+ */
+ER_API int32_t er_pack_open(const char *path, uint32_t backend, const char *options, er_pack **out);
+ER_API int32_t er_pack_count(er_pack *pack, uint32_t *out);
+ER_API int32_t er_pack_name(er_pack *pack, uint32_t index, char *buf, uint32_t cap, uint32_t *len);
+ER_API int32_t er_pack_model(er_pack *pack, uint32_t index, er_model **out);
+/* Models keep their pack alive: freeing the pack after opening models is safe. */
+ER_API void er_pack_free(er_pack *pack);
+
+/* counts[0] = inputs, counts[1] = outputs. */
+ER_API int32_t er_model_counts(er_model *model, uint32_t *counts);
+ER_API int32_t er_model_tensor(er_model *model, uint32_t io, uint32_t index, uint8_t *info, uint32_t cap);
+ER_API int32_t er_model_tensor_name(er_model *model, uint32_t io, uint32_t index, char *buf, uint32_t cap);
+/* Copies up to cap scales and zero points (either pointer may be NULL). */
+ER_API int32_t er_model_tensor_quant(er_model *model, uint32_t io, uint32_t index, float *scales,
+                                     int32_t *zero_points, uint32_t cap);
+/* Model-level facts as a JSON object: backend, versions, device. *len gets the full length. */
+ER_API int32_t er_model_info(er_model *model, char *buf, uint32_t cap, uint32_t *len);
+/* Requests keep their model alive: the model is released with its last request. */
+ER_API void er_model_free(er_model *model);
+
+/* A request owns one set of input and output buffers, bound once. One run at a time. */
+ER_API int32_t er_request_new(er_model *model, er_request **out);
+ER_API void er_request_free(er_request *request);
+ER_API int32_t er_request_tensor(er_request *request, uint32_t io, uint32_t index, uint64_t *out);
+/* Sets the shape of an input with dynamic dimensions; reallocates and rebinds only on change. */
+ER_API int32_t er_request_set_shape(er_request *request, uint32_t index, const int64_t *dims, uint32_t rank);
+/* Writes an input from src (len bytes) or reads an output into dst, honouring strides. */
+ER_API int32_t er_request_write(er_request *request, uint32_t index, const void *src, uint32_t len, uint32_t mode);
+ER_API int32_t er_request_read(er_request *request, uint32_t index, void *dst, uint32_t len, uint32_t mode);
+/*
+ * Runs synchronously. priority 0..255, custom_id tie-break (smaller first), core_mask BPU cores
+ * (bit i = core i, 0 = any), timeout_ms <= 0 waits forever. Backends ignore what they lack.
+ */
+ER_API int32_t er_request_run(er_request *request, int32_t priority, int32_t custom_id, uint32_t core_mask,
+                              int32_t timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

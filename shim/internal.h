@@ -1,0 +1,119 @@
+/* Shared between the shim core and its backends; never exported. */
+#ifndef EDGERUN_INTERNAL_H
+#define EDGERUN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edgerun.h"
+
+#define ER_INTERNAL __attribute__((visibility("hidden")))
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+/* Sets the thread-local last error and returns code. backend/call may be NULL. */
+ER_INTERNAL int32_t er_fail(int32_t code, const char *backend, const char *call, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Same, with the vendor's own code and description. */
+ER_INTERNAL int32_t er_fail_vendor(int32_t code, const char *backend, const char *call, int32_t vendor_code,
+                                   const char *vendor_message, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+ER_INTERNAL void er_clear_error(void);
+
+/* ---- options ----------------------------------------------------------------------------- */
+
+/* Finds key in "k=v;k=v" and parses an integer. Returns 1 found, 0 absent, <0 malformed. */
+ER_INTERNAL int32_t er_option_int(const char *options, const char *key, int64_t *out);
+
+/* ---- tensors ----------------------------------------------------------------------------- */
+
+typedef struct er_tensor_desc {
+  char *name;                  /* owned, malloc'd */
+  int32_t dtype;               /* ER_DTYPE_* */
+  int32_t vendor_type;         /* raw vendor number */
+  uint32_t rank;
+  uint32_t flags;              /* ER_TENSOR_* */
+  int64_t shape[ER_MAX_DIMS];  /* -1 dynamic */
+  int64_t strides[ER_MAX_DIMS];/* bytes; -1 dynamic */
+  uint64_t byte_size;          /* per-request allocation; 0 if dynamic */
+  int32_t quant_type;          /* 0 none, 1 scale */
+  int32_t quant_axis;          /* -1 per tensor */
+  uint32_t scale_count;
+  float *scales;               /* owned */
+  uint32_t zero_point_count;
+  int32_t *zero_points;        /* owned */
+} er_tensor_desc;
+
+/* The live buffer of one tensor of a request. */
+typedef struct er_tensor_buf {
+  void *data;
+  uint64_t bytes;
+  uint32_t rank;
+  int64_t shape[ER_MAX_DIMS];
+  int64_t strides[ER_MAX_DIMS];
+} er_tensor_buf;
+
+ER_INTERNAL uint32_t er_dtype_size(int32_t dtype);
+ER_INTERNAL void er_tensor_desc_clear(er_tensor_desc *d);
+/* Dense byte strides of shape for an element size; returns the dense byte count (0 if a dim < 0). */
+ER_INTERNAL uint64_t er_dense_strides(const int64_t *shape, uint32_t rank, uint32_t elem, int64_t *strides);
+
+/*
+ * Copies between a dense buffer and a strided one (dst or src padded by strides), or
+ * converts float32 <-> quantized element types. Defined in tensor.c, shared by all backends.
+ */
+ER_INTERNAL int32_t er_copy_in(const er_tensor_desc *desc, const er_tensor_buf *buf, const void *src, uint64_t len,
+                               uint32_t mode);
+ER_INTERNAL int32_t er_copy_out(const er_tensor_desc *desc, const er_tensor_buf *buf, void *dst, uint64_t len,
+                                uint32_t mode);
+
+/* ---- backends ---------------------------------------------------------------------------- */
+
+typedef struct er_sched {
+  int32_t priority;    /* 0..255 */
+  int32_t custom_id;
+  uint32_t core_mask;  /* bit i = BPU core i; 0 = any */
+  int32_t timeout_ms;  /* <= 0 forever */
+} er_sched;
+
+/*
+ * What core.c needs from a backend. States are opaque to core.c. A backend fills the tensor
+ * descriptions of a model at model_open; the request's er_tensor_buf arrays (allocated by
+ * core.c, inputs then outputs) are filled by request_new and kept current by the backend.
+ */
+typedef struct er_backend_ops {
+  const char *name;
+  /* dlopen the vendor runtime once; version gets a static string. */
+  int32_t (*load)(const char **version);
+  int32_t (*pack_open)(const char *path, const char *options, void **pack, uint32_t *model_count);
+  const char *(*pack_name)(void *pack, uint32_t index);
+  void (*pack_close)(void *pack);
+  /* Fills the counts and allocates the description arrays (calloc'd; core.c frees them). */
+  int32_t (*model_open)(void *pack, uint32_t index, void **model, uint32_t *n_in, er_tensor_desc **inputs,
+                        uint32_t *n_out, er_tensor_desc **outputs);
+  void (*model_close)(void *model);
+  /* Appends model facts as JSON members ("key":value, comma separated, no braces). */
+  int32_t (*model_info)(void *model, char *buf, size_t cap, size_t *len);
+  int32_t (*request_new)(void *model, er_tensor_buf *inputs, er_tensor_buf *outputs, void **request);
+  void (*request_free)(void *request);
+  /* Optional: dynamic input shapes. Updates inputs[index] (and outputs if known). */
+  int32_t (*request_set_shape)(void *request, uint32_t index, const int64_t *dims, uint32_t rank);
+  int32_t (*request_run)(void *request, const er_sched *sched);
+} er_backend_ops;
+
+ER_INTERNAL extern const er_backend_ops er_backend_ort;
+ER_INTERNAL extern const er_backend_ops er_backend_hbdnn;
+
+/* The extra search path set with er_backend_set_search_path (a static copy; "" if none). */
+ER_INTERNAL const char *er_backend_search_path(uint32_t backend);
+
+/* Resolves a vendor library: tries env dir, then names (system search), then fallback dirs.
+ * Appends every path tried to tried (for the error message). Returns the dlopen handle or NULL. */
+ER_INTERNAL void *er_dlopen_first(const char *env_var, const char *const *names, const char *const *dirs, int flags,
+                                  char *tried, size_t tried_cap);
+
+/* Small JSON writer helpers for model_info. */
+ER_INTERNAL void er_json_str(char *buf, size_t cap, size_t *len, const char *key, const char *value, int comma);
+ER_INTERNAL void er_json_int(char *buf, size_t cap, size_t *len, const char *key, int64_t value, int comma);
+
+#endif

@@ -1,0 +1,108 @@
+/**
+ * Element types: names, native numbers, sizes and TypedArrays.
+ * @module
+ */
+
+/** Element types edgerun supports, by name, with the shim's numbers (ER_DTYPE_*). */
+export const DTYPES = {
+  float32: 1,
+  float64: 2,
+  float16: 3,
+  int8: 4,
+  uint8: 5,
+  int16: 6,
+  uint16: 7,
+  int32: 8,
+  uint32: 9,
+  int64: 10,
+  uint64: 11,
+  bool: 12,
+} as const;
+
+/** The name of an element type. */
+export type DType = keyof typeof DTYPES;
+
+/** Float16Array where the runtime has one (else float16 data travels as Uint16Array bits). */
+export interface Float16ArrayLike extends ArrayBufferView {
+  readonly length: number;
+  [index: number]: number;
+}
+
+/** Any TypedArray edgerun reads or writes. float16 is a Float16Array or a Uint16Array of bits. */
+export type TypedArray =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array
+  | Float16ArrayLike;
+
+type ArrayConstructorOf = {
+  new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): TypedArray;
+  new (length: number): TypedArray;
+  readonly BYTES_PER_ELEMENT: number;
+  readonly name: string;
+};
+
+const float16Ctor = (globalThis as { Float16Array?: ArrayConstructorOf }).Float16Array;
+
+/** True when float16 tensors are exposed as Float16Array (else Uint16Array). */
+export const hasFloat16Array: boolean = float16Ctor !== undefined;
+
+const constructors: Record<DType, ArrayConstructorOf> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: float16Ctor ?? Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+};
+
+const byNumber = new Map<number, DType>(Object.entries(DTYPES).map(([k, v]) => [v, k as DType]));
+
+/** The dtype for a shim number, or undefined. */
+export function dtypeFromNumber(n: number): DType | undefined {
+  return byNumber.get(n);
+}
+
+/** Bytes per element. */
+export function dtypeSize(dtype: DType): number {
+  return constructors[dtype].BYTES_PER_ELEMENT;
+}
+
+/** The TypedArray constructor holding a dtype. */
+export function arrayConstructor(dtype: DType): ArrayConstructorOf {
+  return constructors[dtype];
+}
+
+/** A view of dtype over bytes [byteOffset, byteOffset + length * size). */
+export function typedView(dtype: DType, buffer: ArrayBufferLike, byteOffset = 0, length?: number): TypedArray {
+  const ctor = constructors[dtype];
+  return new ctor(buffer, byteOffset, length ?? Math.floor((buffer.byteLength - byteOffset) / ctor.BYTES_PER_ELEMENT));
+}
+
+/** Whether a TypedArray may carry data of dtype (float16 also accepts Uint16Array bits). */
+export function acceptsArray(dtype: DType, data: ArrayBufferView): boolean {
+  const ctor = data.constructor;
+  if (ctor === constructors[dtype]) return true;
+  if (dtype === "float16") return ctor === Uint16Array || (float16Ctor !== undefined && ctor === float16Ctor);
+  return false;
+}
+
+/** The constructor name(s) expected for a dtype, for error messages. */
+export function expectedArrayName(dtype: DType): string {
+  if (dtype === "float16") return float16Ctor ? "Float16Array or Uint16Array" : "Uint16Array";
+  if (dtype === "bool") return "Uint8Array";
+  return constructors[dtype].name;
+}

@@ -1,0 +1,433 @@
+/**
+ * open(), openAll() and the Model class.
+ * @module
+ */
+import type { Handle, Native } from "../ffi/abi.ts";
+import { check, EdgerunError } from "../ffi/errors.ts";
+import { loadLibrary } from "../ffi/load.ts";
+import { dtypeFromNumber, dtypeSize, type TypedArray } from "./dtype.ts";
+import { formatDescription } from "./describe.ts";
+import { checkFeed, isTensorFeed, Request, type Schedule, type TensorFeed } from "./request.ts";
+import { Tensor, type TensorInfo } from "./tensor.ts";
+
+/** Backends: "auto" picks by file (.onnx: ort, .hbm: hbdnn). */
+export type Backend = "auto" | "ort" | "hbdnn";
+
+const BACKEND_NUMBER: Record<Backend, number> = { auto: 0, ort: 1, hbdnn: 2 };
+const GRAPH_LEVEL = { disabled: 0, basic: 1, extended: 2, all: 99 } as const;
+
+/** Options of {@link open}. */
+export interface OpenOptions {
+  /** Which backend runs the model (default "auto": by file extension, then content). */
+  backend?: Backend;
+  /** The model to open inside a file that packs several (.hbm); default the first. */
+  model?: string;
+  /** ort: threads inside one operator (0 = ONNX Runtime's default). */
+  intraOpThreads?: number;
+  /** ort: threads across operators (0 = default). */
+  interOpThreads?: number;
+  /** ort: graph optimization level (default "all"). */
+  graphOptimization?: keyof typeof GRAPH_LEVEL;
+  /** Path to libedgerun.so (else $EDGERUN_LIB, the local build, the system loader). */
+  library?: string;
+}
+
+/** Options of one run. Backends ignore what their hardware lacks (ort: priority, cores). */
+export interface RunOptions {
+  /** Task priority 0..255 (254: high, preempting; 255: urgent, preempting). Default 0. */
+  priority?: number;
+  /** Tie-break among equal priorities: smaller runs first. Default 0. */
+  customId?: number;
+  /** BPU cores allowed to run the task: indexes (e.g. [0]) or a bit mask; default any core. */
+  cores?: readonly number[] | number;
+  /** Give up after this many milliseconds (0 or absent: wait forever). */
+  timeoutMs?: number;
+}
+
+/** A model input: its description plus a zero-copy view of the default request's buffer. */
+export interface InputTensor extends TensorInfo {
+  /** The input buffer: write into it and call run() with no feeds to skip the copy. */
+  readonly data: TypedArray;
+}
+
+/** One feed: a TypedArray (dense, the input's dtype), a {data, shape} pair, or a Tensor. */
+export type Feed = TypedArray | TensorFeed | Tensor;
+
+/** Feeds of a run: one Feed (single-input models), an array in input order, or a record by name. */
+export type Feeds = Feed | readonly Feed[] | Readonly<Record<string, Feed>>;
+
+/** Outputs of a run, in model order, also reachable by name. */
+export class Outputs extends Array<Tensor> {
+  static override get [Symbol.species](): ArrayConstructor {
+    return Array;
+  }
+  /** The output called name (throws RangeError if there is none). */
+  get(name: string): Tensor {
+    const t = this.find((o) => o.name === name);
+    if (!t) throw new RangeError(`no output named '${name}'; outputs: ${this.map((o) => o.name).join(", ")}`);
+    return t;
+  }
+  /** Outputs as a record by name. */
+  byName(): Record<string, Tensor> {
+    return Object.fromEntries(this.map((t) => [t.name, t]));
+  }
+}
+
+/** Facts about the model and the runtime behind it (from the backend). */
+export type ModelInfo = Record<string, string | number | boolean | null>;
+
+interface Owned {
+  native: Native;
+  model: Handle;
+  requests: Handle[];
+}
+
+const finalizer = new FinalizationRegistry<Owned>((owned) => {
+  for (const r of owned.requests) owned.native.symbols.er_request_free(r);
+  owned.native.symbols.er_model_free(owned.model);
+});
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function cString(s: string): Uint8Array {
+  return encoder.encode(s + "\0");
+}
+
+function readTensorInfo(native: Native, model: Handle, io: number, index: number): TensorInfo {
+  const s = native.symbols;
+  const raw = new Uint8Array(208);
+  check(native, s.er_model_tensor(model, io, index, raw, raw.length));
+  const v = new DataView(raw.buffer);
+  const dtypeNumber = v.getInt32(4, true);
+  const dtype = dtypeFromNumber(dtypeNumber);
+  if (!dtype) throw new EdgerunError("UNSUPPORTED", `tensor ${index} has an unsupported element type ${dtypeNumber}`);
+  const rank = v.getUint32(8, true);
+  const flags = v.getUint32(12, true);
+  const shape: number[] = [];
+  const strides: number[] = [];
+  for (let d = 0; d < rank; d++) {
+    shape.push(Number(v.getBigInt64(16 + 8 * d, true)));
+    strides.push(Number(v.getBigInt64(96 + 8 * d, true)));
+  }
+  const nameBytes = new Uint8Array(v.getUint32(204, true) + 1);
+  check(native, s.er_model_tensor_name(model, io, index, nameBytes, nameBytes.length));
+  const name = decoder.decode(nameBytes.subarray(0, nameBytes.length - 1));
+  let quantization = null;
+  if (v.getInt32(184, true) !== 0) {
+    const scaleCount = v.getUint32(192, true);
+    const zpCount = v.getUint32(196, true);
+    const cap = Math.max(scaleCount, zpCount, 1);
+    const scales = new Float32Array(cap);
+    const zeroPoints = new Int32Array(cap);
+    check(native, s.er_model_tensor_quant(model, io, index, scales, zeroPoints, cap));
+    quantization = Object.freeze({
+      scales: scales.slice(0, scaleCount),
+      zeroPoints: zeroPoints.slice(0, zpCount),
+      axis: v.getInt32(188, true),
+    });
+  }
+  return Object.freeze({
+    name,
+    dtype,
+    shape: Object.freeze(shape),
+    strides: Object.freeze(strides),
+    byteSize: Number(v.getBigUint64(176, true)),
+    quantization,
+    dynamic: (flags & 1) !== 0,
+    padded: (flags & 4) !== 0,
+  });
+}
+
+function optionString(options: OpenOptions): string {
+  const parts: string[] = [];
+  const threads = (key: string, v: number | undefined) => {
+    if (v === undefined) return;
+    if (!Number.isInteger(v) || v < 0 || v > 1024) throw new RangeError(`${key} must be an integer 0..1024, got ${v}`);
+    parts.push(`${key.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}=${v}`);
+  };
+  threads("intraOpThreads", options.intraOpThreads);
+  threads("interOpThreads", options.interOpThreads);
+  if (options.graphOptimization !== undefined) {
+    const level = GRAPH_LEVEL[options.graphOptimization];
+    if (level === undefined) {
+      throw new RangeError(`graphOptimization must be one of ${Object.keys(GRAPH_LEVEL).join(", ")}`);
+    }
+    parts.push(`graph_optimization=${level}`);
+  }
+  return parts.join(";");
+}
+
+const OPEN_KEYS = new Set(["backend", "model", "intraOpThreads", "interOpThreads", "graphOptimization", "library"]);
+const RUN_KEYS = new Set(["priority", "customId", "cores", "timeoutMs"]);
+
+function checkKeys(options: object, allowed: Set<string>, what: string): void {
+  for (const key of Object.keys(options)) {
+    if (!allowed.has(key)) throw new TypeError(`unknown ${what} option '${key}'; known: ${[...allowed].join(", ")}`);
+  }
+}
+
+/** Validates run options into a schedule. */
+export function toSchedule(options: RunOptions = {}): Schedule {
+  if (typeof options !== "object" || options === null) throw new TypeError("run options must be an object");
+  checkKeys(options, RUN_KEYS, "run");
+  const { priority = 0, customId = 0, cores, timeoutMs = 0 } = options;
+  if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
+    throw new RangeError(`priority must be an integer 0..255, got ${priority}`);
+  }
+  if (!Number.isInteger(customId) || customId < -0x80000000 || customId > 0x7fffffff) {
+    throw new RangeError(`customId must be a 32-bit integer, got ${customId}`);
+  }
+  if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > 0x7fffffff) {
+    throw new RangeError(`timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+  }
+  let coreMask = 0;
+  if (typeof cores === "number") {
+    if (!Number.isInteger(cores) || cores < 0 || cores > 0xf) throw new RangeError(`cores mask must be 0..15, got ${cores}`);
+    coreMask = cores;
+  } else if (cores !== undefined) {
+    if (!Array.isArray(cores) || cores.length === 0) throw new RangeError("cores must list at least one core index");
+    for (const c of cores) {
+      if (!Number.isInteger(c) || c < 0 || c > 3) throw new RangeError(`core index must be 0..3, got ${c}`);
+      coreMask |= 1 << c;
+    }
+  }
+  return { priority, customId, coreMask, timeoutMs: Math.ceil(timeoutMs) };
+}
+
+/**
+ * A loaded model. Close it with `using`, `close()`, or let the garbage collector do it.
+ *
+ * @example
+ * ```ts
+ * import { open } from "@edgerun/edgerun";
+ * using model = open("cls.onnx");
+ * console.log(model.describe());
+ * const outputs = model.run(new Float32Array(model.inputs[0].byteSize / 4));
+ * console.log(outputs[0].shape, outputs[0].data);
+ * ```
+ */
+export class Model implements Disposable {
+  /** The model file. */
+  readonly path: string;
+  /** The model's name (inside its file). */
+  readonly name: string;
+  /** The backend running it. */
+  readonly backend: "ort" | "hbdnn";
+  /** Inputs, with zero-copy views of the default request's buffers. */
+  readonly inputs: readonly InputTensor[];
+  /** Output descriptions. */
+  readonly outputs: readonly TensorInfo[];
+  /** Facts from the backend (runtime version, device, ...). */
+  readonly info: ModelInfo;
+
+  #native: Native;
+  #handle: Handle | null;
+  #owned: Owned;
+  #request: Request;
+
+  /** Use {@link open} or {@link openAll}. */
+  private constructor(native: Native, handle: Handle, path: string, name: string) {
+    this.#native = native;
+    this.#handle = handle;
+    this.#owned = { native, model: handle, requests: [] };
+    finalizer.register(this, this.#owned, this);
+    this.path = path;
+    this.name = name;
+    try {
+      const counts = new Uint32Array(2);
+      check(native, native.symbols.er_model_counts(handle, counts));
+      const inputs = Array.from({ length: counts[0] }, (_, i) => readTensorInfo(native, handle, 0, i));
+      this.outputs = Object.freeze(Array.from({ length: counts[1] }, (_, i) => readTensorInfo(native, handle, 1, i)));
+      const len = new Uint32Array(1);
+      const buf = new Uint8Array(4096);
+      check(native, native.symbols.er_model_info(handle, buf, buf.length, len));
+      this.info = Object.freeze(JSON.parse(decoder.decode(buf.subarray(0, Math.min(len[0], buf.length - 1)))));
+      this.backend = this.info.backend === "hbdnn" ? "hbdnn" : "ort";
+      this.#request = new Request(native, handle, inputs, this.outputs);
+      this.#owned.requests.push(this.#request.handle);
+      const request = (): Request => this.#live();
+      this.inputs = Object.freeze(inputs.map((info, i) =>
+        Object.freeze(Object.create(info, {
+          data: { get: () => request().inputView(i), enumerable: true },
+        })) as InputTensor
+      ));
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** @internal opens model `index` of an open pack. */
+  static fromPack(native: Native, pack: Handle, index: number, path: string, name: string): Model {
+    const out = new BigUint64Array(1);
+    check(native, native.symbols.er_pack_model(pack, index, out), `cannot open model '${name}' of ${path}`);
+    return new Model(native, native.handle(out[0]), path, name);
+  }
+
+  /** True after close(). */
+  get closed(): boolean {
+    return this.#handle === null;
+  }
+
+  #live(): Request {
+    if (this.#handle === null) throw new EdgerunError("CLOSED", `model '${this.name}' is closed`);
+    return this.#request;
+  }
+
+  /** A readable table of the model's inputs and outputs (like `hrt_model_exec model_info`). */
+  describe(): string {
+    this.#live();
+    return formatDescription(this);
+  }
+
+  /**
+   * Runs the model synchronously and returns its outputs (views valid until the next run).
+   * With no feeds, the inputs' current buffers are used as they are (zero-copy).
+   */
+  run(feeds?: Feeds, options?: RunOptions): Outputs {
+    const request = this.#live();
+    const schedule = toSchedule(options);
+    if (feeds !== undefined) this.#feed(request, feeds);
+    const tensors = request.run(schedule);
+    const outputs = new Outputs();
+    for (const t of tensors) outputs.push(t);
+    return outputs;
+  }
+
+  #feed(request: Request, feeds: Feeds): void {
+    const inputs = this.inputs;
+    const list: unknown[] = new Array(inputs.length);
+    if (ArrayBuffer.isView(feeds) || feeds instanceof Tensor || isTensorFeed(feeds)) {
+      if (inputs.length !== 1) {
+        throw new TypeError(
+          `model '${this.name}' has ${inputs.length} inputs (${inputs.map((i) => i.name).join(", ")}): pass an array or a record`,
+        );
+      }
+      list[0] = feeds;
+    } else if (Array.isArray(feeds)) {
+      if (feeds.length !== inputs.length) {
+        throw new TypeError(`model '${this.name}' has ${inputs.length} inputs, got ${feeds.length} feeds`);
+      }
+      for (let i = 0; i < feeds.length; i++) list[i] = feeds[i];
+    } else if (typeof feeds === "object" && feeds !== null) {
+      const record = feeds as Record<string, Feed>;
+      for (const key of Object.keys(record)) {
+        if (!inputs.some((i) => i.name === key)) {
+          throw new TypeError(`model '${this.name}' has no input '${key}'; inputs: ${inputs.map((i) => i.name).join(", ")}`);
+        }
+      }
+      inputs.forEach((info, i) => {
+        if (!(info.name in record)) throw new TypeError(`missing feed for input '${info.name}'`);
+        list[i] = record[info.name];
+      });
+    } else {
+      throw new TypeError(`feeds must be a TypedArray, an array or a record, got ${typeof feeds}`);
+    }
+    // Validate everything before writing anything: a bad feed leaves the inputs untouched.
+    const checked = list.map((f, i) => checkFeed(inputs[i], f, `input '${inputs[i].name}'`));
+    checked.forEach(({ data, shape }, i) => {
+      if (inputs[i].dynamic) request.setShape(i, shape);
+      request.write(i, data);
+    });
+  }
+
+  /** Frees the model and its buffers. Idempotent; views of its tensors become empty. */
+  close(): void {
+    const handle = this.#handle;
+    if (handle === null) return;
+    this.#handle = null;
+    finalizer.unregister(this);
+    this.#request?.free();
+    this.#native.symbols.er_model_free(handle);
+  }
+
+  /** Same as close(). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function openPack(path: string, options: OpenOptions): { native: Native; pack: Handle; names: string[] } {
+  if (typeof path !== "string" || path.length === 0) throw new TypeError("path must be a non-empty string");
+  if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  checkKeys(options, OPEN_KEYS, "open");
+  const backend = options.backend ?? "auto";
+  if (!(backend in BACKEND_NUMBER)) throw new RangeError(`backend must be auto, ort or hbdnn, got '${backend}'`);
+  const optionText = optionString(options);
+  const native = loadLibrary(options.library);
+  const out = new BigUint64Array(1);
+  const s = native.symbols;
+  check(native, s.er_pack_open(cString(path), BACKEND_NUMBER[backend], cString(optionText), out), `cannot open ${path}`);
+  const pack = native.handle(out[0]);
+  try {
+    const count = new Uint32Array(1);
+    check(native, s.er_pack_count(pack, count));
+    const names: string[] = [];
+    const buf = new Uint8Array(1024);
+    const len = new Uint32Array(1);
+    for (let i = 0; i < count[0]; i++) {
+      check(native, s.er_pack_name(pack, i, buf, buf.length, len));
+      names.push(decoder.decode(buf.subarray(0, Math.min(len[0], buf.length - 1))));
+    }
+    return { native, pack, names };
+  } catch (e) {
+    s.er_pack_free(pack);
+    throw e;
+  }
+}
+
+/**
+ * Opens a model file (.onnx on the ort backend, .hbm on hbdnn).
+ *
+ * @example
+ * ```ts
+ * import { open } from "@edgerun/edgerun";
+ * using model = open("model.onnx", { intraOpThreads: 2 });
+ * const out = model.run({ x: new Float32Array(6) });
+ * console.log(out.get("y").data);
+ * ```
+ */
+export function open(path: string, options: OpenOptions = {}): Model {
+  const { native, pack, names } = openPack(path, options);
+  try {
+    let index = 0;
+    if (options.model !== undefined) {
+      index = names.indexOf(options.model);
+      if (index < 0) {
+        throw new EdgerunError("NOT_FOUND", `${path} has no model '${options.model}'; it has: ${names.join(", ")}`);
+      }
+    }
+    if (names.length === 0) throw new EdgerunError("INVALID_MODEL", `${path} contains no model`);
+    return Model.fromPack(native, pack, index, path, names[index]);
+  } finally {
+    native.symbols.er_pack_free(pack);
+  }
+}
+
+/**
+ * Opens every model packed in a file, by name (an .onnx file holds one).
+ *
+ * @example
+ * ```ts
+ * import { openAll } from "@edgerun/edgerun";
+ * const models = openAll("pack.hbm");
+ * for (const [name, model] of models) console.log(name, model.inputs.length);
+ * for (const model of models.values()) model.close();
+ * ```
+ */
+export function openAll(path: string, options: Omit<OpenOptions, "model"> = {}): Map<string, Model> {
+  const { native, pack, names } = openPack(path, options);
+  const models = new Map<string, Model>();
+  try {
+    names.forEach((name, i) => models.set(name, Model.fromPack(native, pack, i, path, name)));
+    return models;
+  } catch (e) {
+    for (const m of models.values()) m.close();
+    throw e;
+  } finally {
+    native.symbols.er_pack_free(pack);
+  }
+}
+
+export { dtypeSize };

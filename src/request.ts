@@ -1,0 +1,287 @@
+/**
+ * A request: one set of native input/output buffers of a model, bound once, used by one run
+ * at a time. Views over its memory are created once and refreshed only when a shape changes.
+ * @module
+ */
+import type { Handle, Native } from "../ffi/abi.ts";
+import { check } from "../ffi/errors.ts";
+import { acceptsArray, type DType, dtypeSize, expectedArrayName, type TypedArray, typedView } from "./dtype.ts";
+import { denseStrides, elementCount, Tensor, type TensorInfo, type TensorSource } from "./tensor.ts";
+
+const ER_INPUT = 0;
+const ER_OUTPUT = 1;
+const COPY_DENSE = 0;
+const COPY_FLOAT32 = 1;
+const TENSOR_WORDS = 23;
+
+/** Scheduling of one run (already validated). */
+export interface Schedule {
+  priority: number;
+  customId: number;
+  coreMask: number;
+  timeoutMs: number;
+}
+
+/** A feed with an explicit shape (for inputs with dynamic dimensions). */
+export interface TensorFeed {
+  /** The elements, dense, in C order. */
+  readonly data: TypedArray;
+  /** The shape of this feed. */
+  readonly shape: readonly number[];
+}
+
+interface Slot {
+  info: TensorInfo;
+  shape: number[];
+  strides: number[];
+  address: bigint;
+  bytes: number;
+  view: TypedArray;
+  raw: Uint8Array;
+}
+
+/** Detaches a view's buffer so stale views read as empty instead of freed memory. */
+function detach(view: TypedArray): void {
+  const buffer = view.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer; detached?: boolean };
+  if (buffer.detached) return;
+  try {
+    buffer.transfer?.(0);
+  } catch {
+    // a runtime that cannot detach external memory: the owner's closed flag still guards access
+  }
+}
+
+export class Request {
+  readonly #native: Native;
+  readonly #handle: Handle;
+  readonly #inputs: Slot[];
+  readonly #outputs: Slot[];
+  readonly #outputTensors: Tensor[];
+  readonly #dynamicOutputs: number[];
+  readonly #words = new BigUint64Array(TENSOR_WORDS);
+  #freed = false;
+
+  constructor(native: Native, model: Handle, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[]) {
+    this.#native = native;
+    const out = new BigUint64Array(1);
+    check(native, native.symbols.er_request_new(model, out), "cannot create a request");
+    this.#handle = native.handle(out[0]);
+    this.#inputs = inputs.map((info, i) => this.#slot(ER_INPUT, i, info));
+    this.#outputs = outputs.map((info, i) => this.#slot(ER_OUTPUT, i, info));
+    this.#outputTensors = this.#outputs.map((s, i) => this.#tensor(i, s));
+    this.#dynamicOutputs = outputs.flatMap((info, i) => info.dynamic ? [i] : []);
+  }
+
+  /** The native handle (for the FinalizationRegistry backstop). */
+  get handle(): Handle {
+    return this.#handle;
+  }
+
+  #slot(io: number, index: number, info: TensorInfo): Slot {
+    const s = this.#native.symbols;
+    const w = this.#words;
+    check(this.#native, s.er_request_tensor(this.#handle, io, index, w));
+    const rank = Number(w[2]);
+    const shape: number[] = [];
+    const strides: number[] = [];
+    for (let d = 0; d < rank; d++) {
+      shape.push(Number(BigInt.asIntN(64, w[3 + d])));
+      strides.push(Number(BigInt.asIntN(64, w[13 + d])));
+    }
+    const address = w[0];
+    const bytes = Number(w[1]);
+    const buffer = this.#native.view(address, bytes);
+    return {
+      info,
+      shape,
+      strides,
+      address,
+      bytes,
+      view: typedView(info.dtype, buffer, 0, Math.floor(bytes / dtypeSize(info.dtype))),
+      raw: new Uint8Array(buffer),
+    };
+  }
+
+  #tensor(index: number, slot: Slot): Tensor {
+    const source: TensorSource = {
+      read: (dst, float32) => this.#read(index, dst, float32),
+    };
+    return new Tensor({
+      name: slot.info.name,
+      dtype: slot.info.dtype,
+      shape: slot.shape,
+      strides: slot.strides,
+      data: slot.view,
+      quantization: slot.info.quantization,
+    }, source);
+  }
+
+  #read(index: number, dst: TypedArray, float32: boolean): void {
+    this.#alive();
+    const mode = float32 ? COPY_FLOAT32 : COPY_DENSE;
+    check(this.#native, this.#native.symbols.er_request_read(this.#handle, index, dst, dst.byteLength, mode));
+  }
+
+  #alive(): void {
+    if (this.#freed) throw new RangeError("this tensor's request was closed; copy() outputs you keep");
+  }
+
+  /** Current view of input i (zero-copy). */
+  inputView(i: number): TypedArray {
+    return this.#inputs[i].view;
+  }
+
+  /** Current shape of input i. */
+  inputShape(i: number): readonly number[] {
+    return this.#inputs[i].shape;
+  }
+
+  /** Output tensors (views valid until the next run). */
+  get outputs(): readonly Tensor[] {
+    return this.#outputTensors;
+  }
+
+  /** Sets the shape of a dynamic input, reallocating only when it changes. */
+  setShape(i: number, shape: readonly number[]): void {
+    const slot = this.#inputs[i];
+    if (slot.shape.length === shape.length && slot.shape.every((d, k) => d === shape[k])) return;
+    const dims = new BigInt64Array(shape.map((d) => BigInt(d)));
+    check(this.#native, this.#native.symbols.er_request_set_shape(this.#handle, i, dims, dims.length));
+    detach(slot.view);
+    this.#inputs[i] = this.#slot(ER_INPUT, i, slot.info);
+  }
+
+  /** Writes a validated feed into input i (dense data; padded layouts go through the shim). */
+  write(i: number, data: TypedArray): void {
+    const slot = this.#inputs[i];
+    if (slot.info.padded) {
+      check(this.#native, this.#native.symbols.er_request_write(this.#handle, i, data, data.byteLength, COPY_DENSE));
+    } else if (data.constructor === slot.view.constructor) {
+      (slot.view as Uint8Array).set(data as Uint8Array);
+    } else {
+      slot.raw.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+  }
+
+  /** Quantizes (or converts) float32 values into input i. */
+  writeFloat32(i: number, values: Float32Array): void {
+    check(this.#native, this.#native.symbols.er_request_write(this.#handle, i, values, values.byteLength, COPY_FLOAT32));
+  }
+
+  /** Runs synchronously; outputs are refreshed where their shape may have changed. */
+  run(schedule: Schedule): readonly Tensor[] {
+    const status = this.#native.symbols.er_request_run(
+      this.#handle,
+      schedule.priority,
+      schedule.customId,
+      schedule.coreMask,
+      schedule.timeoutMs,
+    );
+    check(this.#native, status);
+    for (const i of this.#dynamicOutputs) this.#refreshOutput(i);
+    return this.#outputTensors;
+  }
+
+  #refreshOutput(i: number): void {
+    const old = this.#outputs[i];
+    const w = this.#words;
+    check(this.#native, this.#native.symbols.er_request_tensor(this.#handle, ER_OUTPUT, i, w));
+    const rank = Number(w[2]);
+    const sameShape = w[0] === old.address && Number(w[1]) === old.bytes &&
+      old.shape.every((d, k) => d === Number(BigInt.asIntN(64, w[3 + k]))) && rank === old.shape.length;
+    if (sameShape) return;
+    this.#outputs[i] = this.#slot(ER_OUTPUT, i, old.info);
+    this.#outputTensors[i] = this.#tensor(i, this.#outputs[i]);
+  }
+
+  /** Frees the native buffers; every view of this request is detached first. */
+  free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
+    for (const slot of [...this.#inputs, ...this.#outputs]) detach(slot.view);
+    this.#native.symbols.er_request_free(this.#handle);
+  }
+}
+
+/** Checks one feed against an input and returns its dense data and shape. */
+export function checkFeed(
+  info: TensorInfo,
+  feed: unknown,
+  where: string,
+): { data: TypedArray; shape: readonly number[] } {
+  let data: unknown = feed;
+  let shape: readonly number[] | undefined;
+  if (feed instanceof Tensor) {
+    data = feed.padded ? feed.dense() : feed.data;
+    shape = feed.shape;
+  } else if (isTensorFeed(feed)) {
+    data = feed.data;
+    shape = feed.shape;
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+      throw new TypeError(`${where}: shape must be an array of non-negative integers`);
+    }
+  }
+  if (!ArrayBuffer.isView(data) || data instanceof DataView) {
+    throw new TypeError(`${where} must be a ${expectedArrayName(info.dtype)}, got ${describeValue(data)}`);
+  }
+  const view = data as TypedArray;
+  if ((view.buffer as ArrayBuffer & { detached?: boolean }).detached) {
+    throw new TypeError(`${where}: the ArrayBuffer is detached`);
+  }
+  if (!acceptsArray(info.dtype, view)) {
+    throw new TypeError(
+      `${where} expects ${info.dtype} (${expectedArrayName(info.dtype)}), got ${view.constructor.name}`,
+    );
+  }
+  const finalShape = shape ?? inferShape(info, view.length, where);
+  if (finalShape.length !== info.shape.length) {
+    throw new RangeError(`${where} has rank ${info.shape.length} (shape ${fmtShape(info.shape)}), got ${fmtShape(finalShape)}`);
+  }
+  for (let d = 0; d < finalShape.length; d++) {
+    if (info.shape[d] >= 0 && info.shape[d] !== finalShape[d]) {
+      throw new RangeError(`${where} expects shape ${fmtShape(info.shape)}, got ${fmtShape(finalShape)}`);
+    }
+  }
+  const n = elementCount(finalShape);
+  if (view.length !== n) {
+    throw new RangeError(
+      `${where} expects ${n} elements (shape ${fmtShape(finalShape)}), got ${view.length}`,
+    );
+  }
+  return { data: view, shape: finalShape };
+}
+
+function inferShape(info: TensorInfo, length: number, where: string): readonly number[] {
+  const unknown = info.shape.filter((d) => d < 0).length;
+  if (unknown === 0) return info.shape;
+  if (unknown > 1) {
+    throw new TypeError(
+      `${where} has shape ${fmtShape(info.shape)} with ${unknown} dynamic dimensions: pass { data, shape }`,
+    );
+  }
+  const known = info.shape.reduce((a, d) => d >= 0 ? a * d : a, 1);
+  if (known === 0 || length % known !== 0) {
+    throw new RangeError(`${where} expects a multiple of ${known} elements (shape ${fmtShape(info.shape)}), got ${length}`);
+  }
+  return info.shape.map((d) => d >= 0 ? d : length / known);
+}
+
+function isTensorFeed(v: unknown): v is TensorFeed {
+  return typeof v === "object" && v !== null && !ArrayBuffer.isView(v) && "data" in v && "shape" in v &&
+    ArrayBuffer.isView((v as TensorFeed).data);
+}
+
+export { isTensorFeed };
+
+/** "[1,3,?,?]" */
+export function fmtShape(shape: readonly number[]): string {
+  return `[${shape.map((d) => d < 0 ? "?" : String(d)).join(",")}]`;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v !== "object") return typeof v;
+  return (v as object).constructor?.name ?? "object";
+}
+
+export { denseStrides, type DType };
