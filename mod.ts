@@ -16,5 +16,7 @@ export { type Backend, type Feed, type Feeds, type InputTensor, Model, type Mode
 export { type Quantization, Tensor, type TensorInfo } from "./src/tensor.ts";
 export type { TensorFeed } from "./src/request.ts";
 export { type DType, hasFloat16Array, type TypedArray } from "./src/dtype.ts";
+export { parseNpy, toNpy } from "./src/npy.ts";
+export { compare, type Comparison, formatComparison } from "./src/compare.ts";
 export { EdgerunError, type ErrorCode } from "./ffi/errors.ts";
 export { loadLibrary, runtime } from "./ffi/load.ts";

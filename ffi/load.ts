@@ -1,6 +1,6 @@
 /**
- * Finds and loads libedgerun: an explicit path, then $EDGERUN_LIB, then the local build
- * (zig-out/lib next to this package), then the system loader. A failure names every path tried.
+ * Finds and loads libedgerun: an explicit path, else $EDGERUN_LIB, else the local build
+ * (zig-out/lib next to this package) then the system loader. A failure names every path tried.
  * @module
  */
 import { existsSync } from "node:fs";
@@ -41,10 +41,11 @@ function fileExists(path: string): boolean {
 
 /** Candidate paths of libedgerun, in the order they are tried. */
 export function libraryCandidates(explicit?: string): { path: string; source: string }[] {
-  const list: { path: string; source: string }[] = [];
-  if (explicit) list.push({ path: explicit, source: "option" });
+  // An explicit choice is the only candidate: a wrong path must fail, not load another build.
+  if (explicit) return [{ path: explicit, source: "option" }];
   const fromEnv = env("EDGERUN_LIB");
-  if (fromEnv) list.push({ path: fromEnv, source: "EDGERUN_LIB" });
+  if (fromEnv) return [{ path: fromEnv, source: "EDGERUN_LIB" }];
+  const list: { path: string; source: string }[] = [];
   const local = localPath("../zig-out/lib/libedgerun.so");
   if (local) list.push({ path: local, source: "local build" });
   list.push({ path: "libedgerun.so", source: "system loader" });

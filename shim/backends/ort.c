@@ -209,10 +209,23 @@ static void load_once(void) {
   size_t n = 0;
   static char storage[4096 + 1024];
   const char *env = getenv("EDGERUN_ORT_LIB");
-  if (env && *env) names[n++] = env;
-  append_candidates(er_backend_search_path(ER_BACKEND_ORT), names, &n, 20, storage, sizeof storage);
-  names[n++] = "libonnxruntime.so.1";
-  names[n++] = "libonnxruntime.so";
+  if (env && *env) {
+    /* An explicit choice: a wrong path is an error, never a silent fallback to another runtime. */
+    names[n++] = env;
+    names[n] = NULL;
+    char tried[1800] = "";
+    ort.lib = er_dlopen_first(NULL, names, NULL, RTLD_NOW | RTLD_LOCAL, tried, sizeof tried);
+    if (!ort.lib) {
+      ort.status = ER_ERR_LIBRARY_NOT_FOUND;
+      snprintf(ort.message, sizeof ort.message, "ONNX Runtime not loadable from EDGERUN_ORT_LIB: %s", tried);
+      return;
+    }
+  }
+  if (!ort.lib) append_candidates(er_backend_search_path(ER_BACKEND_ORT), names, &n, 20, storage, sizeof storage);
+  if (!ort.lib) {
+    names[n++] = "libonnxruntime.so.1";
+    names[n++] = "libonnxruntime.so";
+  }
   names[n] = NULL;
 
   char tried[1800] = "";
@@ -640,6 +653,14 @@ static int32_t collect_dynamic_outputs(ort_request *r) {
 
 static int32_t ort_request_run(void *request, const er_sched *sched) {
   ort_request *r = request;
+  /* After a run the binding holds the last allocated value; rebinding to the device lets ORT
+     allocate the next output at whatever shape this run produces. */
+  for (uint32_t i = 0; i < r->model->n_out && r->has_dynamic_outputs; i++) {
+    const er_tensor_desc *d = &r->model->outputs[i];
+    if (d->flags & ER_TENSOR_DYNAMIC)
+      CHECK(API(BindOutputToDevice)(r->binding, d->name, ort.cpu), "BindOutputToDevice", "cannot bind output '%s'",
+            d->name);
+  }
   CHECK(API(RunWithBinding)(r->model->pack->session, NULL, r->binding), "RunWithBinding", "%s", "run failed");
   return r->has_dynamic_outputs ? collect_dynamic_outputs(r) : ER_OK;
 }

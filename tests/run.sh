@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs the suite on each runtime and prints one final line: "N passed, N failed" summed over both.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+runtimes=${RUNTIMES:-"deno bun"}
+total_pass=0
+total_fail=0
+status=0
+for rt in $runtimes; do
+  log=$(mktemp)
+  echo "== $rt =="
+  case $rt in
+    deno) NO_COLOR=1 node_modules/.bin/deno test --allow-all --quiet tests/ 2>&1 | tee "$log" ;;
+    bun) node_modules/.bin/bun test --timeout 120000 tests/ 2>&1 | tee "$log" ;;
+  esac
+  rc=${PIPESTATUS[0]}
+  if [ "$rt" = deno ]; then
+    summary=$(grep -E '^(ok|FAILED) \|' "$log" | tail -n 1)
+    pass=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$summary")
+    fail=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary")
+  else
+    pass=$(sed -nE 's/^ *([0-9]+) pass$/\1/p' "$log" | tail -n 1)
+    fail=$(sed -nE 's/^ *([0-9]+) fail$/\1/p' "$log" | tail -n 1)
+  fi
+  if [ -z "$pass" ] || [ -z "$fail" ]; then
+    echo "could not read the $rt test summary (exit $rc): counting the run as one failure"
+    pass=${pass:-0}
+    fail=$(( ${fail:-0} + 1 ))
+  fi
+  [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ] && fail=1
+  echo "$rt: $pass passed, $fail failed"
+  total_pass=$((total_pass + pass))
+  total_fail=$((total_fail + fail))
+  [ "$fail" -ne 0 ] && status=1
+  rm -f "$log"
+done
+echo "$total_pass passed, $total_fail failed"
+exit $status
