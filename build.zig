@@ -38,7 +38,9 @@ pub fn build(b: *std.Build) void {
             target_query.glibc_version = .{ .major = 2, .minor = 28, .patch = 0 };
     }
     const target = b.resolveTargetQuery(target_query);
-    const optimize = b.standardOptimizeOption(.{ .preferred_optimize_mode = .ReleaseFast });
+    // Release by default: this library sits on a robot's hot path. -Doptimize=Debug for debugging.
+    const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimization mode (default ReleaseFast)") orelse
+        .ReleaseFast;
 
     const shim = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true });
     shim.addIncludePath(b.path("shim/include"));
@@ -56,9 +58,31 @@ pub fn build(b: *std.Build) void {
     const ucp = simLibrary(b, target, optimize, "hbucp", &.{"tests/sim/sim_ucp.c"});
     const dnn = simLibrary(b, target, optimize, "dnn", &.{"tests/sim/sim_dnn.c"});
     dnn.linkLibrary(ucp);
+    // Like the real libdnn, find libhbucp next to it when dlopen'ed alone.
+    dnn.root_module.addRPathSpecial("$ORIGIN");
     for ([_]*std.Build.Step.Compile{ ucp, dnn }) |artifact| {
         const install = b.addInstallArtifact(artifact, .{ .dest_dir = .{ .override = sim_dir } });
         sim_step.dependOn(&install.step);
+    }
+
+    // zig build sim-test: the simulator's own C smoke test (tests/sim/sim_selftest.c).
+    const selftest_mod = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true });
+    selftest_mod.addIncludePath(b.path("tests/sim"));
+    selftest_mod.addCSourceFiles(.{ .files = &.{"tests/sim/sim_selftest.c"}, .flags = &c_flags });
+    selftest_mod.linkLibrary(ucp);
+    selftest_mod.linkLibrary(dnn);
+    selftest_mod.linkSystemLibrary("pthread", .{});
+    selftest_mod.linkSystemLibrary("m", .{});
+    selftest_mod.addRPathSpecial("$ORIGIN");
+    const selftest = b.addExecutable(.{ .name = "sim_selftest", .root_module = selftest_mod });
+    const selftest_install = b.addInstallArtifact(selftest, .{ .dest_dir = .{ .override = sim_dir } });
+    const sim_test_step = b.step("sim-test", "Build and run the simulator's C selftest");
+    sim_test_step.dependOn(&selftest_install.step);
+    // A cross build (-Dtarget=aarch64-...) only builds the selftest; it cannot run here.
+    if (target.result.cpu.arch == builtin.cpu.arch and target.result.os.tag == builtin.os.tag) {
+        const selftest_run = b.addRunArtifact(selftest);
+        selftest_run.step.dependOn(sim_step);
+        sim_test_step.dependOn(&selftest_run.step);
     }
 }
 

@@ -12,12 +12,14 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -337,10 +339,11 @@ static void *open_lib(const char *file, const char *extra_dir, char *tried, size
   return er_dlopen_first(NULL, c.list, NULL, RTLD_NOW | RTLD_GLOBAL, tried, tried_cap);
 }
 
-static const char *lib_path(void *lib, const char *symbol) {
-  Dl_info info;
-  void *sym = dlsym(lib, symbol);
-  return sym && dladdr(sym, &info) && info.dli_fname ? info.dli_fname : "(unknown path)";
+/* The file a dlopen handle came from, for messages. */
+static const char *lib_path(void *lib) {
+  struct link_map *map = NULL;
+  if (lib && dlinfo(lib, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name && *map->l_name) return map->l_name;
+  return "(unknown path)";
 }
 
 /*
@@ -358,7 +361,7 @@ static int32_t refuse_without_ucp(const char *tried_ucp) {
     snprintf(text, sizeof text,
              "%s is the RDK X3/X5 libdnn v1 runtime (hbDNN %s: hbDNNInfer, hbSys* memory, 8 dimensions); this "
              "backend supports only the RDK S100/S600 UCP 3.x runtime (libhbucp.so + libdnn.so)",
-             lib_path(dnn, "hbDNNInfer"), version && version() ? version() : "?");
+             lib_path(dnn), version && version() ? version() : "?");
     dlclose(dnn);
     return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "dlopen", "%s", text);
   }
@@ -380,10 +383,9 @@ static int32_t resolve_symbols(void) {
         return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "dlsym",
                        "%s is the RDK X3/X5 libdnn v1 runtime (it lacks %s); this backend supports only the "
                        "RDK S100/S600 UCP 3.x runtime",
-                       lib_path(g.libs[LIB_DNN], "hbDNNInfer"), s->name);
+                       lib_path(g.libs[LIB_DNN]), s->name);
       return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "dlsym", "%s (%s) does not export %s: not a UCP 3.x runtime",
-                     lib_names[s->lib], lib_path(g.libs[s->lib], s == hb_symbols ? "hbUCPGetVersion" : "hbDNNGetVersion"),
-                     s->name);
+                     lib_names[s->lib], lib_path(g.libs[s->lib]), s->name);
     }
     memcpy(s->slot, &sym, sizeof sym); /* NULL for a missing optional symbol */
   }
@@ -430,7 +432,7 @@ static int32_t load_locked(void) {
   int32_t rc = ER_OK;
   if (!g.libs[LIB_DNN])
     rc = er_fail(ER_ERR_LIBRARY_NOT_FOUND, BACKEND, "dlopen", "libdnn.so not found (libhbucp.so was: %s); tried: %s",
-                 lib_path(g.libs[LIB_UCP], "hbUCPGetVersion"), tried);
+                 lib_path(g.libs[LIB_UCP]), tried);
   if (rc == ER_OK) rc = resolve_symbols();
   if (rc == ER_OK) {
     copy_text(g.ucp_version, sizeof g.ucp_version, hb.hbUCPGetVersion());
@@ -487,7 +489,7 @@ static void props_decode(int dims, const void *raw, hbDNNTensorProperties *p) {
   memcpy(p->stride, s.stride, sizeof s.stride);
 }
 
-/* The 10-dimension form -> runtime layout (rank <= dims is guaranteed by tensor_from_props). */
+/* The 10-dimension form -> runtime layout (rank <= dims: describe_tensor refuses more). */
 static void props_encode(int dims, const hbDNNTensorProperties *p, void *raw) {
   if (dims == 10) {
     memcpy(raw, p, sizeof *p);
@@ -566,7 +568,8 @@ static void describe_probe(const probe_buf *buf, const char *what, char *out, si
            "%s: read as 10 dimensions numDimensions=%d tensorType=%d quantiType=%d alignedByteSize=%lld; as 8 "
            "dimensions numDimensions=%d tensorType=%d quantiType=%d alignedByteSize=%lld; the runtime wrote %zu bytes",
            what, p10.validShape.numDimensions, p10.tensorType, p10.quantiType, (long long)p10.alignedByteSize,
-           p8.validShape.numDimensions, p8.tensorType, p8.quantiType, (long long)p8.alignedByteSize, bytes_written(buf));
+           p8.validShape.numDimensions, p8.tensorType, p8.quantiType, (long long)p8.alignedByteSize,
+           bytes_written(buf));
 }
 
 enum { FITS_8 = 1, FITS_10 = 2 };
@@ -621,9 +624,15 @@ static int32_t detect_layout(void *handle, int32_t n_in, int32_t n_out, int *dim
                    g.ucp_version, evidence);
   *dims = known ? known : (fits == FITS_10 ? 10 : 8);
 
+  /* Another thread may have decided meanwhile; one process talks to one runtime, so they must agree. */
   pthread_mutex_lock(&hb_lock);
   if (!g.layout_dims) g.layout_dims = *dims;
+  int agreed = g.layout_dims == *dims;
   pthread_mutex_unlock(&hb_lock);
+  if (!agreed)
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, "hbDNNGetInputTensorProperties",
+                   "this model reads as the %d-dimension layout, models opened earlier as the other one. %s", *dims,
+                   evidence);
   return ER_OK;
 }
 
@@ -785,7 +794,8 @@ static int32_t copy_model_names(hb_pack *p, const char *path) {
   int32_t n = 0;
   int32_t rc = hb.hbDNNGetModelNameList(&list, &n, p->packed);
   if (rc != 0) return vendor_fail("hbDNNGetModelNameList", rc, "'%s'", path);
-  if (n <= 0 || !list) return er_fail(ER_ERR_INVALID_MODEL, BACKEND, "hbDNNGetModelNameList", "'%s' holds no models", path);
+  if (n <= 0 || !list)
+    return er_fail(ER_ERR_INVALID_MODEL, BACKEND, "hbDNNGetModelNameList", "'%s' holds no models", path);
   p->names = calloc((size_t)n, sizeof *p->names);
   if (!p->names) return out_of_memory();
   p->count = (uint32_t)n;
@@ -796,16 +806,26 @@ static int32_t copy_model_names(hb_pack *p, const char *path) {
   return ER_OK;
 }
 
+/* The runtime's own "cannot open file" says little; name the path and the reason first. */
+static int32_t check_model_file(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) return er_fail(ER_ERR_FILE, BACKEND, "stat", "model file '%s' does not exist", path);
+  if (!S_ISREG(st.st_mode)) return er_fail(ER_ERR_FILE, BACKEND, NULL, "'%s' is not a regular file", path);
+  FILE *f = fopen(path, "rb");
+  if (!f) return er_fail(ER_ERR_FILE, BACKEND, "fopen", "model file '%s' cannot be read", path);
+  fclose(f);
+  return ER_OK;
+}
+
 static int32_t hb_pack_open(const char *path, const char *options, void **out, uint32_t *model_count) {
   (void)options; /* no hbdnn options yet */
-  FILE *f = fopen(path, "rb");
-  if (!f) return er_fail(ER_ERR_FILE, BACKEND, "fopen", "model file '%s' cannot be opened", path);
-  fclose(f);
+  int32_t rc = check_model_file(path);
+  if (rc != ER_OK) return rc;
   hb_pack *p = calloc(1, sizeof *p);
   if (!p) return out_of_memory();
   const char *files[1] = {path};
   pthread_mutex_lock(&hb_lock);
-  int32_t rc = hb.hbDNNInitializeFromFiles(&p->packed, files, 1);
+  rc = hb.hbDNNInitializeFromFiles(&p->packed, files, 1);
   pthread_mutex_unlock(&hb_lock);
   if (rc != 0) {
     p->packed = NULL;
@@ -847,8 +867,8 @@ static void hb_model_close(void *model) {
 static int32_t tensor_name(int is_input, void *handle, int32_t index, const char **name) {
   int32_t rc = is_input ? hb.hbDNNGetInputName(name, handle, index) : hb.hbDNNGetOutputName(name, handle, index);
   if (rc != 0)
-    return vendor_fail(is_input ? "hbDNNGetInputName" : "hbDNNGetOutputName", rc, "%s %d", is_input ? "input" : "output",
-                       index);
+    return vendor_fail(is_input ? "hbDNNGetInputName" : "hbDNNGetOutputName", rc, "%s %d",
+                       is_input ? "input" : "output", index);
   return ER_OK;
 }
 
@@ -1137,7 +1157,8 @@ static int32_t flush_range(hb_request *r, uint32_t from, uint32_t to, int32_t fl
 static int32_t check_inputs_bound(hb_request *r) {
   if (r->stuck)
     return er_fail(ER_ERR_STATE, BACKEND, NULL,
-                   "request unusable: an earlier task could not be released, so its buffers are kept; free the request");
+                   "request unusable: an earlier task could not be released, so its buffers are kept; "
+                   "free the request");
   for (uint32_t k = 0; k < r->model->n_in; k++)
     if (!r->mem[k].virAddr)
       return er_fail(ER_ERR_STATE, BACKEND, NULL, "input '%s' has a dynamic shape: set its shape before running",
@@ -1155,18 +1176,20 @@ static int32_t create_task(hb_request *r, void **task) {
   return ER_OK;
 }
 
-static int32_t submit_and_wait(void *task, hbUCPSchedParam *param, int32_t timeout_ms) {
+static int32_t submit_task(void *task, hbUCPSchedParam *param) {
   int32_t rc = hb.hbUCPSubmitTask(task, param);
   if (rc != 0)
-    return vendor_fail("hbUCPSubmitTask", rc, "priority %d, backend 0x%llx", param->priority,
-                       (unsigned long long)param->backend);
-  /* 0 waits forever (the vendor samples' convention); a negative timeout means forever to us. */
+    return vendor_fail("hbUCPSubmitTask", rc, "priority %d, custom id %lld, backend 0x%llx", param->priority,
+                       (long long)param->customId, (unsigned long long)param->backend);
+  return ER_OK;
+}
+
+static int32_t wait_task(void *task, int32_t timeout_ms) {
+  /* 0 waits forever (the vendor samples' convention); timeout_ms <= 0 means forever to us. */
   int32_t wait = timeout_ms <= 0 ? 0 : timeout_ms;
-  rc = hb.hbUCPWaitTaskDone(task, wait);
-  if (rc != 0) {
-    if (rc == HB_ERR_TASK_TIMEOUT) return vendor_fail("hbUCPWaitTaskDone", rc, "no result within %d ms", wait);
-    return vendor_fail("hbUCPWaitTaskDone", rc, "running the task");
-  }
+  int32_t rc = hb.hbUCPWaitTaskDone(task, wait);
+  if (rc == HB_ERR_TASK_TIMEOUT) return vendor_fail("hbUCPWaitTaskDone", rc, "no result within %d ms", wait);
+  if (rc != 0) return vendor_fail("hbUCPWaitTaskDone", rc, "running the task");
   return ER_OK;
 }
 
@@ -1196,14 +1219,15 @@ static int32_t refresh_dynamic_outputs(hb_request *r, void *task) {
 }
 
 /*
- * Always called once a task exists, whatever happened. If the release fails after the task did
- * not finish, the device may still write the buffers: the request is marked stuck and keeps them.
+ * Always called once a task exists, whatever happened (error, timeout). If the release fails for
+ * a task that was submitted but not seen finishing, the device may still write the buffers: the
+ * request is marked stuck and keeps them.
  */
-static int32_t release_task(hb_request *r, void *task, int32_t rc, int finished) {
+static int32_t release_task(hb_request *r, void *task, int32_t rc, int in_doubt) {
   int32_t release = hb.hbUCPReleaseTask(task);
   give_task_slot();
   if (release == 0) return rc;
-  if (!finished) r->stuck = 1;
+  if (in_doubt) r->stuck = 1;
   if (rc != ER_OK) return rc; /* the first failure is the one to report */
   return vendor_fail("hbUCPReleaseTask", release, "releasing a finished task");
 }
@@ -1225,13 +1249,17 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
     give_task_slot();
     return rc;
   }
-  int finished = 0;
-  if (rc == ER_OK) rc = submit_and_wait(task, &param, sched->timeout_ms);
+  int in_doubt = 0; /* submitted, not yet seen done */
+  if (rc == ER_OK) rc = submit_task(task, &param);
   if (rc == ER_OK) {
-    finished = 1;
+    in_doubt = 1;
+    rc = wait_task(task, sched->timeout_ms);
+  }
+  if (rc == ER_OK) {
+    in_doubt = 0;
     rc = refresh_dynamic_outputs(r, task);
   }
-  rc = release_task(r, task, rc, finished);
+  rc = release_task(r, task, rc, in_doubt);
   if (rc == ER_OK) rc = flush_range(r, m->n_in, m->n_in + m->n_out, HB_MEM_CACHE_INVALIDATE);
   return rc;
 }
