@@ -65,9 +65,9 @@ test-deno: deps build sim
 test-bun: deps build sim
 	@RUNTIMES=bun tests/run.sh
 
-bench: deps build sim
-	$(DENO_RUN) --allow-run --allow-write bench/run.ts
-	$(BUN) run bench/run.ts
+bench: deps build
+	@mkdir -p zig-out/bench
+	$(DENO) run --allow-all bench/run.ts
 
 check: deps
 	$(DENO) check mod.ts examples/*.ts
