@@ -26,6 +26,7 @@ const shim_sources = [_][]const u8{
     "shim/core.c",
     "shim/tensor.c",
     "shim/util.c",
+    "shim/workers.c",
     "shim/backends/ort.c",
     "shim/backends/hbdnn.c",
 };
