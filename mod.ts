@@ -19,4 +19,4 @@ export { type DType, hasFloat16Array, type TypedArray } from "./src/dtype.ts";
 export { parseNpy, toNpy } from "./src/npy.ts";
 export { compare, type Comparison, formatComparison } from "./src/compare.ts";
 export { EdgerunError, type ErrorCode } from "./ffi/errors.ts";
-export { loadLibrary, runtime } from "./ffi/load.ts";
+export { loadLibrary, runtime, setBackendSearchPath } from "./ffi/load.ts";

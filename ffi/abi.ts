@@ -3,7 +3,7 @@
  * (deno.ts, bun.ts) produce a {@link Native}; nothing else touches a runtime's FFI.
  * @module
  */
-import type { NeutralType, symbols } from "./symbols.ts";
+import type { NeutralType, SymbolTable, symbols } from "./symbols.ts";
 
 declare const handleBrand: unique symbol;
 /** An opaque native handle (er_pack*, er_model*, er_request*). Never inspect it. */
@@ -20,9 +20,10 @@ type Args<T extends readonly NeutralType[]> = { -readonly [K in keyof T]: T[K] e
 type ResultType<T extends NeutralType> = T extends "void" ? void : number;
 
 type Table = typeof symbols;
-/** Every er_* function with its JS argument and result types. */
+type SyncName = { [K in keyof Table]: Table[K] extends { blocking: true } ? never : K }[keyof Table];
+/** Every er_* function that returns promptly, with its JS argument and result types. */
 export type Symbols = {
-  [K in keyof Table]: (...args: Args<Table[K]["args"]>) => ResultType<Table[K]["result"]>;
+  [K in SyncName]: (...args: Args<Table[K]["args"]>) => ResultType<Table[K]["result"]>;
 };
 
 /** A loaded libedgerun. */
@@ -35,6 +36,11 @@ export interface Native {
   handle(address: bigint): Handle;
   /** A zero-copy ArrayBuffer over native memory. It must not outlive that memory. */
   view(address: bigint, byteLength: number): ArrayBuffer;
+  /**
+   * Waits off the JS thread for run completions (er_completion_wait): resolves with how many
+   * tags were written (0 after er_completion_wake). One call at a time.
+   */
+  waitCompletions(tags: Uint32Array): Promise<number>;
   /** Unloads the library. Every handle becomes invalid. */
   close(): void;
 }
@@ -45,4 +51,6 @@ export interface Adapter {
   readonly runtime: "deno" | "bun";
   /** Loads libedgerun from path (throws the runtime's own error on failure). */
   open(path: string): Native;
+  /** Loads any library with a neutral symbol table (tests use it for the simulator's controls). */
+  openRaw(path: string, table: SymbolTable): { symbols: Record<string, (...args: never[]) => unknown>; close(): void };
 }

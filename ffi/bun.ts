@@ -1,9 +1,11 @@
 /**
- * The Bun adapter: bun:ffi dlopen over the neutral symbol table.
+ * The Bun adapter: bun:ffi dlopen over the neutral symbol table. Bun has no asynchronous FFI,
+ * so blocking symbols run on a Worker that loads the same library (after the main thread has
+ * loaded it: concurrent dlopen from fresh Workers is unsafe in Bun) and posts results back.
  * @module
  */
 import type { Adapter, Handle, Native, Symbols } from "./abi.ts";
-import { type NeutralType, symbols } from "./symbols.ts";
+import { type NeutralType, type SymbolTable, symbols } from "./symbols.ts";
 
 /** The part of bun:ffi this adapter uses (Bun's own types are not a dependency). */
 interface BunFFI {
@@ -12,6 +14,12 @@ interface BunFFI {
     symbols: Record<string, { args: string[]; returns: string }>,
   ): { symbols: Record<string, unknown>; close(): void };
   toArrayBuffer(pointer: number, byteOffset: number, byteLength: number): ArrayBuffer;
+}
+
+/** A Bun Worker: the standard Worker plus ref/unref. */
+interface BunWorker extends Worker {
+  ref(): void;
+  unref(): void;
 }
 
 const bunType = {
@@ -24,12 +32,43 @@ const bunType = {
 
 const ffi = await import("bun:ffi" as string) as BunFFI;
 
-function open(path: string): Native {
+/** The bun:ffi symbol table for libedgerun. */
+export function bunSymbols(source: SymbolTable = symbols): Record<string, { args: string[]; returns: string }> {
   const table: Record<string, { args: string[]; returns: string }> = {};
-  for (const [name, def] of Object.entries(symbols)) {
+  for (const [name, def] of Object.entries(source)) {
     table[name] = { args: def.args.map((a) => bunType[a]), returns: bunType[def.result] };
   }
-  const lib = ffi.dlopen(path, table);
+  return table;
+}
+
+/** Runs er_completion_wait on a worker; the worker holds the process only while a wait is out. */
+function completionWaiter(path: string): (tags: Uint32Array) => Promise<number> {
+  let worker: BunWorker | undefined;
+  let pending: { tags: Uint32Array; resolve: (n: number) => void; reject: (e: unknown) => void } | undefined;
+  return (tags) => {
+    if (pending) return Promise.reject(new Error("waitCompletions is already waiting"));
+    if (!worker) {
+      worker = new Worker(new URL("./bun_waiter.ts", import.meta.url)) as BunWorker;
+      worker.onmessage = (event: MessageEvent<{ count: number; tags: Uint32Array; error?: string }>) => {
+        const p = pending!;
+        pending = undefined;
+        worker!.unref();
+        if (event.data.error) return p.reject(new Error(event.data.error));
+        p.tags.set(event.data.tags.subarray(0, Math.min(event.data.count, p.tags.length)));
+        p.resolve(event.data.count);
+      };
+      worker.postMessage({ type: "open", path });
+    }
+    return new Promise<number>((resolve, reject) => {
+      pending = { tags, resolve, reject };
+      worker!.ref();
+      worker!.postMessage({ type: "wait", cap: tags.length });
+    });
+  };
+}
+
+function open(path: string): Native {
+  const lib = ffi.dlopen(path, bunSymbols());
   return {
     symbols: lib.symbols as unknown as Symbols,
     path,
@@ -38,9 +77,15 @@ function open(path: string): Native {
       if (byteLength === 0 || address === 0n) return new ArrayBuffer(0);
       return ffi.toArrayBuffer(Number(address), 0, byteLength);
     },
+    waitCompletions: completionWaiter(path),
     close: () => lib.close(),
   };
 }
 
+function openRaw(path: string, table: SymbolTable) {
+  const lib = ffi.dlopen(path, bunSymbols(table));
+  return { symbols: lib.symbols as Record<string, (...args: never[]) => unknown>, close: () => lib.close() };
+}
+
 /** The Bun runtime adapter. */
-export const adapter: Adapter = { runtime: "bun", open };
+export const adapter: Adapter = { runtime: "bun", open, openRaw };

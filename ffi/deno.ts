@@ -1,9 +1,10 @@
 /**
- * The Deno adapter: Deno.dlopen over the neutral symbol table.
+ * The Deno adapter: Deno.dlopen over the neutral symbol table. Blocking symbols become
+ * `nonblocking` ones (a Promise, run on Deno's blocking thread pool).
  * @module
  */
 import type { Adapter, Handle, Native, Symbols } from "./abi.ts";
-import { type NeutralType, symbols } from "./symbols.ts";
+import { type NeutralType, type SymbolTable, symbols } from "./symbols.ts";
 
 const parameterType = {
   u32: "u32",
@@ -13,12 +14,13 @@ const parameterType = {
   void: "void",
 } as const satisfies Record<NeutralType, Deno.NativeType | "void">;
 
-function denoSymbols(): Deno.ForeignLibraryInterface {
+function denoSymbols(source: SymbolTable = symbols): Deno.ForeignLibraryInterface {
   const table: Deno.ForeignLibraryInterface = {};
-  for (const [name, def] of Object.entries(symbols)) {
+  for (const [name, def] of Object.entries(source)) {
     table[name] = {
       parameters: def.args.map((a) => parameterType[a] as Deno.NativeType),
       result: parameterType[def.result] as Deno.NativeResultType,
+      nonblocking: "blocking" in def && def.blocking,
     };
   }
   return table;
@@ -26,6 +28,11 @@ function denoSymbols(): Deno.ForeignLibraryInterface {
 
 function open(path: string): Native {
   const lib = Deno.dlopen(path, denoSymbols());
+  const wait = lib.symbols.er_completion_wait as unknown as (
+    tags: Uint32Array,
+    cap: number,
+    timeoutMs: number,
+  ) => Promise<number>;
   return {
     symbols: lib.symbols as unknown as Symbols,
     path,
@@ -35,9 +42,15 @@ function open(path: string): Native {
       if (byteLength === 0 || pointer === null) return new ArrayBuffer(0);
       return Deno.UnsafePointerView.getArrayBuffer(pointer, byteLength);
     },
+    waitCompletions: (tags: Uint32Array): Promise<number> => wait(tags, tags.length, -1),
     close: () => lib.close(),
   };
 }
 
+function openRaw(path: string, table: SymbolTable) {
+  const lib = Deno.dlopen(path, denoSymbols(table));
+  return { symbols: lib.symbols as unknown as Record<string, (...args: never[]) => unknown>, close: () => lib.close() };
+}
+
 /** The Deno runtime adapter. */
-export const adapter: Adapter = { runtime: "deno", open };
+export const adapter: Adapter = { runtime: "deno", open, openRaw };

@@ -6,7 +6,8 @@
 import { existsSync } from "node:fs";
 import process from "node:process";
 import type { Adapter, Native } from "./abi.ts";
-import { EdgerunError } from "./errors.ts";
+import { check, EdgerunError } from "./errors.ts";
+import type { SymbolTable } from "./symbols.ts";
 
 /** The ABI version this TypeScript code was written for (ER_ABI_VERSION). */
 export const ABI_VERSION = 1;
@@ -63,6 +64,36 @@ function ortCandidates(): string[] {
     // no read permission for cwd: skip it
   }
   return paths.filter((p): p is string => !!p && fileExists(p));
+}
+
+/** Loads another library through the runtime's FFI with a neutral symbol table. */
+export function openRawLibrary(
+  path: string,
+  table: SymbolTable,
+): { symbols: Record<string, (...args: never[]) => unknown>; close(): void } {
+  return adapter.openRaw(path, table);
+}
+
+const BACKEND_IDS = { ort: 1, hbdnn: 2 } as const;
+
+/**
+ * Adds places to look for a backend's vendor runtime (ort: library files; hbdnn: directories),
+ * tried after its environment variable ($EDGERUN_ORT_LIB, $EDGERUN_HBDNN_LIB_DIR) and before the
+ * system search. Call it before the first model of that backend is opened.
+ *
+ * @example
+ * ```ts
+ * import { setBackendSearchPath } from "@edgerun/edgerun";
+ * setBackendSearchPath("hbdnn", ["/opt/hobot/lib"]);
+ * ```
+ */
+export function setBackendSearchPath(backend: "ort" | "hbdnn", paths: readonly string[]): void {
+  if (!(backend in BACKEND_IDS)) throw new RangeError(`backend must be ort or hbdnn, got '${backend}'`);
+  if (!Array.isArray(paths) || paths.some((p) => typeof p !== "string" || p.includes(":"))) {
+    throw new TypeError("paths must be an array of strings without ':'");
+  }
+  const native = loadLibrary();
+  check(native, native.symbols.er_backend_set_search_path(BACKEND_IDS[backend], new TextEncoder().encode(paths.join(":") + "\0")));
 }
 
 let loaded: Native | undefined;

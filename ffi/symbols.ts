@@ -5,6 +5,8 @@
  *   "handle"       an opaque native handle (er_pack*, er_model*, er_request*)
  *   "buffer"       caller-owned memory: a TypedArray passed straight through (or null)
  *   "void"         no result
+ * A symbol marked `blocking` may wait for a long time: adapters never call it on the JS thread
+ * synchronously (Deno: a nonblocking symbol; Bun: a worker thread).
  * @module
  */
 export const symbols = {
@@ -194,10 +196,64 @@ export const symbols = {
     ],
     result: "i32",
   },
+  er_request_submit: {
+    args: [
+      "handle", // er_request *request
+      "i32", // int32_t priority
+      "i32", // int32_t custom_id
+      "u32", // uint32_t core_mask
+      "i32", // int32_t timeout_ms
+      "u32", // uint32_t tag
+    ],
+    result: "i32",
+  },
+  er_request_finish: {
+    args: [
+      "handle", // er_request *request
+    ],
+    result: "i32",
+  },
+  er_request_cancel: {
+    args: [
+      "handle", // er_request *request
+    ],
+    result: "i32",
+  },
+  er_request_busy: {
+    args: [
+      "handle", // er_request *request
+    ],
+    result: "i32",
+  },
+  er_request_last_run_us: {
+    args: [
+      "handle", // er_request *request
+    ],
+    result: "u32",
+  },
+  er_completion_wait: {
+    args: [
+      "buffer", // uint32_t *tags
+      "u32", // uint32_t cap
+      "i32", // int32_t timeout_ms
+    ],
+    result: "i32",
+    blocking: true,
+  },
+  er_completion_wake: { args: [], result: "void" },
+  er_set_worker_limit: {
+    args: [
+      "u32", // uint32_t limit
+    ],
+    result: "i32",
+  },
 } as const satisfies SymbolTable;
 
 /** A neutral argument or result type. */
 export type NeutralType = "u32" | "i32" | "handle" | "buffer" | "void";
 
 /** The shape of a neutral symbol table. */
-export type SymbolTable = Record<string, { readonly args: readonly NeutralType[]; readonly result: NeutralType }>;
+export type SymbolTable = Record<
+  string,
+  { readonly args: readonly NeutralType[]; readonly result: NeutralType; readonly blocking?: boolean }
+>;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -22,14 +23,38 @@ struct er_model {
   atomic_int refs; /* the model handle itself + every request */
 };
 
+enum { PHASE_IDLE, PHASE_SUBMITTED, PHASE_DONE, PHASE_ORPHANED };
+
 struct er_request {
   er_model *model;
   void *state;
   er_tensor_buf *inputs, *outputs;
-  atomic_flag running; /* one run at a time per request */
+  atomic_flag running; /* one run at a time per request, sync or submitted */
+  /* A submitted run: */
+  atomic_int phase;
+  er_sched sched;
+  uint32_t tag;
+  int32_t result;
+  er_saved_error error;
+  uint32_t last_run_us; /* native duration of the last run, sync or submitted */
 };
 
 ER_API uint32_t er_abi_version(void) { return ER_ABI_VERSION; }
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Runs the backend and records how long the native part took. */
+static int32_t timed_run(er_request *r, const er_sched *sched) {
+  uint64_t start = now_us();
+  int32_t rc = r->model->pack->ops->request_run(r->state, sched);
+  uint64_t spent = now_us() - start;
+  r->last_run_us = spent > UINT32_MAX ? UINT32_MAX : (uint32_t)spent;
+  return rc;
+}
 
 static const er_backend_ops *backend_ops(uint32_t backend) {
   switch (backend) {
@@ -285,17 +310,25 @@ ER_API int32_t er_request_new(er_model *model, er_request **out) {
   r->inputs = in;
   r->outputs = outs;
   atomic_flag_clear(&r->running);
+  atomic_init(&r->phase, PHASE_IDLE);
   *out = r;
   return ER_OK;
 }
 
-ER_API void er_request_free(er_request *r) {
-  if (!r) return;
+static void request_destroy(er_request *r) {
   r->model->pack->ops->request_free(r->state);
   free(r->inputs);
   free(r->outputs);
   model_release(r->model);
   free(r);
+}
+
+ER_API void er_request_free(er_request *r) {
+  if (!r) return;
+  /* A run still on a worker thread owns the request: the worker frees it when the run ends. */
+  int expected = PHASE_SUBMITTED;
+  if (atomic_compare_exchange_strong(&r->phase, &expected, PHASE_ORPHANED)) return;
+  request_destroy(r);
 }
 
 static int32_t find_buf(er_request *r, uint32_t io, uint32_t index, const er_tensor_desc **desc, er_tensor_buf **buf) {
@@ -376,7 +409,64 @@ ER_API int32_t er_request_run(er_request *r, int32_t priority, int32_t custom_id
   if (atomic_flag_test_and_set(&r->running))
     return er_fail(ER_ERR_STATE, r->model->pack->ops->name, NULL, "request is already running");
   er_sched sched = {priority, custom_id, core_mask, timeout_ms};
-  int32_t rc = r->model->pack->ops->request_run(r->state, &sched);
+  int32_t rc = timed_run(r, &sched);
   atomic_flag_clear(&r->running);
   return rc;
 }
+
+static void run_submitted(void *arg) {
+  er_request *r = arg;
+  er_clear_error();
+  r->result = timed_run(r, &r->sched);
+  er_error_save(&r->error);
+  if (atomic_exchange(&r->phase, PHASE_DONE) == PHASE_ORPHANED) {
+    request_destroy(r);
+    return;
+  }
+  er_completion_post(r->tag);
+}
+
+ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom_id, uint32_t core_mask,
+                                 int32_t timeout_ms, uint32_t tag) {
+  er_clear_error();
+  if (!r) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "request must not be NULL");
+  if (priority < 0 || priority > 255)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "priority must be 0..255, got %d", priority);
+  if (atomic_flag_test_and_set(&r->running))
+    return er_fail(ER_ERR_STATE, r->model->pack->ops->name, NULL, "request is already running");
+  r->sched = (er_sched){priority, custom_id, core_mask, timeout_ms};
+  r->tag = tag;
+  atomic_store(&r->phase, PHASE_SUBMITTED);
+  int32_t rc = er_pool_submit(run_submitted, r);
+  if (rc != ER_OK) {
+    atomic_store(&r->phase, PHASE_IDLE);
+    atomic_flag_clear(&r->running);
+  }
+  return rc;
+}
+
+ER_API int32_t er_request_finish(er_request *r) {
+  if (!r) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "request must not be NULL");
+  if (atomic_load(&r->phase) != PHASE_DONE)
+    return er_fail(ER_ERR_STATE, r->model->pack->ops->name, NULL, "no completed run to finish");
+  er_error_restore(&r->error);
+  int32_t result = r->result;
+  atomic_store(&r->phase, PHASE_IDLE);
+  atomic_flag_clear(&r->running);
+  return result;
+}
+
+ER_API int32_t er_request_cancel(er_request *r) {
+  if (!r) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "request must not be NULL");
+  const er_backend_ops *ops = r->model->pack->ops;
+  if (!ops->request_cancel)
+    return er_fail(ER_ERR_UNSUPPORTED, ops->name, NULL, "a running %s task cannot be stopped early", ops->name);
+  if (atomic_load(&r->phase) != PHASE_SUBMITTED) return ER_OK;
+  return ops->request_cancel(r->state);
+}
+
+ER_API int32_t er_request_busy(er_request *r) {
+  return r && atomic_load(&r->phase) != PHASE_IDLE;
+}
+
+ER_API uint32_t er_request_last_run_us(er_request *r) { return r ? r->last_run_us : 0; }

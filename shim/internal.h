@@ -20,6 +20,17 @@ ER_INTERNAL int32_t er_fail_vendor(int32_t code, const char *backend, const char
     __attribute__((format(printf, 6, 7)));
 ER_INTERNAL void er_clear_error(void);
 
+/* A copy of the calling thread's last error, to carry a worker thread's failure to the caller. */
+typedef struct er_saved_error {
+  char message[1024];
+  char backend[32];
+  char call[96];
+  char vendor_message[512];
+  int32_t vendor_code;
+} er_saved_error;
+ER_INTERNAL void er_error_save(er_saved_error *out);
+ER_INTERNAL void er_error_restore(const er_saved_error *in);
+
 /* ---- options ----------------------------------------------------------------------------- */
 
 /* Finds key in "k=v;k=v" and parses an integer. Returns 1 found, 0 absent, <0 malformed. */
@@ -99,6 +110,8 @@ typedef struct er_backend_ops {
   /* Optional: dynamic input shapes. Updates inputs[index] (and outputs if known). */
   int32_t (*request_set_shape)(void *request, uint32_t index, const int64_t *dims, uint32_t rank);
   int32_t (*request_run)(void *request, const er_sched *sched);
+  /* Optional: asks a running request_run (on another thread) to stop early. */
+  int32_t (*request_cancel)(void *request);
 } er_backend_ops;
 
 ER_INTERNAL extern const er_backend_ops er_backend_ort;
@@ -111,6 +124,10 @@ ER_INTERNAL const char *er_backend_search_path(uint32_t backend);
  * Appends every path tried to tried (for the error message). Returns the dlopen handle or NULL. */
 ER_INTERNAL void *er_dlopen_first(const char *env_var, const char *const *names, const char *const *dirs, int flags,
                                   char *tried, size_t tried_cap);
+
+/* Worker threads (workers.c): runs fn(arg) on a shim thread; posts tags for er_completion_wait. */
+ER_INTERNAL int32_t er_pool_submit(void (*fn)(void *), void *arg);
+ER_INTERNAL void er_completion_post(uint32_t tag);
 
 /* Small JSON writer helpers for model_info. */
 ER_INTERNAL void er_json_str(char *buf, size_t cap, size_t *len, const char *key, const char *value, int comma);

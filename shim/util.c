@@ -8,13 +8,7 @@
 
 #include "internal.h"
 
-typedef struct er_error {
-  char message[1024];
-  char backend[32];
-  char call[96];
-  char vendor_message[512];
-  int32_t vendor_code;
-} er_error;
+typedef er_saved_error er_error;
 
 static _Thread_local er_error last_error;
 
@@ -52,6 +46,10 @@ int32_t er_fail_vendor(int32_t code, const char *backend, const char *call, int3
 }
 
 void er_clear_error(void) { memset(&last_error, 0, sizeof last_error); }
+
+void er_error_save(er_saved_error *out) { *out = last_error; }
+
+void er_error_restore(const er_saved_error *in) { last_error = *in; }
 
 static uint32_t copy_out(const char *src, char *buf, uint32_t cap) {
   size_t n = strlen(src);

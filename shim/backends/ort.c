@@ -52,6 +52,9 @@ enum {
   SLOT_SessionGetOutputTypeInfo = 34,
   SLOT_SessionGetInputName = 36,
   SLOT_SessionGetOutputName = 37,
+  SLOT_CreateRunOptions = 39,
+  SLOT_RunOptionsSetTerminate = 46,
+  SLOT_RunOptionsUnsetTerminate = 47,
   SLOT_CreateTensorWithDataAsOrtValue = 49,
   SLOT_GetTensorMutableData = 51,
   SLOT_CastTypeInfoToTensorInfo = 55,
@@ -67,6 +70,7 @@ enum {
   SLOT_ReleaseMemoryInfo = 94,
   SLOT_ReleaseSession = 95,
   SLOT_ReleaseValue = 96,
+  SLOT_ReleaseRunOptions = 97,
   SLOT_ReleaseTypeInfo = 98,
   SLOT_ReleaseTensorTypeAndShapeInfo = 99,
   SLOT_ReleaseSessionOptions = 100,
@@ -92,6 +96,8 @@ typedef OrtStatus *(*SessionGetTypeInfo_fn)(const OrtSession *session, size_t in
 typedef OrtStatus *(*SessionGetName_fn)(const OrtSession *session, size_t index, OrtAllocator *allocator, char **out);
 typedef OrtStatus *(*CreateTensorWithData_fn)(const OrtMemoryInfo *info, void *data, size_t data_len,
                                              const int64_t *shape, size_t shape_len, int32_t type, OrtValue **out);
+typedef OrtStatus *(*CreateRunOptions_fn)(OrtRunOptions **out);
+typedef OrtStatus *(*RunOptionsTerminate_fn)(OrtRunOptions *options);
 typedef OrtStatus *(*GetTensorMutableData_fn)(OrtValue *value, void **out);
 typedef OrtStatus *(*CastTypeInfoToTensorInfo_fn)(const OrtTypeInfo *type_info, const OrtTensorTypeAndShapeInfo **out);
 typedef OrtStatus *(*GetTensorElementType_fn)(const OrtTensorTypeAndShapeInfo *info, int32_t *out);
@@ -117,6 +123,7 @@ typedef SessionGetTypeInfo_fn SessionGetInputTypeInfo_fn, SessionGetOutputTypeIn
 typedef SessionGetName_fn SessionGetInputName_fn, SessionGetOutputName_fn;
 typedef CreateTensorWithData_fn CreateTensorWithDataAsOrtValue_fn;
 typedef Bind_fn BindInput_fn, BindOutput_fn;
+typedef RunOptionsTerminate_fn RunOptionsSetTerminate_fn, RunOptionsUnsetTerminate_fn;
 
 /* ONNX element types (onnx TensorProto.DataType numbering). */
 enum {
@@ -488,10 +495,12 @@ static int32_t ort_model_info(void *model, char *buf, size_t cap, size_t *len) {
 typedef struct ort_request {
   ort_model *model;
   OrtIoBinding *binding;
+  OrtRunOptions *run_options; /* per request, so one run can be terminated from another thread */
   er_tensor_buf *inputs, *outputs; /* owned by core.c */
   OrtValue **in_values, **out_values;
   void **in_memory, **out_memory; /* our allocations (NULL for ORT-allocated outputs) */
   int has_dynamic_outputs;
+  volatile int cancelled; /* set by ort_request_cancel on another thread */
 } ort_request;
 
 static void *alloc_tensor(uint64_t bytes) {
@@ -529,6 +538,7 @@ static void ort_request_free(void *request) {
   ort_request *r = request;
   if (!r) return;
   if (r->binding) RELEASE(IoBinding, r->binding);
+  if (r->run_options) RELEASE(RunOptions, r->run_options);
   for (uint32_t i = 0; i < r->model->n_in; i++) {
     if (r->in_values[i]) RELEASE(Value, r->in_values[i]);
     free(r->in_memory[i]);
@@ -558,6 +568,8 @@ static int32_t ort_request_new(void *model, er_tensor_buf *inputs, er_tensor_buf
   OrtStatus *st = NULL;
   if (rc == ER_OK && (st = API(CreateIoBinding)(m->pack->session, &r->binding)))
     rc = ort_fail(st, "CreateIoBinding", "%s", "cannot create an I/O binding");
+  if (rc == ER_OK && (st = API(CreateRunOptions)(&r->run_options)))
+    rc = ort_fail(st, "CreateRunOptions", "%s", "cannot create run options");
   for (uint32_t i = 0; i < m->n_in && rc == ER_OK; i++) {
     /* Unknown dimensions start at 1 so the buffer exists; er_request_set_shape changes them. */
     const er_tensor_desc *d = &m->inputs[i];
@@ -661,8 +673,25 @@ static int32_t ort_request_run(void *request, const er_sched *sched) {
       CHECK(API(BindOutputToDevice)(r->binding, d->name, ort.cpu), "BindOutputToDevice", "cannot bind output '%s'",
             d->name);
   }
-  CHECK(API(RunWithBinding)(r->model->pack->session, NULL, r->binding), "RunWithBinding", "%s", "run failed");
+  CHECK(API(RunOptionsUnsetTerminate)(r->run_options), "RunOptionsUnsetTerminate", "%s", "run options");
+  OrtStatus *st = API(RunWithBinding)(r->model->pack->session, r->run_options, r->binding);
+  if (st) {
+    int32_t rc = ort_fail(st, "RunWithBinding", "%s", "run failed");
+    if (r->cancelled) {
+      r->cancelled = 0;
+      return er_fail(ER_ERR_CANCELLED, BACKEND, "RunWithBinding", "the run was stopped before it finished");
+    }
+    return rc;
+  }
+  r->cancelled = 0;
   return r->has_dynamic_outputs ? collect_dynamic_outputs(r) : ER_OK;
+}
+
+static int32_t ort_request_cancel(void *request) {
+  ort_request *r = request;
+  r->cancelled = 1;
+  CHECK(API(RunOptionsSetTerminate)(r->run_options), "RunOptionsSetTerminate", "%s", "cannot stop the run");
+  return ER_OK;
 }
 
 const er_backend_ops er_backend_ort = {
@@ -678,4 +707,5 @@ const er_backend_ops er_backend_ort = {
     .request_free = ort_request_free,
     .request_set_shape = ort_request_set_shape,
     .request_run = ort_request_run,
+    .request_cancel = ort_request_cancel,
 };

@@ -160,6 +160,31 @@ ER_API int32_t er_request_read(er_request *request, uint32_t index, void *dst, u
 ER_API int32_t er_request_run(er_request *request, int32_t priority, int32_t custom_id, uint32_t core_mask,
                               int32_t timeout_ms);
 
+/*
+ * Asynchronous runs. er_request_submit queues the run on the shim's worker threads and returns at
+ * once; when it completes, tag is posted to the process-wide completion queue. The caller then
+ * calls er_request_finish, which returns the run's status (and sets the last error) and makes the
+ * request usable again. No native thread ever calls back into the caller.
+ */
+ER_API int32_t er_request_submit(er_request *request, int32_t priority, int32_t custom_id, uint32_t core_mask,
+                                 int32_t timeout_ms, uint32_t tag);
+ER_API int32_t er_request_finish(er_request *request);
+/* Asks a submitted run to stop early where the backend can (ort); ER_ERR_UNSUPPORTED otherwise. */
+ER_API int32_t er_request_cancel(er_request *request);
+/* 1 while a submitted run is unfinished (queued, running, or done but not yet finished). */
+ER_API int32_t er_request_busy(er_request *request);
+/*
+ * Blocks until completions are available, er_completion_wake is called, or timeout_ms passes
+ * (< 0: no limit). Writes up to cap tags; returns how many (0 on wake or timeout).
+ */
+ER_API int32_t er_completion_wait(uint32_t *tags, uint32_t cap, int32_t timeout_ms);
+/* Makes one pending or future er_completion_wait return at once. */
+ER_API void er_completion_wake(void);
+/* Microseconds the native side spent in the request's last run (device time on NPU backends). */
+ER_API uint32_t er_request_last_run_us(er_request *request);
+/* Worker threads: the most that run at once (default 64, at most 64; created on demand). */
+ER_API int32_t er_set_worker_limit(uint32_t limit);
+
 #ifdef __cplusplus
 }
 #endif
