@@ -326,10 +326,7 @@ export class Model implements Disposable {
     }
     // Validate everything before writing anything: a bad feed leaves the inputs untouched.
     const checked = list.map((f, i) => checkFeed(inputs[i], f, `input '${inputs[i].name}'`));
-    checked.forEach(({ data, shape }, i) => {
-      if (inputs[i].dynamic) request.setShape(i, shape);
-      request.write(i, data);
-    });
+    checked.forEach((feed, i) => request.feed(i, feed));
   }
 
   /** Frees the model and its buffers. Idempotent; views of its tensors become empty. */

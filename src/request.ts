@@ -22,12 +22,24 @@ export interface Schedule {
   timeoutMs: number;
 }
 
-/** A feed with an explicit shape (for inputs with dynamic dimensions). */
+/** A feed with an explicit shape (for inputs with dynamic dimensions), or float values to quantize. */
 export interface TensorFeed {
   /** The elements, dense, in C order. */
   readonly data: TypedArray;
-  /** The shape of this feed. */
-  readonly shape: readonly number[];
+  /** The shape of this feed (default: the input's shape). */
+  readonly shape?: readonly number[];
+  /**
+   * data is float32 values to convert to the input's type on the way in: quantized with the
+   * input's scale/zero point (round half to even, clamped), or converted for float16/float64.
+   */
+  readonly quantize?: boolean;
+}
+
+/** A checked feed. */
+export interface CheckedFeed {
+  data: TypedArray;
+  shape: readonly number[];
+  quantize: boolean;
 }
 
 interface Slot {
@@ -151,7 +163,14 @@ export class Request {
     this.#inputs[i] = this.#slot(ER_INPUT, i, slot.info);
   }
 
-  /** Writes a validated feed into input i (dense data; padded layouts go through the shim). */
+  /** Writes a checked feed into input i (dense data; padded layouts and quantization go through the shim). */
+  feed(i: number, feed: CheckedFeed): void {
+    if (this.#inputs[i].info.dynamic) this.setShape(i, feed.shape);
+    if (feed.quantize) this.writeFloat32(i, feed.data as Float32Array);
+    else this.write(i, feed.data);
+  }
+
+  /** Writes dense data of the input's dtype into input i. */
   write(i: number, data: TypedArray): void {
     const slot = this.#inputs[i];
     if (slot.info.padded) {
@@ -204,20 +223,18 @@ export class Request {
 }
 
 /** Checks one feed against an input and returns its dense data and shape. */
-export function checkFeed(
-  info: TensorInfo,
-  feed: unknown,
-  where: string,
-): { data: TypedArray; shape: readonly number[] } {
+export function checkFeed(info: TensorInfo, feed: unknown, where: string): CheckedFeed {
   let data: unknown = feed;
   let shape: readonly number[] | undefined;
+  let quantize = false;
   if (feed instanceof Tensor) {
     data = feed.padded ? feed.dense() : feed.data;
     shape = feed.shape;
   } else if (isTensorFeed(feed)) {
     data = feed.data;
     shape = feed.shape;
-    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    quantize = feed.quantize === true;
+    if (shape !== undefined && (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0))) {
       throw new TypeError(`${where}: shape must be an array of non-negative integers`);
     }
   }
@@ -228,7 +245,14 @@ export function checkFeed(
   if ((view.buffer as ArrayBuffer & { detached?: boolean }).detached) {
     throw new TypeError(`${where}: the ArrayBuffer is detached`);
   }
-  if (!acceptsArray(info.dtype, view)) {
+  if (quantize) {
+    if (!(view instanceof Float32Array)) {
+      throw new TypeError(`${where}: quantize needs a Float32Array, got ${view.constructor.name}`);
+    }
+    if (!info.quantization && !["float16", "float32", "float64"].includes(info.dtype)) {
+      throw new TypeError(`${where} is ${info.dtype} without quantization parameters: nothing to quantize with`);
+    }
+  } else if (!acceptsArray(info.dtype, view)) {
     throw new TypeError(
       `${where} expects ${info.dtype} (${expectedArrayName(info.dtype)}), got ${view.constructor.name}`,
     );
@@ -248,7 +272,7 @@ export function checkFeed(
       `${where} expects ${n} elements (shape ${fmtShape(finalShape)}), got ${view.length}`,
     );
   }
-  return { data: view, shape: finalShape };
+  return { data: view, shape: finalShape, quantize };
 }
 
 function inferShape(info: TensorInfo, length: number, where: string): readonly number[] {
@@ -267,8 +291,8 @@ function inferShape(info: TensorInfo, length: number, where: string): readonly n
 }
 
 function isTensorFeed(v: unknown): v is TensorFeed {
-  return typeof v === "object" && v !== null && !ArrayBuffer.isView(v) && "data" in v && "shape" in v &&
-    ArrayBuffer.isView((v as TensorFeed).data);
+  return typeof v === "object" && v !== null && !ArrayBuffer.isView(v) && "data" in v &&
+    ("shape" in v || "quantize" in v) && ArrayBuffer.isView((v as TensorFeed).data);
 }
 
 export { isTensorFeed };
