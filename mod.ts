@@ -12,8 +12,10 @@
  * ```
  * @module
  */
-export { type Backend, type Feed, type Feeds, type InputTensor, Model, type ModelInfo, open, openAll, type OpenOptions, Outputs, type RunOptions } from "./src/model.ts";
+export { type AsyncRunOptions, type Backend, type Feed, type Feeds, type InputTensor, Model, type ModelInfo, open, openAll, type OpenOptions, type RunOptions } from "./src/model.ts";
 export { type Quantization, Tensor, type TensorInfo } from "./src/tensor.ts";
+export { Outputs } from "./src/outputs.ts";
+export type { RunStats, TimeSummary } from "./src/stats.ts";
 export type { TensorFeed } from "./src/request.ts";
 export { type DType, hasFloat16Array, type TypedArray } from "./src/dtype.ts";
 export { parseNpy, toNpy } from "./src/npy.ts";

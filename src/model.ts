@@ -7,7 +7,10 @@ import { check, EdgerunError } from "../ffi/errors.ts";
 import { loadLibrary } from "../ffi/load.ts";
 import { dtypeFromNumber, dtypeSize, type TypedArray } from "./dtype.ts";
 import { formatDescription } from "./describe.ts";
-import { checkFeed, isTensorFeed, Request, type Schedule, type TensorFeed } from "./request.ts";
+import { type CheckedFeed, checkFeed, isTensorFeed, Request, type Schedule, type TensorFeed } from "./request.ts";
+import { abandonRunning, BACKEND_LIMITS, rejectQueued, type RunHost, runAsync } from "./scheduler.ts";
+import { type RunStats, StatsRecorder } from "./stats.ts";
+import { Outputs } from "./outputs.ts";
 import { Tensor, type TensorInfo } from "./tensor.ts";
 
 /** Backends: "auto" picks by file (.onnx: ort, .hbm: hbdnn). */
@@ -28,6 +31,8 @@ export interface OpenOptions {
   interOpThreads?: number;
   /** ort: graph optimization level (default "all"). */
   graphOptimization?: keyof typeof GRAPH_LEVEL;
+  /** Requests (buffer sets) runAsync may use at once for this model (default: the backend's limit, ort 4, hbdnn 32). */
+  maxRequests?: number;
   /** Path to libedgerun.so (else $EDGERUN_LIB, the local build, the system loader). */
   library?: string;
 }
@@ -44,6 +49,12 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
+/** Options of {@link Model.runAsync}. */
+export interface AsyncRunOptions extends RunOptions {
+  /** Aborting rejects a queued run at once; a run on the device finishes, its result is dropped. */
+  signal?: AbortSignal;
+}
+
 /** A model input: its description plus a zero-copy view of the default request's buffer. */
 export interface InputTensor extends TensorInfo {
   /** The input buffer: write into it and call run() with no feeds to skip the copy. */
@@ -55,23 +66,6 @@ export type Feed = TypedArray | TensorFeed | Tensor;
 
 /** Feeds of a run: one Feed (single-input models), an array in input order, or a record by name. */
 export type Feeds = Feed | readonly Feed[] | Readonly<Record<string, Feed>>;
-
-/** Outputs of a run, in model order, also reachable by name. */
-export class Outputs extends Array<Tensor> {
-  static override get [Symbol.species](): ArrayConstructor {
-    return Array;
-  }
-  /** The output called name (throws RangeError if there is none). */
-  get(name: string): Tensor {
-    const t = this.find((o) => o.name === name);
-    if (!t) throw new RangeError(`no output named '${name}'; outputs: ${this.map((o) => o.name).join(", ")}`);
-    return t;
-  }
-  /** Outputs as a record by name. */
-  byName(): Record<string, Tensor> {
-    return Object.fromEntries(this.map((t) => [t.name, t]));
-  }
-}
 
 /** Facts about the model and the runtime behind it (from the backend). */
 export type ModelInfo = Record<string, string | number | boolean | null>;
@@ -146,6 +140,9 @@ function optionString(options: OpenOptions): string {
     if (!Number.isInteger(v) || v < 0 || v > 1024) throw new RangeError(`${key} must be an integer 0..1024, got ${v}`);
     parts.push(`${key.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}=${v}`);
   };
+  if (options.maxRequests !== undefined && (!Number.isInteger(options.maxRequests) || options.maxRequests < 1)) {
+    throw new RangeError(`maxRequests must be a positive integer, got ${options.maxRequests}`);
+  }
   threads("intraOpThreads", options.intraOpThreads);
   threads("interOpThreads", options.interOpThreads);
   if (options.graphOptimization !== undefined) {
@@ -158,8 +155,18 @@ function optionString(options: OpenOptions): string {
   return parts.join(";");
 }
 
-const OPEN_KEYS = new Set(["backend", "model", "intraOpThreads", "interOpThreads", "graphOptimization", "library"]);
+const OPEN_KEYS = new Set([
+  "backend",
+  "model",
+  "intraOpThreads",
+  "interOpThreads",
+  "graphOptimization",
+  "library",
+  "maxRequests",
+]);
 const RUN_KEYS = new Set(["priority", "customId", "cores", "timeoutMs"]);
+const ASYNC_KEYS = new Set([...RUN_KEYS, "signal"]);
+const DEFAULT_MAX_REQUESTS = { ort: 4, hbdnn: 32 } as const;
 
 function checkKeys(options: object, allowed: Set<string>, what: string): void {
   for (const key of Object.keys(options)) {
@@ -168,9 +175,9 @@ function checkKeys(options: object, allowed: Set<string>, what: string): void {
 }
 
 /** Validates run options into a schedule. */
-export function toSchedule(options: RunOptions = {}): Schedule {
+export function toSchedule(options: RunOptions = {}, keys: Set<string> = RUN_KEYS): Schedule {
   if (typeof options !== "object" || options === null) throw new TypeError("run options must be an object");
-  checkKeys(options, RUN_KEYS, "run");
+  checkKeys(options, keys, "run");
   const { priority = 0, customId = 0, cores, timeoutMs = 0 } = options;
   if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
     throw new RangeError(`priority must be an integer 0..255, got ${priority}`);
@@ -207,7 +214,7 @@ export function toSchedule(options: RunOptions = {}): Schedule {
  * console.log(outputs[0].shape, outputs[0].data);
  * ```
  */
-export class Model implements Disposable {
+export class Model implements Disposable, AsyncDisposable {
   /** The model file. */
   readonly path: string;
   /** The model's name (inside its file). */
@@ -225,9 +232,17 @@ export class Model implements Disposable {
   #handle: Handle | null;
   #owned: Owned;
   #request: Request;
+  #inputInfos: readonly TensorInfo[] = [];
+  #idle: Request[] = [];
+  #pooled = 0;
+  #busy = 0;
+  #maxRequests = 1;
+  #drainWaiters: (() => void)[] = [];
+  #stats = new StatsRecorder();
+  #host!: RunHost;
 
   /** Use {@link open} or {@link openAll}. */
-  private constructor(native: Native, handle: Handle, path: string, name: string) {
+  private constructor(native: Native, handle: Handle, path: string, name: string, maxRequests?: number) {
     this.#native = native;
     this.#handle = handle;
     this.#owned = { native, model: handle, requests: [] };
@@ -244,8 +259,11 @@ export class Model implements Disposable {
       check(native, native.symbols.er_model_info(handle, buf, buf.length, len));
       this.info = Object.freeze(JSON.parse(decoder.decode(buf.subarray(0, Math.min(len[0], buf.length - 1)))));
       this.backend = this.info.backend === "hbdnn" ? "hbdnn" : "ort";
+      this.#inputInfos = inputs;
       this.#request = new Request(native, handle, inputs, this.outputs);
       this.#owned.requests.push(this.#request.handle);
+      this.#maxRequests = Math.min(maxRequests ?? DEFAULT_MAX_REQUESTS[this.backend], BACKEND_LIMITS[this.backend]);
+      this.#host = this.#makeHost();
       const request = (): Request => this.#live();
       this.inputs = Object.freeze(inputs.map((info, i) =>
         Object.freeze(Object.create(info, {
@@ -259,10 +277,50 @@ export class Model implements Disposable {
   }
 
   /** @internal opens model `index` of an open pack. */
-  static fromPack(native: Native, pack: Handle, index: number, path: string, name: string): Model {
+  static fromPack(
+    native: Native,
+    pack: Handle,
+    index: number,
+    path: string,
+    name: string,
+    maxRequests?: number,
+  ): Model {
     const out = new BigUint64Array(1);
     check(native, native.symbols.er_pack_model(pack, index, out), `cannot open model '${name}' of ${path}`);
-    return new Model(native, native.handle(out[0]), path, name);
+    return new Model(native, native.handle(out[0]), path, name, maxRequests);
+  }
+
+  #makeHost(): RunHost {
+    const model = this;
+    return {
+      name: this.name,
+      backend: this.backend,
+      native: this.#native,
+      acquire(): Request | undefined {
+        if (model.#handle === null) return undefined;
+        let request = model.#idle.pop();
+        if (!request && model.#pooled < model.#maxRequests) {
+          request = new Request(model.#native, model.#handle, model.#inputInfos, model.outputs);
+          model.#owned.requests.push(request.handle);
+          model.#pooled++;
+        }
+        if (request) model.#busy++;
+        return request;
+      },
+      release(request: Request): void {
+        model.#busy--;
+        if (model.#handle === null) model.#forget(request);
+        else model.#idle.push(request);
+        if (model.#busy === 0) for (const wake of model.#drainWaiters.splice(0)) wake();
+      },
+      record: (deviceMs: number, endToEndMs: number) => this.#stats.record(deviceMs, endToEndMs),
+    };
+  }
+
+  #forget(request: Request): void {
+    const at = this.#owned.requests.indexOf(request.handle);
+    if (at >= 0) this.#owned.requests.splice(at, 1);
+    request.free();
   }
 
   /** True after close(). */
@@ -286,16 +344,63 @@ export class Model implements Disposable {
    * With no feeds, the inputs' current buffers are used as they are (zero-copy).
    */
   run(feeds?: Feeds, options?: RunOptions): Outputs {
+    const started = performance.now();
     const request = this.#live();
     const schedule = toSchedule(options);
-    if (feeds !== undefined) this.#feed(request, feeds);
+    if (feeds !== undefined) this.#checkFeeds(feeds).forEach((feed, i) => request.feed(i, feed));
     const tensors = request.run(schedule);
     const outputs = new Outputs();
     for (const t of tensors) outputs.push(t);
+    this.#stats.record(request.lastRunMs, performance.now() - started);
     return outputs;
   }
 
-  #feed(request: Request, feeds: Feeds): void {
+  /**
+   * Runs the model without blocking the event loop: the run waits in a priority queue when the
+   * backend is busy, then runs on a native thread. Resolves with owned output tensors (copies).
+   * Feeds are read when the run starts: leave them unchanged until the promise settles. With no
+   * feeds, the inputs of the default request (model.inputs[i].data) are copied in at start.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * await using policy = open("policy.hbm");
+   * const [action] = await policy.runAsync(state, { priority: 254, timeoutMs: 20 });
+   * ```
+   */
+  runAsync(feeds?: Feeds, options: AsyncRunOptions = {}): Promise<Outputs> {
+    try {
+      this.#live();
+      const schedule = toSchedule(options, ASYNC_KEYS);
+      const signal = options.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
+      const checked = feeds === undefined ? this.#currentInputs() : this.#checkFeeds(feeds);
+      return runAsync(this.#host, checked, schedule, { signal, timeoutMs: schedule.timeoutMs });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Copies of the default request's inputs (what run() with no feeds would use). */
+  #currentInputs(): CheckedFeed[] {
+    return this.inputs.map((input, i) => ({
+      data: (input.data as Uint8Array).slice() as unknown as TypedArray,
+      shape: this.#request.inputShape(i),
+      quantize: false,
+    }));
+  }
+
+  /** Latency statistics of run() and runAsync() since open or the last resetStats(). */
+  stats(): RunStats {
+    return this.#stats.snapshot();
+  }
+
+  /** Clears the statistics. */
+  resetStats(): void {
+    this.#stats.reset();
+  }
+
+  #checkFeeds(feeds: Feeds): CheckedFeed[] {
     const inputs = this.inputs;
     const list: unknown[] = new Array(inputs.length);
     if (ArrayBuffer.isView(feeds) || feeds instanceof Tensor || isTensorFeed(feeds)) {
@@ -325,23 +430,45 @@ export class Model implements Disposable {
       throw new TypeError(`feeds must be a TypedArray, an array or a record, got ${typeof feeds}`);
     }
     // Validate everything before writing anything: a bad feed leaves the inputs untouched.
-    const checked = list.map((f, i) => checkFeed(inputs[i], f, `input '${inputs[i].name}'`));
-    checked.forEach((feed, i) => request.feed(i, feed));
+    return list.map((f, i) => checkFeed(inputs[i], f, `input '${inputs[i].name}'`));
   }
 
-  /** Frees the model and its buffers. Idempotent; views of its tensors become empty. */
+  /**
+   * Frees the model and its buffers. Idempotent; views of its tensors become empty. Queued
+   * runAsync calls are rejected (CLOSED); runs on the device are rejected too, and their buffers
+   * are freed by the shim only when the device is done with them. Use closeAsync() to wait.
+   */
   close(): void {
     const handle = this.#handle;
     if (handle === null) return;
     this.#handle = null;
     finalizer.unregister(this);
+    const closed = new EdgerunError("CLOSED", `model '${this.name}' was closed`);
+    if (this.#host) {
+      rejectQueued(this.#host, closed);
+      for (const request of abandonRunning(this.#host, closed)) this.#forget(request);
+    }
+    for (const request of this.#idle.splice(0)) this.#forget(request);
     this.#request?.free();
     this.#native.symbols.er_model_free(handle);
+  }
+
+  /** Rejects queued runs, waits for the runs on the device to finish, then closes. */
+  async closeAsync(): Promise<void> {
+    if (this.#handle === null) return;
+    rejectQueued(this.#host, new EdgerunError("CLOSED", `model '${this.name}' was closed`));
+    while (this.#busy > 0) await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    this.close();
   }
 
   /** Same as close(). */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** Same as closeAsync(): `await using model = open(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.closeAsync();
   }
 }
 
@@ -396,7 +523,7 @@ export function open(path: string, options: OpenOptions = {}): Model {
       }
     }
     if (names.length === 0) throw new EdgerunError("INVALID_MODEL", `${path} contains no model`);
-    return Model.fromPack(native, pack, index, path, names[index]);
+    return Model.fromPack(native, pack, index, path, names[index], options.maxRequests);
   } finally {
     native.symbols.er_pack_free(pack);
   }
@@ -417,7 +544,7 @@ export function openAll(path: string, options: Omit<OpenOptions, "model"> = {}):
   const { native, pack, names } = openPack(path, options);
   const models = new Map<string, Model>();
   try {
-    names.forEach((name, i) => models.set(name, Model.fromPack(native, pack, i, path, name)));
+    names.forEach((name, i) => models.set(name, Model.fromPack(native, pack, i, path, name, options.maxRequests)));
     return models;
   } catch (e) {
     for (const m of models.values()) m.close();

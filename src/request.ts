@@ -187,6 +187,40 @@ export class Request {
     check(this.#native, this.#native.symbols.er_request_write(this.#handle, i, values, values.byteLength, COPY_FLOAT32));
   }
 
+  /** True while a submitted run is unfinished. */
+  get busy(): boolean {
+    return this.#native.symbols.er_request_busy(this.#handle) !== 0;
+  }
+
+  /** Milliseconds the native side spent in the last run. */
+  get lastRunMs(): number {
+    return this.#native.symbols.er_request_last_run_us(this.#handle) / 1000;
+  }
+
+  /** Starts an asynchronous run; returns the native status (its completion posts tag). */
+  submit(schedule: Schedule, tag: number): number {
+    return this.#native.symbols.er_request_submit(
+      this.#handle,
+      schedule.priority,
+      schedule.customId,
+      schedule.coreMask,
+      schedule.timeoutMs,
+      tag,
+    );
+  }
+
+  /** Collects a completed asynchronous run: its status; on success outputs are current. */
+  complete(): number {
+    const status = this.#native.symbols.er_request_finish(this.#handle);
+    if (status === 0) for (const i of this.#dynamicOutputs) this.#refreshOutput(i);
+    return status;
+  }
+
+  /** Asks a running asynchronous run to stop early (where the backend can). */
+  cancel(): void {
+    this.#native.symbols.er_request_cancel(this.#handle);
+  }
+
   /** Runs synchronously; outputs are refreshed where their shape may have changed. */
   run(schedule: Schedule): readonly Tensor[] {
     const status = this.#native.symbols.er_request_run(

@@ -1,0 +1,229 @@
+/**
+ * Asynchronous runs: a queue per backend in priority order, requests taken from each model's
+ * pool, at most `limit` runs in flight per backend (hbdnn: 32 vendor tasks per process).
+ * Runs start on the shim's threads and complete through the completion queue, so the event
+ * loop never waits on a device.
+ * @module
+ */
+import type { Native } from "../ffi/abi.ts";
+import { EdgerunError, nativeError } from "../ffi/errors.ts";
+import { completionsOf } from "./completions.ts";
+import { Outputs } from "./outputs.ts";
+import type { CheckedFeed, Request, Schedule } from "./request.ts";
+
+/** What the scheduler needs from a model. */
+export interface RunHost {
+  readonly name: string;
+  readonly backend: "ort" | "hbdnn";
+  readonly native: Native;
+  /** An idle request (the pool grows to its limit), or undefined when all are busy. */
+  acquire(): Request | undefined;
+  /** Returns a request after its run completed. */
+  release(request: Request): void;
+  /** Records the times of a finished run. */
+  record(deviceMs: number, endToEndMs: number): void;
+}
+
+/** How many runs a backend may have in flight in this process. */
+export const BACKEND_LIMITS: Record<"ort" | "hbdnn", number> = { ort: 64, hbdnn: 32 };
+
+interface Job {
+  host: RunHost;
+  feeds: (CheckedFeed | undefined)[];
+  schedule: Schedule;
+  seq: number;
+  calledAt: number;
+  deadline: number; // performance.now() ms, Infinity if none
+  state: "queued" | "running" | "settled";
+  request?: Request;
+  tag?: number;
+  resolve(outputs: Outputs): void;
+  reject(error: unknown): void;
+  cleanup(): void;
+}
+
+interface Lane {
+  queue: Job[];
+  running: Set<Job>;
+  inflight: number;
+}
+
+const lanes: Record<"ort" | "hbdnn", Lane> = {
+  ort: { queue: [], running: new Set(), inflight: 0 },
+  hbdnn: { queue: [], running: new Set(), inflight: 0 },
+};
+let sequence = 0;
+
+/** Higher priority first, then smaller customId, then first come. */
+function before(a: Job, b: Job): boolean {
+  if (a.schedule.priority !== b.schedule.priority) return a.schedule.priority > b.schedule.priority;
+  if (a.schedule.customId !== b.schedule.customId) return a.schedule.customId < b.schedule.customId;
+  return a.seq < b.seq;
+}
+
+function enqueue(lane: Lane, job: Job): void {
+  let lo = 0, hi = lane.queue.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (before(lane.queue[mid], job)) lo = mid + 1;
+    else hi = mid;
+  }
+  lane.queue.splice(lo, 0, job);
+}
+
+function settle(job: Job, error: unknown, outputs?: Outputs): void {
+  if (job.state === "settled") return;
+  job.state = "settled";
+  job.cleanup();
+  if (error !== undefined) job.reject(error);
+  else job.resolve(outputs!);
+}
+
+/** Starts queued jobs while their backend has room and their model a free request. */
+function drain(backend: "ort" | "hbdnn"): void {
+  const lane = lanes[backend];
+  for (let i = 0; i < lane.queue.length && lane.inflight < BACKEND_LIMITS[backend];) {
+    const job = lane.queue[i];
+    const request = job.host.acquire();
+    if (!request) {
+      i++;
+      continue;
+    }
+    lane.queue.splice(i, 1);
+    start(lane, job, request);
+  }
+}
+
+function start(lane: Lane, job: Job, request: Request): void {
+  const { host } = job;
+  try {
+    job.feeds.forEach((feed, i) => feed && request.feed(i, feed));
+  } catch (e) {
+    host.release(request);
+    return settle(job, e);
+  }
+  job.feeds = []; // the caller's arrays are no longer needed
+  const completions = completionsOf(host.native);
+  const tag = completions.register(() => complete(lane, job, request));
+  const remaining = job.deadline === Infinity ? 0 : Math.max(1, Math.ceil(job.deadline - performance.now()));
+  const status = request.submit({ ...job.schedule, timeoutMs: remaining }, tag);
+  if (status !== 0) {
+    completions.forget(tag);
+    const error = nativeError(host.native, status, `cannot start a run of '${host.name}'`);
+    host.release(request);
+    return settle(job, error);
+  }
+  job.state = "running";
+  job.request = request;
+  job.tag = tag;
+  lane.running.add(job);
+  lane.inflight++;
+  completions.expect();
+}
+
+function complete(lane: Lane, job: Job, request: Request): void {
+  lane.inflight--;
+  lane.running.delete(job);
+  const { host } = job;
+  const status = request.complete();
+  if (status !== 0) {
+    settle(job, nativeError(host.native, status, `run of '${host.name}' failed`));
+  } else if (job.state !== "settled") {
+    // The request goes back to the pool now: hand out copies that outlive its next run.
+    const outputs = new Outputs();
+    try {
+      for (const t of request.outputs) outputs.push(t.copy());
+      host.record(request.lastRunMs, performance.now() - job.calledAt);
+      settle(job, undefined, outputs);
+    } catch (e) {
+      settle(job, e);
+    }
+  }
+  host.release(request);
+  drain(host.backend);
+}
+
+/** Options of runAsync beyond the schedule. */
+export interface AsyncOptions {
+  signal?: AbortSignal;
+  timeoutMs: number;
+}
+
+/** Queues a run; the promise settles with owned output tensors or a typed error. */
+export function runAsync(host: RunHost, feeds: (CheckedFeed | undefined)[], schedule: Schedule, options: AsyncOptions): Promise<Outputs> {
+  const lane = lanes[host.backend];
+  const calledAt = performance.now();
+  return new Promise<Outputs>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const signal = options.signal;
+    const job: Job = {
+      host,
+      feeds,
+      schedule,
+      seq: sequence++,
+      calledAt,
+      deadline: options.timeoutMs > 0 ? calledAt + options.timeoutMs : Infinity,
+      state: "queued",
+      resolve,
+      reject,
+      cleanup: () => {
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      },
+    };
+    const stop = (error: EdgerunError) => {
+      if (job.state === "queued") {
+        const at = lane.queue.indexOf(job);
+        if (at >= 0) lane.queue.splice(at, 1);
+      } else if (job.state === "running") {
+        // The device keeps the buffers until the run ends; the completion recycles them.
+        job.request?.cancel();
+      }
+      settle(job, error);
+    };
+    const onAbort = () =>
+      stop(new EdgerunError("CANCELLED", `run of '${host.name}' was aborted`, { cause: signal?.reason }));
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.timeoutMs > 0) {
+      timer = setTimeout(
+        () => stop(new EdgerunError("TIMEOUT", `run of '${host.name}' did not finish within ${options.timeoutMs} ms`)),
+        options.timeoutMs,
+      );
+    }
+    enqueue(lane, job);
+    drain(host.backend);
+  });
+}
+
+/** Rejects every queued run of a model (on close). */
+export function rejectQueued(host: RunHost, error: EdgerunError): void {
+  const lane = lanes[host.backend];
+  for (const job of lane.queue.filter((j) => j.host === host)) {
+    lane.queue.splice(lane.queue.indexOf(job), 1);
+    settle(job, error);
+  }
+}
+
+/**
+ * A model closes with runs on the device: their requests are freed by the shim when the device
+ * is done with them (er_request_free on a running request), so drop them here and reject.
+ */
+export function abandonRunning(host: RunHost, error: EdgerunError): Request[] {
+  const lane = lanes[host.backend];
+  const requests: Request[] = [];
+  for (const job of [...lane.running].filter((j) => j.host === host)) {
+    lane.running.delete(job);
+    lane.inflight--;
+    completionsOf(host.native).forget(job.tag!);
+    requests.push(job.request!);
+    settle(job, error);
+  }
+  drain(host.backend);
+  return requests;
+}
+
+/** Runs of any model in flight or queued on a backend (for tests and diagnostics). */
+export function backendLoad(backend: "ort" | "hbdnn"): { inflight: number; queued: number } {
+  return { inflight: lanes[backend].inflight, queued: lanes[backend].queue.length };
+}
