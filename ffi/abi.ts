@@ -13,11 +13,12 @@ export type Handle = { readonly [handleBrand]: "Handle" };
 export type BufferArg = ArrayBufferView | null;
 
 type ArgType<T extends NeutralType> = T extends "u32" | "i32" ? number
+  : T extends "i64" ? bigint
   : T extends "handle" ? Handle
   : T extends "buffer" ? BufferArg
   : never;
 type Args<T extends readonly NeutralType[]> = { -readonly [K in keyof T]: T[K] extends NeutralType ? ArgType<T[K]> : never };
-type ResultType<T extends NeutralType> = T extends "void" ? void : number;
+type ResultType<T extends NeutralType> = T extends "void" ? void : T extends "i64" ? bigint : number;
 
 type Table = typeof symbols;
 type SyncName = { [K in keyof Table]: Table[K] extends { blocking: true } ? never : K }[keyof Table];
@@ -34,6 +35,8 @@ export interface Native {
   readonly path: string;
   /** Turns a pointer written to an out-parameter into a handle. */
   handle(address: bigint): Handle;
+  /** The address of a handle (to hand a handle to another thread of the same process). */
+  address(handle: Handle): bigint;
   /** A zero-copy ArrayBuffer over native memory. It must not outlive that memory. */
   view(address: bigint, byteLength: number): ArrayBuffer;
   /**

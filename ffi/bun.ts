@@ -25,6 +25,7 @@ interface BunWorker extends Worker {
 const bunType = {
   u32: "u32",
   i32: "i32",
+  i64: "i64",
   handle: "ptr",
   buffer: "ptr",
   void: "void",
@@ -73,6 +74,7 @@ function open(path: string): Native {
     symbols: lib.symbols as unknown as Symbols,
     path,
     handle: (address: bigint): Handle => Number(address) as unknown as Handle,
+    address: (handle: Handle): bigint => BigInt(handle as unknown as number),
     view(address: bigint, byteLength: number): ArrayBuffer {
       if (byteLength === 0 || address === 0n) return new ArrayBuffer(0);
       return ffi.toArrayBuffer(Number(address), 0, byteLength);

@@ -9,6 +9,7 @@ import { type NeutralType, type SymbolTable, symbols } from "./symbols.ts";
 const parameterType = {
   u32: "u32",
   i32: "i32",
+  i64: "i64",
   handle: "pointer",
   buffer: "buffer",
   void: "void",
@@ -37,6 +38,7 @@ function open(path: string): Native {
     symbols: lib.symbols as unknown as Symbols,
     path,
     handle: (address: bigint): Handle => Deno.UnsafePointer.create(address) as unknown as Handle,
+    address: (handle: Handle): bigint => BigInt(Deno.UnsafePointer.value(handle as unknown as Deno.PointerValue)),
     view(address: bigint, byteLength: number): ArrayBuffer {
       const pointer = Deno.UnsafePointer.create(address);
       if (byteLength === 0 || pointer === null) return new ArrayBuffer(0);

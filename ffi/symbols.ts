@@ -2,6 +2,8 @@
  * The one symbol table of libedgerun (shim/include/edgerun.h), in a neutral vocabulary that
  * ffi/deno.ts and ffi/bun.ts translate:
  *   "u32" / "i32"  32-bit integers
+ *   "i64"          a 64-bit signed integer, a bigint both ways (not used by libedgerun itself;
+ *                  for other libraries opened with openRawLibrary, e.g. the test simulator)
  *   "handle"       an opaque native handle (er_pack*, er_model*, er_request*)
  *   "buffer"       caller-owned memory: a TypedArray passed straight through (or null)
  *   "void"         no result
@@ -129,6 +131,12 @@ export const symbols = {
     ],
     result: "i32",
   },
+  er_model_retain: {
+    args: [
+      "handle", // er_model *model
+    ],
+    result: "i32",
+  },
   er_model_free: {
     args: [
       "handle", // er_model *model
@@ -250,7 +258,7 @@ export const symbols = {
 } as const satisfies SymbolTable;
 
 /** A neutral argument or result type. */
-export type NeutralType = "u32" | "i32" | "handle" | "buffer" | "void";
+export type NeutralType = "u32" | "i32" | "i64" | "handle" | "buffer" | "void";
 
 /** The shape of a neutral symbol table. */
 export type SymbolTable = Record<

@@ -208,6 +208,12 @@ static void model_release(er_model *m) {
   free(m);
 }
 
+ER_API int32_t er_model_retain(er_model *model) {
+  if (!model) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "model must not be NULL");
+  atomic_fetch_add(&model->refs, 1);
+  return ER_OK;
+}
+
 ER_API void er_model_free(er_model *model) {
   if (model) model_release(model);
 }

@@ -67,6 +67,14 @@ export type Feed = TypedArray | TensorFeed | Tensor;
 /** Feeds of a run: one Feed (single-input models), an array in input order, or a record by name. */
 export type Feeds = Feed | readonly Feed[] | Readonly<Record<string, Feed>>;
 
+/** @internal A model handed to a worker thread: the library and the native handle's address. */
+export interface SharedModel {
+  library: string;
+  address: bigint;
+  path: string;
+  name: string;
+}
+
 /** Facts about the model and the runtime behind it (from the backend). */
 export type ModelInfo = Record<string, string | number | boolean | null>;
 
@@ -288,6 +296,25 @@ export class Model implements Disposable, AsyncDisposable {
     const out = new BigUint64Array(1);
     check(native, native.symbols.er_pack_model(pack, index, out), `cannot open model '${name}' of ${path}`);
     return new Model(native, native.handle(out[0]), path, name, maxRequests);
+  }
+
+  /** @internal What a worker needs to attach to this model (see Pool). */
+  share(): SharedModel {
+    const handle = this.#live() && this.#handle!;
+    return {
+      library: this.#native.path,
+      address: this.#native.address(handle),
+      path: this.path,
+      name: this.name,
+    };
+  }
+
+  /** @internal Attaches to a model opened by another thread of this process (see Pool). */
+  static adopt(shared: SharedModel): Model {
+    const native = loadLibrary(shared.library);
+    const handle = native.handle(shared.address);
+    check(native, native.symbols.er_model_retain(handle));
+    return new Model(native, handle, shared.path, shared.name);
   }
 
   #makeHost(): RunHost {

@@ -141,6 +141,8 @@ ER_API int32_t er_model_tensor_quant(er_model *model, uint32_t io, uint32_t inde
                                      int32_t *zero_points, uint32_t cap);
 /* Model-level facts as a JSON object: backend, versions, device. *len gets the full length. */
 ER_API int32_t er_model_info(er_model *model, char *buf, uint32_t cap, uint32_t *len);
+/* Adds a reference to a model (for another thread's wrapper); each reference is freed with er_model_free. */
+ER_API int32_t er_model_retain(er_model *model);
 /* Requests keep their model alive: the model is released with its last request. */
 ER_API void er_model_free(er_model *model);
 

@@ -1,0 +1,216 @@
+/**
+ * A pool of Workers sharing one loaded model, for apps whose JS pre/post-processing is the
+ * bottleneck. Each worker attaches to the model's native handle (no second load) and runs
+ * its own requests; the pool hands each message to the least busy worker.
+ * @module
+ */
+import { EdgerunError } from "../ffi/errors.ts";
+import { Model, type SharedModel } from "./model.ts";
+
+/** Options of {@link Pool.create}. */
+export interface PoolOptions {
+  /** Number of workers (default 2). */
+  workers?: number;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+}
+
+type Reply = { type: "ready" } | { type: "result"; id: number; value: unknown } | {
+  type: "error";
+  id: number;
+  error: { name: string; message: string; code?: string };
+};
+
+/**
+ * Workers that share a model. The worker module calls {@link serveModel} with a handler.
+ *
+ * @example
+ * ```ts
+ * // main.ts
+ * import { open, Pool } from "@edgerun/edgerun";
+ * const model = open("det.onnx");
+ * await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url), { workers: 2 });
+ * const boxes = await pool.run({ image: new Uint8Array(640 * 640 * 3) });
+ * ```
+ */
+export class Pool implements AsyncDisposable {
+  readonly #slots: Slot[];
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #closed = false;
+
+  private constructor(slots: Slot[]) {
+    this.#slots = slots;
+    for (const slot of slots) {
+      slot.worker.onmessage = (event: MessageEvent<Reply>) => this.#reply(slot, event.data);
+      slot.worker.onerror = (event: ErrorEvent) => {
+        event.preventDefault?.();
+        this.#failAll(new EdgerunError("BACKEND", `a pool worker failed: ${event.message}`));
+      };
+    }
+  }
+
+  /**
+   * Starts the workers one after another (each loads libedgerun only after the previous one
+   * has: Bun's concurrent dlopen from new Workers is unsafe) and attaches each to the model.
+   */
+  static async create(model: Model, workerModule: URL | string, options: PoolOptions = {}): Promise<Pool> {
+    const count = options.workers ?? 2;
+    if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`workers must be 1..64, got ${count}`);
+    const shared: SharedModel = model.share();
+    const slots: Slot[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const worker = new Worker(workerModule, { type: "module" });
+        slots.push({ worker, busy: 0 });
+        await new Promise<void>((resolve, reject) => {
+          worker.onmessage = (event: MessageEvent<Reply | { type: "hello" }>) => {
+            // Attach only once the worker listens: Bun drops messages that arrive while a
+            // worker module is still evaluating (top-level await).
+            if (event.data.type === "hello") worker.postMessage({ type: "attach", shared });
+            else if (event.data.type === "ready") resolve();
+            else if (event.data.type === "error") reject(toError(event.data.error));
+          };
+          worker.onerror = (event: ErrorEvent) => {
+            event.preventDefault?.();
+            reject(new EdgerunError("BACKEND", `pool worker ${i} failed to start: ${event.message}`));
+          };
+        });
+      }
+    } catch (e) {
+      for (const s of slots) s.worker.terminate();
+      throw e;
+    }
+    return new Pool(slots);
+  }
+
+  /** Number of workers. */
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  /** Sends a message to the least busy worker; resolves with its handler's result. */
+  run<T = unknown>(message: unknown, transfer: Transferable[] = []): Promise<T> {
+    if (this.#closed) return Promise.reject(new EdgerunError("CLOSED", "the pool is closed"));
+    const slot = this.#slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const id = this.#nextId++;
+    slot.busy++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      slot.worker.postMessage({ type: "run", id, message }, transfer);
+    });
+  }
+
+  #reply(slot: Slot, reply: Reply): void {
+    if (reply.type === "ready") return;
+    const pending = this.#pending.get(reply.id);
+    if (!pending) return;
+    this.#pending.delete(reply.id);
+    slot.busy--;
+    if (reply.type === "result") pending.resolve(reply.value);
+    else pending.reject(toError(reply.error));
+  }
+
+  #failAll(error: Error): void {
+    for (const p of this.#pending.values()) p.reject(error);
+    this.#pending.clear();
+  }
+
+  /** Waits for messages in flight, then stops the workers (each detaches from the model). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#pending.values()].map((p) =>
+      new Promise<void>((done) => {
+        const { resolve, reject } = p;
+        p.resolve = (v) => (resolve(v), done());
+        p.reject = (e) => (reject(e), done());
+      })
+    ));
+    await Promise.all(this.#slots.map((slot) =>
+      new Promise<void>((resolve) => {
+        slot.worker.onmessage = (event: MessageEvent<{ type: string }>) => {
+          if (event.data.type === "detached") resolve();
+        };
+        slot.worker.postMessage({ type: "detach" });
+      }).then(() => slot.worker.terminate())
+    ));
+  }
+
+  /** Same as close(). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function toError(e: { name: string; message: string; code?: string }): Error {
+  if (e.code) return new EdgerunError(e.code as never, e.message);
+  if (e.name === "TypeError") return new TypeError(e.message);
+  if (e.name === "RangeError") return new RangeError(e.message);
+  return new Error(e.message);
+}
+
+/** The worker side's handler: gets the shared model and a message, returns the reply. */
+export type PoolHandler = (model: Model, message: unknown) => unknown | Promise<unknown>;
+
+/**
+ * Serves a Pool from inside a worker module: attaches to the shared model and answers each
+ * message with handler(model, message). Results are posted back (structured clone).
+ *
+ * @example
+ * ```ts
+ * // worker.ts
+ * import { serveModel } from "@edgerun/edgerun";
+ * serveModel((model, message) => {
+ *   const { image } = message as { image: Uint8Array };
+ *   const input = new Float32Array(image.length).map((_, i) => image[i] / 255);
+ *   return model.run(input)[0].toFloat32();
+ * });
+ * ```
+ */
+export function serveModel(handler: PoolHandler): void {
+  const scope = globalThis as unknown as {
+    onmessage: ((event: MessageEvent) => void) | null;
+    postMessage(message: unknown, transfer?: Transferable[]): void;
+  };
+  let model: Model | undefined;
+  scope.onmessage = async (event: MessageEvent) => {
+    const data = event.data as
+      | { type: "attach"; shared: SharedModel }
+      | { type: "run"; id: number; message: unknown }
+      | { type: "detach" };
+    if (data.type === "attach") {
+      try {
+        model = Model.adopt(data.shared);
+        scope.postMessage({ type: "ready" });
+      } catch (e) {
+        scope.postMessage({ type: "error", id: 0, error: serialize(e) });
+      }
+    } else if (data.type === "run") {
+      try {
+        const value = await handler(model!, data.message);
+        scope.postMessage({ type: "result", id: data.id, value });
+      } catch (e) {
+        scope.postMessage({ type: "error", id: data.id, error: serialize(e) });
+      }
+    } else if (data.type === "detach") {
+      model?.close();
+      scope.postMessage({ type: "detached" });
+    }
+  };
+  scope.postMessage({ type: "hello" });
+}
+
+function serialize(e: unknown): { name: string; message: string; code?: string } {
+  if (e instanceof EdgerunError) return { name: e.name, message: e.message, code: e.code };
+  if (e instanceof Error) return { name: e.name, message: e.message };
+  return { name: "Error", message: String(e) };
+}
