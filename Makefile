@@ -3,6 +3,7 @@
 #   make demo    run examples/infer.ts on Deno and Bun (PaddleOCR classifier, ort backend)
 #   make test    the whole suite on Deno and on Bun; last line "N passed, N failed"
 #   make build   libedgerun.so (zig-out/lib) ; make build-aarch64 for the board
+#   make test-aarch64  the suite on aarch64 Deno and Bun under qemu-user (apt: qemu-user-static)
 #   make bench   benchmarks, printed as a table
 
 SHELL := /bin/bash
@@ -17,7 +18,17 @@ LIB := zig-out/lib/libedgerun.so
 SIM := zig-out/sim/libdnn.so
 DENO_RUN := $(DENO) run --allow-ffi --allow-read --allow-env
 
-.PHONY: all deps build build-aarch64 sim demo test test-deno test-bun bench check clean
+# aarch64: the board's build, and Deno/Bun for arm64 (npm, apart from the x86 toolchain) run under qemu.
+AARCH64 := zig-out/aarch64
+LIB_AARCH64 := $(AARCH64)/lib/libedgerun.so
+SIM_AARCH64 := $(AARCH64)/sim/libdnn.so
+AARCH64_DENO := @deno/linux-arm64-glibc@2.9.5
+AARCH64_BUN := @oven/bun-linux-aarch64@1.4.5
+AARCH64_NPM_STAMP := $(TOOLS)/aarch64/deno-$(lastword $(subst @, ,$(AARCH64_DENO)))-bun-$(lastword $(subst @, ,$(AARCH64_BUN))).stamp
+AARCH64_APT := qemu-user-static libc6-arm64-cross libgcc-s1-arm64-cross libstdc++6-arm64-cross
+AARCH64_APT_STAMP := $(TOOLS)/aarch64/apt.stamp
+
+.PHONY: all deps build build-aarch64 sim demo test test-deno test-bun test-aarch64 bench check clean
 
 all: build
 
@@ -42,14 +53,36 @@ $(LIB): $(ZIG_STAMP) build.zig $(wildcard shim/*.c shim/*.h shim/include/*.h shi
 
 build: $(LIB)
 
-build-aarch64: $(ZIG_STAMP)
-	$(ZIG) build -Dtarget=aarch64-linux-gnu --prefix zig-out/aarch64
+$(LIB_AARCH64): $(ZIG_STAMP) build.zig $(wildcard shim/*.c shim/*.h shim/include/*.h shim/backends/*.c)
+	$(ZIG) build -Dtarget=aarch64-linux-gnu --prefix $(AARCH64)
+	@touch $@
+
+build-aarch64: $(LIB_AARCH64)
 
 $(SIM): $(ZIG_STAMP) build.zig $(wildcard tests/sim/*.c tests/sim/*.h)
 	$(ZIG) build sim
 	@touch $@
 
 sim: $(SIM)
+
+$(SIM_AARCH64): $(ZIG_STAMP) build.zig $(wildcard tests/sim/*.c tests/sim/*.h)
+	$(ZIG) build sim -Dtarget=aarch64-linux-gnu --prefix $(AARCH64)
+	@touch $@
+
+# apt-get update only when the install fails on stale or missing package lists.
+$(AARCH64_APT_STAMP):
+	@mkdir -p $(@D)
+	dpkg -s $(AARCH64_APT) >/dev/null 2>&1 || apt-get install -y -q $(AARCH64_APT) || \
+		{ apt-get update -q && apt-get install -y -q $(AARCH64_APT); }
+	@touch $@
+
+# npm refuses to install another platform's package: fetch the tarballs (npm pack) and unpack them.
+$(AARCH64_NPM_STAMP):
+	@rm -rf $(@D)/deno $(@D)/bun && mkdir -p $(@D)/deno $(@D)/bun
+	cd $(@D) && tar -xzf "$$(npm pack --silent $(AARCH64_DENO))" --strip-components=1 -C deno
+	cd $(@D) && tar -xzf "$$(npm pack --silent $(AARCH64_BUN))" --strip-components=1 -C bun
+	@rm -f $(@D)/*.tgz
+	@touch $@
 
 demo: deps build
 	$(DENO_RUN) examples/infer.ts
@@ -65,9 +98,14 @@ test-deno: deps build sim
 test-bun: deps build sim
 	@RUNTIMES=bun tests/run.sh
 
-bench: deps build
+test-aarch64: deps $(LIB_AARCH64) $(SIM_AARCH64) $(AARCH64_APT_STAMP) $(AARCH64_NPM_STAMP)
+	@tests/run-aarch64.sh
+
+bench: deps build sim
 	@mkdir -p zig-out/bench
 	$(DENO) run --allow-all bench/run.ts
+	$(DENO) run --allow-all bench/async.ts
+	$(BUN) run bench/async.ts
 
 check: deps
 	$(DENO) check mod.ts examples/*.ts

@@ -47,6 +47,7 @@ typedef struct SimTask {
   int pinned;
   hbUCPSchedParam sched;
   uint64_t seq;
+  int64_t submittedUs; /* when hbUCPSubmitTask queued it (the device cannot start it earlier) */
   int32_t status;
   hbUCPTaskDoneCb cb;
   void *cbUser;
@@ -574,6 +575,7 @@ SIM_API int32_t hbUCPSubmitTask(hbUCPTaskHandle_t taskHandle, hbUCPSchedParam *p
     }
   t->sched = *p;
   t->seq = g.nextSeq++;
+  t->submittedUs = now_us();
   t->state = T_QUEUED;
   t->refs++; /* the scheduler's reference */
   g.c.tasks_submitted++;
@@ -658,11 +660,11 @@ SIM_API int32_t hbUCPReleaseTask(hbUCPTaskHandle_t taskHandle) {
 
 /* ---- worker (one per simulated BPU core) ----------------------------------------------- */
 
-/* Sleeps us microseconds with the lock held (released while waiting). Returns 0 on shutdown. */
-static int sim_sleep(int64_t us) {
-  if (us <= 0) return !g.shutdown;
-  struct timespec dl = deadline_ts(now_us() + us);
-  while (!g.shutdown)
+/* Sleeps until an absolute time (now_us clock) with the lock held (released while waiting).
+ * Returns 0 on shutdown. */
+static int sim_sleep_until(int64_t deadline_us) {
+  struct timespec dl = deadline_ts(deadline_us);
+  while (!g.shutdown && now_us() < deadline_us)
     if (pthread_cond_timedwait(&g.sched, &g.mu, &dl) == ETIMEDOUT) break;
   return !g.shutdown;
 }
@@ -700,6 +702,9 @@ static int32_t run_sub(SimSub *s) {
 static void *worker_main(void *arg) {
   int core = (int)(intptr_t)arg;
   t_isWorker = 1;
+  /* The simulated core's own clock: back-to-back tasks follow each other exactly, so a late
+     wake-up of this thread does not lower the simulated device's throughput. */
+  int64_t device_clock = 0;
   lock();
   while (!g.shutdown) {
     SimTask *t = core < g.cores ? pick(core, 0) : NULL;
@@ -708,6 +713,8 @@ static void *worker_main(void *arg) {
       continue;
     }
     t->state = T_RUNNING;
+    /* Starts when the device is free and the task was submitted, not when this thread woke. */
+    if (device_clock < t->submittedUs) device_clock = t->submittedUs;
     int preempted = 0;
     int32_t status = HB_UCP_SUCCESS;
     while (t->subIdx < t->nsubs && !preempted && !g.shutdown) {
@@ -724,7 +731,8 @@ static void *worker_main(void *arg) {
             break;
           }
         }
-        if (!sim_sleep(lat * (t->sliceIdx + 1) / fc - lat * t->sliceIdx / fc)) break;
+        device_clock += lat * (t->sliceIdx + 1) / fc - lat * t->sliceIdx / fc;
+        if (!sim_sleep_until(device_clock)) break;
         t->sliceIdx++;
       }
       if (preempted || g.shutdown) break;
