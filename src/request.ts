@@ -50,6 +50,8 @@ interface Slot {
   bytes: number;
   view: TypedArray;
   raw: Uint8Array;
+  /** The current strides differ from the dense ones (dynamic inputs: strides the backend filled in). */
+  padded: boolean;
 }
 
 /** Detaches a view's buffer so stale views read as empty instead of freed memory. */
@@ -103,6 +105,7 @@ export class Request {
     const address = w[0];
     const bytes = Number(w[1]);
     const buffer = this.#native.view(address, bytes);
+    const dense = denseStrides(shape, dtypeSize(info.dtype));
     return {
       info,
       shape,
@@ -111,6 +114,7 @@ export class Request {
       bytes,
       view: typedView(info.dtype, buffer, 0, Math.floor(bytes / dtypeSize(info.dtype))),
       raw: new Uint8Array(buffer),
+      padded: shape.some((d, k) => d > 1 && strides[k] >= 0 && strides[k] !== dense[k]),
     };
   }
 
@@ -173,7 +177,7 @@ export class Request {
   /** Writes dense data of the input's dtype into input i. */
   write(i: number, data: TypedArray): void {
     const slot = this.#inputs[i];
-    if (slot.info.padded) {
+    if (slot.padded) {
       check(this.#native, this.#native.symbols.er_request_write(this.#handle, i, data, data.byteLength, COPY_DENSE));
     } else if (data.constructor === slot.view.constructor) {
       (slot.view as Uint8Array).set(data as Uint8Array);

@@ -164,7 +164,9 @@ function runScript(code: string, env: Record<string, string>) {
   const file = tempFile(`script-${Math.random().toString(36).slice(2)}.ts`, code);
   const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
   const args = isBun ? ["run", file] : ["run", "--allow-all", file];
-  return spawnSync(process.execPath, args, { env: { ...process.env, ...env }, encoding: "utf8", cwd: root });
+  const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX; // qemu-aarch64-static under tests/run-aarch64.sh
+  const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
+  return spawnSync(cmd, rest, { env: { ...process.env, ...env }, encoding: "utf8", cwd: root });
 }
 
 test("errors: a missing libedgerun names every path tried", () => {

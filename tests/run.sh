@@ -3,6 +3,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 runtimes=${RUNTIMES:-"deno bun"}
+# DENO / BUN: the runtime commands (tests/run-aarch64.sh points them at aarch64 builds under qemu).
+deno=${DENO:-node_modules/.bin/deno}
+bun=${BUN:-node_modules/.bin/bun}
 total_pass=0
 total_fail=0
 status=0
@@ -10,8 +13,8 @@ for rt in $runtimes; do
   log=$(mktemp)
   echo "== $rt =="
   case $rt in
-    deno) NO_COLOR=1 node_modules/.bin/deno test --allow-all --quiet tests/ 2>&1 | tee "$log" ;;
-    bun) node_modules/.bin/bun test --timeout 120000 tests/ 2>&1 | tee "$log" ;;
+    deno) NO_COLOR=1 $deno test --allow-all --quiet tests/ 2>&1 | tee "$log" ;;
+    bun) $bun test --timeout 120000 tests/ 2>&1 | tee "$log" ;;
   esac
   rc=${PIPESTATUS[0]}
   if [ "$rt" = deno ]; then

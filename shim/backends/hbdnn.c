@@ -981,6 +981,7 @@ typedef struct hb_request {
   hbDNNTensorProperties *props;  /* this request's copy: set_shape changes input shapes */
   unsigned char *raw[2];         /* hbDNNTensor arrays in the runtime's layout: inputs, outputs */
   int stuck;                     /* a task could not be released: the device may still use the buffers */
+  void *late;                    /* a task whose wait timed out: released once the device is done with it */
 } hb_request;
 
 static er_tensor_buf *buf_of(hb_request *r, uint32_t k) {
@@ -1045,9 +1046,12 @@ static int32_t bind_tensor(hb_request *r, uint32_t k) {
   return ER_OK;
 }
 
+static void settle_late(hb_request *r);
+
 static void hb_request_free(void *request) {
   hb_request *r = request;
   if (!r) return;
+  settle_late(r); /* the device may still read and write this request's buffers */
   /* After a task that could not be released the device may still write these buffers: leak them. */
   for (uint32_t k = 0; r->mem && !r->stuck && k < r->model->n_in + r->model->n_out; k++)
     if (r->mem[k].virAddr) hb.hbUCPFree(&r->mem[k]);
@@ -1232,11 +1236,20 @@ static int32_t release_task(hb_request *r, void *task, int32_t rc, int in_doubt)
   return vendor_fail("hbUCPReleaseTask", release, "releasing a finished task");
 }
 
+/* Waits for a task that timed out earlier, then releases it: its buffers are free to reuse. */
+static void settle_late(hb_request *r) {
+  if (!r->late) return;
+  int32_t rc = hb.hbUCPWaitTaskDone(r->late, 0);
+  release_task(r, r->late, rc == 0 ? ER_OK : ER_ERR_BACKEND, rc != 0);
+  r->late = NULL;
+}
+
 static int32_t hb_request_run(void *request, const er_sched *sched) {
   hb_request *r = request;
   hb_model *m = r->model;
   hbUCPSchedParam param;
   int32_t rc = check_sched(sched, &param);
+  if (rc == ER_OK) settle_late(r);
   if (rc == ER_OK) rc = check_inputs_bound(r);
   if (rc == ER_OK) rc = flush_range(r, 0, m->n_in, HB_MEM_CACHE_CLEAN);
   if (rc != ER_OK) return rc;
@@ -1254,6 +1267,10 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   if (rc == ER_OK) {
     in_doubt = 1;
     rc = wait_task(task, sched->timeout_ms);
+    if (rc == ER_ERR_TIMEOUT) {
+      r->late = task; /* not released while the device may still use the buffers; keeps its task slot */
+      return rc;
+    }
   }
   if (rc == ER_OK) {
     in_doubt = 0;
