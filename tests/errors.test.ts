@@ -1,13 +1,11 @@
 /** Every bad input of the Model API is a typed error; closed models fail loudly. */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
 import { EdgerunError, loadLibrary, open } from "../mod.ts";
 import { test } from "./compat.ts";
 import { dtypeModel, multiIoModel, symbolicBatchModel } from "./fixtures/onnx_models.ts";
-import { root, tempDir, tempFile } from "./helpers.ts";
+import { root, tempDir, tempFile, runScript } from "./helpers.ts";
 
 const f32 = () => tempFile("f32.onnx", dtypeModel("float32"));
 const multi = () => tempFile("multi.onnx", multiIoModel());
@@ -159,15 +157,6 @@ test("errors: loading a second, different library is refused", () => {
   assert.equal(loadLibrary(), native);
   throwsCode(() => loadLibrary("/elsewhere/libedgerun.so"), "LOAD_FAILED", /already loaded/);
 });
-
-function runScript(code: string, env: Record<string, string>) {
-  const file = tempFile(`script-${Math.random().toString(36).slice(2)}.ts`, code);
-  const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
-  const args = isBun ? ["run", file] : ["run", "--allow-all", file];
-  const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX; // qemu-aarch64-static under tests/run-aarch64.sh
-  const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
-  return spawnSync(cmd, rest, { env: { ...process.env, ...env }, encoding: "utf8", cwd: root });
-}
 
 test("errors: a missing libedgerun names every path tried", () => {
   const script = `

@@ -1,13 +1,11 @@
 /** Every failure path of the hbdnn backend, against the simulator: files, models, libraries. */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
 import { open } from "../mod.ts";
 import { test } from "./compat.ts";
 import { dtypeModel } from "./fixtures/onnx_models.ts";
-import { root, tempDir, tempFile } from "./helpers.ts";
+import { root, tempDir, tempFile, runScript } from "./helpers.ts";
 import { simDir, simModelFile, throwsEdgerun, useSim } from "./sim_helpers.ts";
 import { type SimModelSpec, writeSimModelFile } from "./sim/simfile.ts";
 
@@ -113,17 +111,6 @@ test("hbdnn errors: a closed model fails with CLOSED; its views are emptied", ()
 });
 
 /** Runs a script in a fresh process of the current runtime (qemu-prefixed under tests/run-aarch64.sh). */
-function runScript(code: string, env: Record<string, string>) {
-  const file = tempFile(`hbdnn-script-${Math.random().toString(36).slice(2)}.ts`, code);
-  const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
-  const args = isBun ? ["run", file] : ["run", "--allow-all", file];
-  const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX;
-  const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
-  const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
-  delete childEnv.LD_LIBRARY_PATH; // the vendor libraries must come only from where the test says
-  return spawnSync(cmd, rest, { env: childEnv as Record<string, string>, encoding: "utf8", cwd: root });
-}
-
 const probe = (model: string) => `
   import { open, EdgerunError } from ${JSON.stringify(join(root, "mod.ts"))};
   try { open(${JSON.stringify(model)}); console.log("opened"); }

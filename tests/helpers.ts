@@ -1,6 +1,7 @@
 /** Shared test helpers: temp files, fixture models, the onnxruntime-node reference. */
-import { spawnSync } from "node:child_process";
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import process from "node:process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -60,4 +61,20 @@ export function values<T = number | bigint>(
 ): T[] {
   const list = Array.from(array as ArrayLike<number | bigint>);
   return map ? list.map((v) => map(Number(v))) : list as T[];
+}
+
+/**
+ * Runs a TypeScript snippet in a fresh process of the current runtime (under qemu when
+ * $EDGERUN_TEST_EXEC_PREFIX names it). env is merged over ours; LD_LIBRARY_PATH is dropped so
+ * native libraries come only from where the test says.
+ */
+export function runScript(code: string, env: Record<string, string> = {}): SpawnSyncReturns<string> {
+  const file = tempFile(`script-${Math.random().toString(36).slice(2)}.ts`, code);
+  const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+  const args = isBun ? ["run", file] : ["run", "--allow-all", file];
+  const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX;
+  const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
+  const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
+  delete childEnv.LD_LIBRARY_PATH;
+  return spawnSync(cmd, rest, { env: childEnv as Record<string, string>, encoding: "utf8", cwd: root });
 }
