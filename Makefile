@@ -108,7 +108,9 @@ bench: deps build sim
 	$(BUN) run bench/async.ts
 
 check: deps
-	$(DENO) check mod.ts examples/*.ts
+	$(DENO) check mod.ts examples/*.ts bench/*.ts tests/*.ts
+	$(DENO) lint
+	$(DENO) doc --lint mod.ts
 	$(DENO) publish --dry-run --allow-dirty
 
 clean:

@@ -22,7 +22,22 @@ export const Status = {
 } as const;
 
 /** Names of the error codes an {@link EdgerunError} can carry. */
-export type ErrorCode = Exclude<keyof typeof Status, "OK"> | "CLOSED" | "LOAD_FAILED" | "ABI_MISMATCH";
+export type ErrorCode =
+  | "INVALID_ARGUMENT"
+  | "LIBRARY_NOT_FOUND"
+  | "UNSUPPORTED"
+  | "FILE"
+  | "INVALID_MODEL"
+  | "BACKEND"
+  | "OUT_OF_MEMORY"
+  | "STATE"
+  | "TIMEOUT"
+  | "BUSY"
+  | "CANCELLED"
+  | "NOT_FOUND"
+  | "CLOSED"
+  | "LOAD_FAILED"
+  | "ABI_MISMATCH";
 
 const codeByStatus = new Map<number, ErrorCode>(
   Object.entries(Status).filter(([k]) => k !== "OK").map(([k, v]) => [v, k as ErrorCode]),
@@ -59,6 +74,7 @@ export interface ErrorDetails {
  * ```
  */
 export class EdgerunError extends Error {
+  /** Always "EdgerunError". */
   override name = "EdgerunError";
   /** What kind of failure this is. */
   readonly code: ErrorCode;
@@ -73,6 +89,7 @@ export class EdgerunError extends Error {
   /** The native status (ER_ERR_*), or 0 if the error was raised on the JS side. */
   readonly status: number;
 
+  /** Creates an error of the given kind; details say where it came from. */
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;

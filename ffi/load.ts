@@ -92,17 +92,14 @@ export function setBackendSearchPath(backend: "ort" | "hbdnn", paths: readonly s
   if (!Array.isArray(paths) || paths.some((p) => typeof p !== "string" || p.includes(":"))) {
     throw new TypeError("paths must be an array of strings without ':'");
   }
-  const native = loadLibrary();
+  const native = loadNative();
   check(native, native.symbols.er_backend_set_search_path(BACKEND_IDS[backend], new TextEncoder().encode(paths.join(":") + "\0")));
 }
 
 let loaded: Native | undefined;
 
-/**
- * Loads libedgerun once. Later calls return the same library (a different path is an error).
- * @param path an explicit path to libedgerun.so
- */
-export function loadLibrary(path?: string): Native {
+/** Loads libedgerun once (internal: the native interface). A different path later is an error. */
+export function loadNative(path?: string): Native {
   if (loaded) {
     if (path && path !== loaded.path) {
       throw new EdgerunError("LOAD_FAILED", `libedgerun is already loaded from ${loaded.path}; cannot load ${path}`);
@@ -141,4 +138,29 @@ export function loadLibrary(path?: string): Native {
     "LOAD_FAILED",
     `libedgerun.so not found. Build it with \`make build\` or set EDGERUN_LIB. Tried: ${tried.join("; ")}`,
   );
+}
+
+/** What {@link loadLibrary} reports about the loaded libedgerun. */
+export interface LibraryInfo {
+  /** Where it was loaded from. */
+  readonly path: string;
+  /** Its ABI version (checked against this package's). */
+  readonly abiVersion: number;
+  /** The JS runtime running it. */
+  readonly runtime: "deno" | "bun";
+}
+
+/**
+ * Loads libedgerun now (open() does it on first use) and says from where. Later calls return
+ * the same library; asking for a different path then is an error.
+ *
+ * @example
+ * ```ts
+ * import { loadLibrary } from "@edgerun/edgerun";
+ * console.log(loadLibrary().path);
+ * ```
+ */
+export function loadLibrary(path?: string): LibraryInfo {
+  const native = loadNative(path);
+  return Object.freeze({ path: native.path, abiVersion: native.symbols.er_abi_version(), runtime });
 }

@@ -17,14 +17,28 @@ export const DTYPES = {
   int64: 10,
   uint64: 11,
   bool: 12,
-} as const;
+} as const satisfies Record<DType, number>;
 
 /** The name of an element type. */
-export type DType = keyof typeof DTYPES;
+export type DType =
+  | "float32"
+  | "float64"
+  | "float16"
+  | "int8"
+  | "uint8"
+  | "int16"
+  | "uint16"
+  | "int32"
+  | "uint32"
+  | "int64"
+  | "uint64"
+  | "bool";
 
 /** Float16Array where the runtime has one (else float16 data travels as Uint16Array bits). */
 export interface Float16ArrayLike extends ArrayBufferView {
+  /** Number of elements. */
   readonly length: number;
+  /** An element. */
   [index: number]: number;
 }
 

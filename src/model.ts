@@ -4,7 +4,7 @@
  */
 import type { Handle, Native } from "../ffi/abi.ts";
 import { check, EdgerunError } from "../ffi/errors.ts";
-import { loadLibrary } from "../ffi/load.ts";
+import { loadNative } from "../ffi/load.ts";
 import { dtypeFromNumber, dtypeSize, type TypedArray } from "./dtype.ts";
 import { formatDescription } from "./describe.ts";
 import { type CheckedFeed, checkFeed, isTensorFeed, Request, type Schedule, type TensorFeed } from "./request.ts";
@@ -30,7 +30,7 @@ export interface OpenOptions {
   /** ort: threads across operators (0 = default). */
   interOpThreads?: number;
   /** ort: graph optimization level (default "all"). */
-  graphOptimization?: keyof typeof GRAPH_LEVEL;
+  graphOptimization?: "disabled" | "basic" | "extended" | "all";
   /** Requests (buffer sets) runAsync may use at once for this model (default: the backend's limit, ort 4, hbdnn 32). */
   maxRequests?: number;
   /** Path to libedgerun.so (else $EDGERUN_LIB, the local build, the system loader). */
@@ -311,37 +311,41 @@ export class Model implements Disposable, AsyncDisposable {
 
   /** @internal Attaches to a model opened by another thread of this process (see Pool). */
   static adopt(shared: SharedModel): Model {
-    const native = loadLibrary(shared.library);
+    const native = loadNative(shared.library);
     const handle = native.handle(shared.address);
     check(native, native.symbols.er_model_retain(handle));
     return new Model(native, handle, shared.path, shared.name);
   }
 
   #makeHost(): RunHost {
-    const model = this;
     return {
       name: this.name,
       backend: this.backend,
       native: this.#native,
-      acquire(): Request | undefined {
-        if (model.#handle === null) return undefined;
-        let request = model.#idle.pop();
-        if (!request && model.#pooled < model.#maxRequests) {
-          request = new Request(model.#native, model.#handle, model.#inputInfos, model.outputs);
-          model.#owned.requests.push(request.handle);
-          model.#pooled++;
-        }
-        if (request) model.#busy++;
-        return request;
-      },
-      release(request: Request): void {
-        model.#busy--;
-        if (model.#handle === null) model.#forget(request);
-        else model.#idle.push(request);
-        if (model.#busy === 0) for (const wake of model.#drainWaiters.splice(0)) wake();
-      },
-      record: (deviceMs: number, endToEndMs: number) => this.#stats.record(deviceMs, endToEndMs),
+      acquire: (): Request | undefined => this.#acquire(),
+      release: (request: Request): void => this.#release(request),
+      record: (deviceMs: number, endToEndMs: number): void => this.#stats.record(deviceMs, endToEndMs),
     };
+  }
+
+  /** An idle pooled request, or a new one while the pool is below its limit. */
+  #acquire(): Request | undefined {
+    if (this.#handle === null) return undefined;
+    let request = this.#idle.pop();
+    if (!request && this.#pooled < this.#maxRequests) {
+      request = new Request(this.#native, this.#handle, this.#inputInfos, this.outputs);
+      this.#owned.requests.push(request.handle);
+      this.#pooled++;
+    }
+    if (request) this.#busy++;
+    return request;
+  }
+
+  #release(request: Request): void {
+    this.#busy--;
+    if (this.#handle === null) this.#forget(request);
+    else this.#idle.push(request);
+    if (this.#busy === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
   }
 
   #forget(request: Request): void {
@@ -506,7 +510,7 @@ function openPack(path: string, options: OpenOptions): { native: Native; pack: H
   const backend = options.backend ?? "auto";
   if (!(backend in BACKEND_NUMBER)) throw new RangeError(`backend must be auto, ort or hbdnn, got '${backend}'`);
   const optionText = optionString(options);
-  const native = loadLibrary(options.library);
+  const native = loadNative(options.library);
   const out = new BigUint64Array(1);
   const s = native.symbols;
   check(native, s.er_pack_open(cString(path), BACKEND_NUMBER[backend], cString(optionText), out), `cannot open ${path}`);

@@ -6,6 +6,7 @@ import type { Tensor } from "./tensor.ts";
 
 /** Outputs of a run, in model order, also reachable by name. */
 export class Outputs extends Array<Tensor> {
+  /** Array methods (map, filter, ...) return plain arrays. */
   static override get [Symbol.species](): ArrayConstructor {
     return Array;
   }

@@ -102,6 +102,7 @@ export class Tensor {
   readonly data: TypedArray;
   #source: TensorSource | undefined;
 
+  /** Wraps data (a TypedArray of dtype) as a tensor; strides default to dense. */
   constructor(
     init: {
       name?: string;

@@ -1,6 +1,6 @@
 /** The ort backend through the public API: every dtype, multi-I/O, dynamic shapes, zero-copy. */
 import assert from "node:assert/strict";
-import { EdgerunError, hasFloat16Array, type Model, open, Tensor, type TypedArray } from "../mod.ts";
+import { hasFloat16Array, open, Tensor, type TypedArray } from "../mod.ts";
 import { test } from "./compat.ts";
 import { DTYPES, dtypeModel, multiIoModel, nonZeroModel, symbolicBatchModel } from "./fixtures/onnx_models.ts";
 import { tempFile, values } from "./helpers.ts";
@@ -154,4 +154,3 @@ test("ort: two models run side by side without sharing buffers", () => {
   assert.equal(yb.data[0], 6);
 });
 
-export type { EdgerunError, Model };

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import process from "node:process";
-import { EdgerunError, loadLibrary, setBackendSearchPath } from "../mod.ts";
-import { openRawLibrary } from "../ffi/load.ts";
+import { EdgerunError, setBackendSearchPath } from "../mod.ts";
+import { loadNative, openRawLibrary } from "../ffi/load.ts";
 import { type SimModelSpec, writeSimModelFile } from "./sim/simfile.ts";
 import { root, tempFile } from "./helpers.ts";
 
@@ -223,7 +223,7 @@ export function useSim(): Sim {
     assert.ok(existsSync(join(dir, f)), `${join(dir, f)} is missing: build the simulator (zig build sim)`);
   }
   setBackendSearchPath("hbdnn", [dir]);
-  const native = loadLibrary();
+  const native = loadNative();
   const version = new Uint8Array(256);
   const rc = native.symbols.er_backend_load(2, version, version.length);
   if (rc !== 0) throw new EdgerunError("LIBRARY_NOT_FOUND", `hbdnn backend did not load from ${dir} (status ${rc})`);
