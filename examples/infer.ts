@@ -113,7 +113,7 @@ for (const t of outputs) console.log("  " + summary(t));
 if (!modelArg) {
   const p = outputs[0].toFloat32();
   const best = p[1] > p[0] ? 1 : 0;
-  console.log(`  text direction: ${CLS_LABELS[best]} (p=${p[best].toFixed(4)})`);
+  console.log(`  text direction: ${CLS_LABELS[best]} (p=${p[best].toFixed(4)}; a synthetic pattern, pass --input for a real line)`);
 }
 
 const times: number[] = [];
