@@ -210,40 +210,33 @@ static void append_candidates(const char *list, const char **names, size_t *n, s
   }
 }
 
-static void load_once(void) {
-  /* Candidates: $EDGERUN_ORT_LIB, the search path from the TS side, then the system loader. */
+/* Opens ONNX Runtime: $EDGERUN_ORT_LIB alone when set (an explicit choice never falls back to another
+   runtime), else the search path from the TS side, then the system loader. */
+static void *open_runtime(char *tried, size_t tried_cap, const char **hint) {
   const char *names[24];
   size_t n = 0;
   static char storage[4096 + 1024];
   const char *env = getenv("EDGERUN_ORT_LIB");
   if (env && *env) {
-    /* An explicit choice: a wrong path is an error, never a silent fallback to another runtime. */
     names[n++] = env;
-    names[n] = NULL;
-    char tried[1800] = "";
-    ort.lib = er_dlopen_first(NULL, names, NULL, RTLD_NOW | RTLD_LOCAL, tried, sizeof tried);
-    if (!ort.lib) {
-      ort.status = ER_ERR_LIBRARY_NOT_FOUND;
-      snprintf(ort.message, sizeof ort.message, "ONNX Runtime not loadable from EDGERUN_ORT_LIB: %s", tried);
-      return;
-    }
-  }
-  if (!ort.lib) append_candidates(er_backend_search_path(ER_BACKEND_ORT), names, &n, 20, storage, sizeof storage);
-  if (!ort.lib) {
+    *hint = "the file named by EDGERUN_ORT_LIB does not load";
+  } else {
+    append_candidates(er_backend_search_path(ER_BACKEND_ORT), names, &n, 20, storage, sizeof storage);
     names[n++] = "libonnxruntime.so.1";
     names[n++] = "libonnxruntime.so";
+    *hint = "ONNX Runtime (libonnxruntime.so.1) not found; set EDGERUN_ORT_LIB to its path";
   }
   names[n] = NULL;
+  return er_dlopen_first(NULL, names, NULL, RTLD_NOW | RTLD_LOCAL, tried, tried_cap);
+}
 
+static void load_once(void) {
   char tried[1800] = "";
-  for (size_t i = 0; i < n && !ort.lib; i++) {
-    const char *one[2] = {names[i], NULL};
-    ort.lib = er_dlopen_first(NULL, one, NULL, RTLD_NOW | RTLD_LOCAL, tried, sizeof tried);
-  }
+  const char *hint = "";
+  ort.lib = open_runtime(tried, sizeof tried, &hint);
   if (!ort.lib) {
     ort.status = ER_ERR_LIBRARY_NOT_FOUND;
-    snprintf(ort.message, sizeof ort.message,
-             "ONNX Runtime (libonnxruntime.so.1) not found; set EDGERUN_ORT_LIB to its path. Tried: %s", tried);
+    snprintf(ort.message, sizeof ort.message, "%s. Tried: %s", hint, tried);
     return;
   }
   const OrtApiBase *(*get_base)(void) = (const OrtApiBase *(*)(void))dlsym(ort.lib, "OrtGetApiBase");
