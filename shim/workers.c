@@ -2,9 +2,15 @@
  * The shim's worker threads and the process-wide completion queue behind er_request_submit.
  * Jobs run in submission order on up to `limit` threads (created on demand, kept for reuse).
  * Completions are tags in a FIFO that callers drain with er_completion_wait.
+ *
+ * Waiting uses semaphores, not condition variables: under many threads, glibc 2.36's
+ * pthread_cond_signal was seen hanging in __condvar_quiesce_and_switch_g1 (a known glibc condvar
+ * defect), which froze every worker. A semaphore holds one token per queued job / tag / wake.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,34 +27,44 @@ typedef struct job {
 
 static struct {
   pthread_mutex_t lock;
-  pthread_cond_t work;
+  sem_t jobs; /* one token per queued job */
   job *head, *tail;
-  uint32_t threads, idle, limit;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, MAX_WORKERS};
+  uint32_t threads, queued, limit;
+  atomic_uint idle;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .limit = MAX_WORKERS};
 
 static struct {
   pthread_mutex_t lock;
-  pthread_cond_t ready;
+  sem_t ready; /* one token per posted tag and per wake */
   uint32_t *tags;
   uint32_t head, count, cap;
-  int wake;
-} done = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0};
+} done = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_once_t sems_once = PTHREAD_ONCE_INIT;
+
+static void init_sems(void) {
+  sem_init(&pool.jobs, 0, 0);
+  sem_init(&done.ready, 0, 0);
+}
+
+static void wait_token(sem_t *sem) {
+  while (sem_wait(sem) != 0 && errno == EINTR) {
+  }
+}
 
 static void *worker_main(void *unused) {
-  pthread_mutex_lock(&pool.lock);
   for (;;) {
-    while (!pool.head) {
-      pool.idle++;
-      pthread_cond_wait(&pool.work, &pool.lock);
-      pool.idle--;
-    }
+    atomic_fetch_add(&pool.idle, 1);
+    wait_token(&pool.jobs);
+    atomic_fetch_sub(&pool.idle, 1);
+    pthread_mutex_lock(&pool.lock);
     job *j = pool.head;
     pool.head = j->next;
     if (!pool.head) pool.tail = NULL;
+    pool.queued--;
     pthread_mutex_unlock(&pool.lock);
     j->fn(j->arg);
     free(j);
-    pthread_mutex_lock(&pool.lock);
   }
   return NULL;
 }
@@ -68,10 +84,9 @@ int32_t er_pool_submit(void (*fn)(void *), void *arg) {
   j->fn = fn;
   j->arg = arg;
   j->next = NULL;
+  pthread_once(&sems_once, init_sems);
   pthread_mutex_lock(&pool.lock);
-  uint32_t queued = 0;
-  for (job *q = pool.head; q; q = q->next) queued++;
-  if (pool.idle <= queued && pool.threads < pool.limit) {
+  if (atomic_load(&pool.idle) <= pool.queued && pool.threads < pool.limit) {
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -87,12 +102,14 @@ int32_t er_pool_submit(void (*fn)(void *), void *arg) {
   if (pool.tail) pool.tail->next = j;
   else pool.head = j;
   pool.tail = j;
-  pthread_cond_signal(&pool.work);
+  pool.queued++;
   pthread_mutex_unlock(&pool.lock);
+  sem_post(&pool.jobs);
   return ER_OK;
 }
 
 void er_completion_post(uint32_t tag) {
+  pthread_once(&sems_once, init_sems);
   pthread_mutex_lock(&done.lock);
   if (done.count == done.cap) {
     uint32_t cap = done.cap ? done.cap * 2 : 64;
@@ -107,43 +124,54 @@ void er_completion_post(uint32_t tag) {
   }
   /* Out of memory here would lose a completion: the caller's run would never settle. The
      queue only grows to the number of requests in flight, so this is a few bytes. */
-  if (done.count < done.cap) {
+  int stored = done.count < done.cap;
+  if (stored) {
     done.tags[(done.head + done.count) % done.cap] = tag;
     done.count++;
   }
-  pthread_cond_broadcast(&done.ready);
   pthread_mutex_unlock(&done.lock);
+  if (stored) sem_post(&done.ready);
+}
+
+/* Takes one token: 1 got it, 0 timed out. */
+static int take_token(int32_t timeout_ms) {
+  if (timeout_ms == 0) return sem_trywait(&done.ready) == 0;
+  if (timeout_ms < 0) {
+    wait_token(&done.ready);
+    return 1;
+  }
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += timeout_ms / 1000;
+  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
+  for (;;) {
+    if (sem_timedwait(&done.ready, &deadline) == 0) return 1;
+    if (errno != EINTR) return 0;
+  }
 }
 
 ER_API int32_t er_completion_wait(uint32_t *tags, uint32_t cap, int32_t timeout_ms) {
   if (!tags || cap == 0) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "tags must hold at least one tag");
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  if (timeout_ms > 0) {
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
-  }
+  pthread_once(&sems_once, init_sems);
+  if (!take_token(timeout_ms)) return 0;
   pthread_mutex_lock(&done.lock);
-  while (done.count == 0 && !done.wake) {
-    if (timeout_ms == 0) break;
-    if (timeout_ms < 0) pthread_cond_wait(&done.ready, &done.lock);
-    else if (pthread_cond_timedwait(&done.ready, &done.lock, &deadline) == ETIMEDOUT) break;
-  }
   uint32_t n = 0;
   while (n < cap && done.count > 0) {
     tags[n++] = done.tags[done.head];
     done.head = (done.head + 1) % done.cap;
     done.count--;
   }
-  if (n == 0) done.wake = 0;
   pthread_mutex_unlock(&done.lock);
+  /* One token was taken; each further tag has its own (posted, or about to be: a later wait may
+     then find an empty queue and return 0, which callers treat like a wake). A token with no tag
+     was a wake. */
+  for (uint32_t i = 1; i < n; i++)
+    if (sem_trywait(&done.ready) != 0) break;
   return (int32_t)n;
 }
 
 ER_API void er_completion_wake(void) {
-  pthread_mutex_lock(&done.lock);
-  done.wake = 1;
-  pthread_cond_broadcast(&done.ready);
-  pthread_mutex_unlock(&done.lock);
+  pthread_once(&sems_once, init_sems);
+  sem_post(&done.ready);
 }

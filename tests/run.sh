@@ -3,6 +3,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 runtimes=${RUNTIMES:-"deno bun"}
+# A hung run must end as a failure, not stall CI.
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-900}
 # DENO / BUN: the runtime commands (tests/run-aarch64.sh points them at aarch64 builds under qemu).
 deno=${DENO:-node_modules/.bin/deno}
 bun=${BUN:-node_modules/.bin/bun}
@@ -13,8 +15,8 @@ for rt in $runtimes; do
   log=$(mktemp)
   echo "== $rt =="
   case $rt in
-    deno) NO_COLOR=1 $deno test --allow-all --quiet tests/ 2>&1 | tee "$log" ;;
-    bun) $bun test --timeout 120000 tests/ 2>&1 | tee "$log" ;;
+    deno) NO_COLOR=1 timeout "$SUITE_TIMEOUT" $deno test --allow-all --quiet tests/ 2>&1 | tee "$log" ;;
+    bun) timeout "$SUITE_TIMEOUT" $bun test --timeout 120000 tests/ 2>&1 | tee "$log" ;;
   esac
   rc=${PIPESTATUS[0]}
   if [ "$rt" = deno ]; then
