@@ -40,6 +40,8 @@ export interface Float16ArrayLike extends ArrayBufferView {
   readonly length: number;
   /** An element. */
   [index: number]: number;
+  /** A copy of elements [start, end). */
+  slice(start?: number, end?: number): Float16ArrayLike;
 }
 
 /** Any TypedArray edgerun reads or writes. float16 is a Float16Array or a Uint16Array of bits. */

@@ -5,7 +5,7 @@
 import type { Handle, Native } from "../ffi/abi.ts";
 import { check, EdgerunError } from "../ffi/errors.ts";
 import { loadNative } from "../ffi/load.ts";
-import { dtypeFromNumber, dtypeSize, type TypedArray } from "./dtype.ts";
+import { dtypeFromNumber, type TypedArray } from "./dtype.ts";
 import { formatDescription } from "./describe.ts";
 import { type CheckedFeed, checkFeed, isTensorFeed, Request, type Schedule, type TensorFeed } from "./request.ts";
 import { abandonRunning, BACKEND_LIMITS, rejectQueued, type RunHost, runAsync } from "./scheduler.ts";
@@ -415,7 +415,7 @@ export class Model implements Disposable, AsyncDisposable {
   /** Copies of the default request's inputs (what run() with no feeds would use). */
   #currentInputs(): CheckedFeed[] {
     return this.inputs.map((input, i) => ({
-      data: (input.data as Uint8Array).slice() as unknown as TypedArray,
+      data: input.data.slice(),
       shape: this.#request.inputShape(i),
       quantize: false,
     }));
@@ -585,4 +585,3 @@ export function openAll(path: string, options: Omit<OpenOptions, "model"> = {}):
   }
 }
 
-export { dtypeSize };

@@ -5,7 +5,7 @@
  */
 import type { Handle, Native } from "../ffi/abi.ts";
 import { check } from "../ffi/errors.ts";
-import { acceptsArray, type DType, dtypeSize, expectedArrayName, type TypedArray, typedView } from "./dtype.ts";
+import { acceptsArray, dtypeSize, expectedArrayName, type TypedArray, typedView } from "./dtype.ts";
 import { denseStrides, elementCount, Tensor, type TensorInfo, type TensorSource } from "./tensor.ts";
 
 const ER_INPUT = 0;
@@ -346,4 +346,3 @@ function describeValue(v: unknown): string {
   return (v as object).constructor?.name ?? "object";
 }
 
-export { denseStrides, type DType };
