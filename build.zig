@@ -27,6 +27,7 @@ const shim_sources = [_][]const u8{
     "shim/tensor.c",
     "shim/util.c",
     "shim/workers.c",
+    "shim/image.c",
     "shim/backends/ort.c",
     "shim/backends/hbdnn.c",
 };

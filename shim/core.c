@@ -345,6 +345,14 @@ static int32_t find_buf(er_request *r, uint32_t io, uint32_t index, const er_ten
   return ER_OK;
 }
 
+int32_t er_request_input(er_request *r, uint32_t index, const er_tensor_desc **desc, er_tensor_buf **buf) {
+  int32_t rc = find_buf(r, ER_INPUT, index, desc, buf);
+  if (rc != ER_OK) return rc;
+  if (atomic_load(&r->phase) == PHASE_SUBMITTED)
+    return er_fail(ER_ERR_STATE, r->model->pack->ops->name, NULL, "request is running: its inputs are in use");
+  return ER_OK;
+}
+
 ER_API int32_t er_request_tensor(er_request *r, uint32_t io, uint32_t index, uint64_t *out) {
   const er_tensor_desc *d = NULL;
   er_tensor_buf *b = NULL;

@@ -133,4 +133,37 @@ ER_INTERNAL void er_completion_post(uint32_t tag);
 ER_INTERNAL void er_json_str(char *buf, size_t cap, size_t *len, const char *key, const char *value, int comma);
 ER_INTERNAL void er_json_int(char *buf, size_t cap, size_t *len, const char *key, int64_t value, int comma);
 
+
+/* ---- images (image.c): pure kernels, no request, for tests and fuzzers ---- */
+
+/* The input of a request (fails with ER_ERR_STATE while a submitted run uses it). Defined in core.c. */
+ER_INTERNAL int32_t er_request_input(er_request *request, uint32_t index, const er_tensor_desc **desc,
+                                     er_tensor_buf **buf);
+
+/*
+ * Packed RGB (bgr = 0) or BGR u8 rows -> NV12 Y and interleaved UV rows, BT.601 full or video
+ * range. width and height even and > 0; src rows hold width*3 bytes; writes width bytes of each
+ * of the height Y rows and height/2 UV rows, nothing else.
+ */
+ER_INTERNAL void er_rgb_to_nv12(const uint8_t *src, size_t src_stride, uint32_t width, uint32_t height, int bgr,
+                                int video, uint8_t *y, size_t y_stride, uint8_t *uv, size_t uv_stride);
+
+/* Per output channel c: value = src[src_channel[c]] * mul[c] + add[c], then quantized if dtype is (u)int8. */
+typedef struct er_norm_params {
+  float mul[3];
+  float add[3];
+  uint8_t src_channel[3];
+  int32_t dtype;        /* ER_DTYPE_FLOAT32, FLOAT16, INT8 or UINT8 */
+  float scale[3];       /* (u)int8: quantization scale per channel (> 0) */
+  int32_t zero_point[3];
+} er_norm_params;
+
+/*
+ * 3-channel u8 rows -> dst. NCHW (nhwc = 0): element (c, y, x) at c*channel_stride + y*row_stride
+ * + x*elem. NHWC: (y, x, c) at y*row_stride + (3x + c)*elem, with channel_stride = elem.
+ */
+ER_INTERNAL void er_normalize_u8(const uint8_t *src, size_t src_stride, uint32_t width, uint32_t height,
+                                 const er_norm_params *p, uint8_t *dst, size_t channel_stride, size_t row_stride,
+                                 int nhwc);
+
 #endif

@@ -187,6 +187,37 @@ ER_API uint32_t er_request_last_run_us(er_request *request);
 /* Worker threads: the most that run at once (default 64, at most 64; created on demand). */
 ER_API int32_t er_set_worker_limit(uint32_t limit);
 
+/*
+ * Camera frames and normalization (shim/image.c). The image is packed 8-bit RGB or BGR, 3 bytes
+ * a pixel, rows `stride` bytes apart (0 = width*3), `len` bytes in all. Both functions write
+ * straight into the request's input memory and leave any row padding untouched.
+ */
+#define ER_IMAGE_RGB 0u
+#define ER_IMAGE_BGR 1u
+/* NV12 range (Horizon's input_space_and_range): 0 = full ("regular", the default), 1 = video. */
+#define ER_NV12_VIDEO_RANGE 1u
+/*
+ * RGB/BGR -> NV12 (BT.601) into two uint8 inputs: Y [1,H,W,1] and UV [1,H/2,W/2,2], pixels packed,
+ * rows at the tensors' (padded) strides. Chroma is the mean of each 2x2 block; H and W must be even.
+ */
+ER_API int32_t er_request_write_nv12(er_request *request, uint32_t y_index, uint32_t uv_index, const uint8_t *image,
+                                     uint32_t len, uint32_t width, uint32_t height, uint32_t stride, uint32_t format,
+                                     uint32_t flags);
+/* Layouts of er_request_write_normalized (flags & 3), and its channel swap flag. */
+#define ER_LAYOUT_AUTO 0u /* from the shape: [1,3,H,W] is NCHW, [1,H,W,3] NHWC */
+#define ER_LAYOUT_NCHW 1u
+#define ER_LAYOUT_NHWC 2u
+#define ER_NORM_SWAP_CHANNELS 4u /* reverse the image's channel order (RGB <-> BGR) */
+/*
+ * A u8 image -> (x - mean[c]) / std[c] into a float32, float16 or quantized int8/uint8 input
+ * ([1,3,H,W] or [1,H,W,3], batch optional). mean_std: 6 floats, mean[3] then std[3], in the
+ * input's channel order. Computed as x * (1/std) + (-mean/std) in float32; quantized inputs get
+ * round-half-even(v / scale + zero_point), clamped (per tensor or per channel).
+ */
+ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, const uint8_t *image, uint32_t len,
+                                           uint32_t width, uint32_t height, uint32_t stride, uint32_t flags,
+                                           const float *mean_std);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,331 @@
+/*
+ * Camera frames into model inputs: packed RGB/BGR u8 -> NV12 Y/UV planes, and u8 images ->
+ * normalized float32/float16/quantized featuremaps. The kernels (er_rgb_to_nv12,
+ * er_normalize_u8) take pointers and strides only, so they can be tested and fuzzed without a
+ * request; er_request_write_nv12 / er_request_write_normalized validate a request's tensors and
+ * call them on its input memory in place.
+ *
+ * Colour matrix: ITU-R BT.601. Horizon's toolchain converts models with input_type_rt "nv12" for
+ * `input_space_and_range: regular` (its default; full range, Y/U/V 0..255) or `bt601_video`
+ * (video range, Y 16..235, U/V 16..240): hb_mapper makertbin's input_parameters, and its own
+ * reference transformers (horizon_tc_ui "rgb2bt601_full_range" / "rgb2bt601_video_range"). Full
+ * range is the default here too; video range is a flag.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+/*
+ * Fixed point: BT.601 coefficients times 2^14, rounded, then nudged so each row sums exactly
+ * (Y: 1 or 219/255; U, V: 0), which keeps grey grey and white at 255 (full) / 235 (video).
+ * Luma is per pixel (>> 14); chroma takes the sum of a 2x2 block, i.e. 4x the mean (>> 16).
+ */
+#define ER_Q 14
+static const int32_t K_FULL[9] = {4899, 9617, 1868, -2765, -5427, 8192, 8192, -6860, -1332};
+static const int32_t K_VIDEO[9] = {4207, 8260, 1604, -2428, -4768, 7196, 7196, -6026, -1170};
+
+static inline int32_t clamp_u8(int32_t v) { return v < 0 ? 0 : (v > 255 ? 255 : v); }
+
+/*
+ * One pair of source rows -> two Y rows and one UV row. ri/bi (offsets of R and B in a pixel)
+ * and the coefficient table are constants at every call site, so after inlining the loops have
+ * fixed-stride loads and no branches: clang vectorizes both (interleaved loads, i32 lanes).
+ */
+static inline __attribute__((always_inline)) void nv12_row_pair(const uint8_t *restrict s0,
+                                                               const uint8_t *restrict s1, uint32_t width,
+                                                               uint8_t *restrict y0, uint8_t *restrict y1,
+                                                               uint8_t *restrict uv, const int ri, const int bi,
+                                                               const int32_t *k, const int32_t y_bias) {
+  const int32_t yr = k[0], yg = k[1], yb = k[2];
+  const int32_t y_add = (y_bias << ER_Q) + (1 << (ER_Q - 1));
+  for (uint32_t x = 0; x < width; x++) {
+    const uint8_t *p = s0 + 3 * (size_t)x;
+    y0[x] = (uint8_t)clamp_u8((yr * p[ri] + yg * p[1] + yb * p[bi] + y_add) >> ER_Q);
+  }
+  for (uint32_t x = 0; x < width; x++) {
+    const uint8_t *p = s1 + 3 * (size_t)x;
+    y1[x] = (uint8_t)clamp_u8((yr * p[ri] + yg * p[1] + yb * p[bi] + y_add) >> ER_Q);
+  }
+  /*
+   * Chroma is linear in R, G, B, so the 2x2 sum of per-pixel U/V terms equals U/V of the 2x2
+   * sums, exactly in integers. Per-pixel terms of both rows first (stride-3 loads, like luma),
+   * then each horizontal pair (stride-2 loads, interleaved UV stores): shapes that vectorize on
+   * aarch64 too, unlike one loop gathering six bytes from two rows.
+   */
+  const int32_t c_add = (128 << (ER_Q + 2)) + (1 << (ER_Q + 1));
+  enum { BLOCK = 256 };
+  int32_t us[BLOCK], vs[BLOCK];
+  for (uint32_t x0 = 0; x0 < width; x0 += BLOCK) {
+    uint32_t n = width - x0 < BLOCK ? width - x0 : BLOCK;
+    const uint8_t *a = s0 + 3 * (size_t)x0, *b = s1 + 3 * (size_t)x0;
+    for (uint32_t i = 0; i < n; i++) {
+      int32_t r = a[3 * i + ri] + b[3 * i + ri], g = a[3 * i + 1] + b[3 * i + 1], bl = a[3 * i + bi] + b[3 * i + bi];
+      us[i] = k[3] * r + k[4] * g + k[5] * bl;
+      vs[i] = k[6] * r + k[7] * g + k[8] * bl;
+    }
+    uint8_t *o = uv + x0;
+    for (uint32_t i = 0; i < n / 2; i++) {
+      o[2 * i] = (uint8_t)clamp_u8((us[2 * i] + us[2 * i + 1] + c_add) >> (ER_Q + 2));
+      o[2 * i + 1] = (uint8_t)clamp_u8((vs[2 * i] + vs[2 * i + 1] + c_add) >> (ER_Q + 2));
+    }
+  }
+}
+
+#define NV12_VARIANT(fn, RI, BI, K, BIAS)                                                                     \
+  static void fn(const uint8_t *src, size_t src_stride, uint32_t width, uint32_t height, uint8_t *y,          \
+                 size_t y_stride, uint8_t *uv, size_t uv_stride) {                                            \
+    for (uint32_t row = 0; row + 1 < height; row += 2) {                                                     \
+      const uint8_t *s0 = src + row * src_stride;                                                            \
+      nv12_row_pair(s0, s0 + src_stride, width, y + row * y_stride, y + (row + 1) * y_stride,                \
+                    uv + (row / 2) * uv_stride, RI, BI, K, BIAS);                                            \
+    }                                                                                                         \
+  }
+NV12_VARIANT(nv12_rgb_full, 0, 2, K_FULL, 0)
+NV12_VARIANT(nv12_bgr_full, 2, 0, K_FULL, 0)
+NV12_VARIANT(nv12_rgb_video, 0, 2, K_VIDEO, 16)
+NV12_VARIANT(nv12_bgr_video, 2, 0, K_VIDEO, 16)
+
+void er_rgb_to_nv12(const uint8_t *src, size_t src_stride, uint32_t width, uint32_t height, int bgr, int video,
+                    uint8_t *y, size_t y_stride, uint8_t *uv, size_t uv_stride) {
+  if (video) (bgr ? nv12_bgr_video : nv12_rgb_video)(src, src_stride, width, height, y, y_stride, uv, uv_stride);
+  else (bgr ? nv12_bgr_full : nv12_rgb_full)(src, src_stride, width, height, y, y_stride, uv, uv_stride);
+}
+
+/* ---- normalization ---- */
+
+/*
+ * One channel of one row: v = src[3x + sc] * mul + add in float32 (no fused multiply-add, so
+ * every platform gives the same bits), then stored as the tensor's type; `step` is the element
+ * step between pixels in the destination (1 for NCHW planes, 3 for NHWC). One loop per dtype.
+ */
+#pragma clang fp contract(off)
+static void norm_f32(const uint8_t *restrict s, uint32_t width, float mul, float add, float *restrict d, size_t step) {
+  for (uint32_t x = 0; x < width; x++) d[x * step] = (float)s[3 * (size_t)x] * mul + add;
+}
+
+static void norm_f16(const uint8_t *restrict s, uint32_t width, float mul, float add, _Float16 *restrict d,
+                     size_t step) {
+  for (uint32_t x = 0; x < width; x++) d[x * step] = (_Float16)((float)s[3 * (size_t)x] * mul + add);
+}
+
+/* Quantized: q = clamp(round_half_even(v / scale + zero_point)), as the vendor runtimes quantize. */
+static void norm_q(const uint8_t *restrict s, uint32_t width, float mul, float add, float scale, float zp, float lo,
+                   float hi, uint8_t *restrict d, size_t step, int is_signed) {
+  for (uint32_t x = 0; x < width; x++) {
+    float q = rintf(((float)s[3 * (size_t)x] * mul + add) / scale + zp);
+    q = fminf(fmaxf(q, lo), hi);
+    d[x * step] = is_signed ? (uint8_t)(int8_t)q : (uint8_t)q;
+  }
+}
+
+void er_normalize_u8(const uint8_t *src, size_t src_stride, uint32_t width, uint32_t height,
+                     const er_norm_params *p, uint8_t *dst, size_t channel_stride, size_t row_stride, int nhwc) {
+  size_t step = nhwc ? 3 : 1;
+  for (uint32_t row = 0; row < height; row++) {
+    const uint8_t *s = src + row * src_stride;
+    for (int c = 0; c < 3; c++) {
+      const uint8_t *sc = s + p->src_channel[c];
+      uint8_t *d = dst + row * row_stride + (size_t)c * channel_stride;
+      switch (p->dtype) {
+        case ER_DTYPE_FLOAT32: norm_f32(sc, width, p->mul[c], p->add[c], (float *)(void *)d, step); break;
+        case ER_DTYPE_FLOAT16: norm_f16(sc, width, p->mul[c], p->add[c], (_Float16 *)(void *)d, step); break;
+        case ER_DTYPE_INT8:
+          norm_q(sc, width, p->mul[c], p->add[c], p->scale[c], (float)p->zero_point[c], -128.0f, 127.0f, d, step, 1);
+          break;
+        case ER_DTYPE_UINT8:
+          norm_q(sc, width, p->mul[c], p->add[c], p->scale[c], (float)p->zero_point[c], 0.0f, 255.0f, d, step, 0);
+          break;
+        default: return;
+      }
+    }
+  }
+}
+#pragma clang fp contract(on)
+
+/* ---- validation shared by both request-level writers ---- */
+
+/* The source image: 3 bytes a pixel, rows stride bytes apart (0 = packed), len bytes in all. */
+static int32_t check_image(const uint8_t *image, uint32_t len, uint32_t width, uint32_t height, uint32_t *stride) {
+  if (width == 0 || height == 0)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "image size %ux%u: width and height must be positive", width,
+                   height);
+  if (width > UINT32_MAX / 3) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "image width %u is too large", width);
+  if (*stride == 0) *stride = width * 3;
+  if (*stride < width * 3)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL,
+                   "image row stride %u is shorter than a row of %u RGB pixels (%u bytes)", *stride, width, width * 3);
+  uint64_t need = (uint64_t)*stride * (height - 1) + (uint64_t)width * 3;
+  if (len < need)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL,
+                   "image buffer holds %u bytes; %ux%u pixels at a row stride of %u need %llu", len, width, height,
+                   *stride, (unsigned long long)need);
+  if (!image) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "image must not be NULL");
+  return ER_OK;
+}
+
+static int shape_is(const er_tensor_buf *b, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+  return b->rank == 4 && b->shape[0] == d0 && b->shape[1] == d1 && b->shape[2] == d2 && b->shape[3] == d3;
+}
+
+static void shape_text(const er_tensor_buf *b, char *out, size_t cap) {
+  size_t n = (size_t)snprintf(out, cap, "[");
+  for (uint32_t i = 0; i < b->rank && n < cap; i++)
+    n += (size_t)snprintf(out + n, cap - n, "%s%lld", i ? "," : "", (long long)b->shape[i]);
+  if (n < cap) snprintf(out + n, cap - n, "]");
+}
+
+/* Every dimension known, data present, and the last element (through the strides) inside the buffer. */
+static int32_t check_buffer(const er_tensor_desc *d, const er_tensor_buf *b) {
+  uint64_t last = 0;
+  for (uint32_t i = 0; i < b->rank; i++) {
+    if (b->shape[i] < 0 || b->strides[i] < 0)
+      return er_fail(ER_ERR_STATE, NULL, NULL, "input '%s' has a dynamic shape: set its shape first", d->name);
+    if (b->shape[i] == 0) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' is empty", d->name);
+    last += (uint64_t)(b->shape[i] - 1) * (uint64_t)b->strides[i];
+  }
+  uint64_t elem = er_dtype_size(d->dtype);
+  if (!b->data || last + elem > b->bytes)
+    return er_fail(ER_ERR_STATE, NULL, NULL, "input '%s': strides reach byte %llu of a %llu-byte buffer", d->name,
+                   (unsigned long long)(last + elem), (unsigned long long)b->bytes);
+  return ER_OK;
+}
+
+/* ---- NV12 ---- */
+
+static int32_t check_plane(const er_tensor_desc *d, const er_tensor_buf *b, const char *role, int64_t h, int64_t w,
+                           int64_t c) {
+  char shape[128];
+  if (d->dtype != ER_DTYPE_UINT8)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "NV12 %s input '%s' must be uint8, it is dtype %d", role,
+                   d->name, d->dtype);
+  int32_t rc = b->rank == 4 ? check_buffer(d, b) : ER_OK;
+  if (rc != ER_OK) return rc;
+  if (!shape_is(b, 1, h, w, c)) {
+    shape_text(b, shape, sizeof shape);
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "NV12 %s input '%s' has shape %s; the image needs [1,%lld,%lld,%lld]",
+                   role, d->name, shape, (long long)h, (long long)w, (long long)c);
+  }
+  /* Pixels must be packed within a row (the S100 layout); only the row step may be padded. */
+  if (b->strides[3] != 1 || b->strides[2] != c || b->strides[1] < w * c)
+    return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
+                   "NV12 %s input '%s' has strides [%lld,%lld,%lld,%lld]; expected packed pixels ([.., >=%lld, %lld, 1])",
+                   role, d->name, (long long)b->strides[0], (long long)b->strides[1], (long long)b->strides[2],
+                   (long long)b->strides[3], (long long)(w * c), (long long)c);
+  return ER_OK;
+}
+
+ER_API int32_t er_request_write_nv12(er_request *request, uint32_t y_index, uint32_t uv_index, const uint8_t *image,
+                                     uint32_t len, uint32_t width, uint32_t height, uint32_t stride, uint32_t format,
+                                     uint32_t flags) {
+  er_clear_error();
+  if (format > ER_IMAGE_BGR)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown image format %u (0 RGB, 1 BGR)", format);
+  if (flags > ER_NV12_VIDEO_RANGE) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown NV12 flags %u", flags);
+  int32_t rc = check_image(image, len, width, height, &stride);
+  if (rc != ER_OK) return rc;
+  if ((width | height) & 1)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL,
+                   "NV12 needs an even width and height, got %ux%u (crop or pad the image by one pixel)", width,
+                   height);
+  if (y_index == uv_index)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "Y and UV must be two different inputs, got %u twice", y_index);
+  const er_tensor_desc *yd, *uvd;
+  er_tensor_buf *yb, *uvb;
+  if ((rc = er_request_input(request, y_index, &yd, &yb)) != ER_OK) return rc;
+  if ((rc = er_request_input(request, uv_index, &uvd, &uvb)) != ER_OK) return rc;
+  if ((rc = check_plane(yd, yb, "Y", height, width, 1)) != ER_OK) return rc;
+  if ((rc = check_plane(uvd, uvb, "UV", height / 2, width / 2, 2)) != ER_OK) return rc;
+  er_rgb_to_nv12(image, stride, width, height, format == ER_IMAGE_BGR, flags & ER_NV12_VIDEO_RANGE, yb->data,
+                 (size_t)yb->strides[1], uvb->data, (size_t)uvb->strides[1]);
+  return ER_OK;
+}
+
+/* ---- normalization ---- */
+
+ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, const uint8_t *image, uint32_t len,
+                                           uint32_t width, uint32_t height, uint32_t stride, uint32_t flags,
+                                           const float *mean_std) {
+  er_clear_error();
+  if (flags & ~(uint32_t)(3u | ER_NORM_SWAP_CHANNELS))
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown normalization flags 0x%x", flags);
+  uint32_t layout = flags & 3u;
+  if (layout == 3u) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "layout 3 is neither NCHW (1) nor NHWC (2)");
+  int32_t rc = check_image(image, len, width, height, &stride);
+  if (rc != ER_OK) return rc;
+  if (!mean_std) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "mean_std must not be NULL");
+  er_norm_params p;
+  for (int c = 0; c < 3; c++) {
+    float mean = mean_std[c], std = mean_std[3 + c];
+    if (!isfinite(mean) || !isfinite(std) || std == 0.0f)
+      return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL,
+                     "channel %d: mean %g and std %g must be finite and std non-zero", c, mean, std);
+    p.mul[c] = 1.0f / std;
+    p.add[c] = -mean * p.mul[c];
+    p.src_channel[c] = (uint8_t)(flags & ER_NORM_SWAP_CHANNELS ? 2 - c : c);
+    p.scale[c] = 1.0f;
+    p.zero_point[c] = 0;
+  }
+  const er_tensor_desc *d;
+  er_tensor_buf *b;
+  if ((rc = er_request_input(request, index, &d, &b)) != ER_OK) return rc;
+  p.dtype = d->dtype;
+  int quantized = d->quant_type != 0 && d->scale_count > 0;
+  int ok_type = d->dtype == ER_DTYPE_FLOAT32 || d->dtype == ER_DTYPE_FLOAT16 ||
+                ((d->dtype == ER_DTYPE_INT8 || d->dtype == ER_DTYPE_UINT8) && quantized);
+  if (!ok_type)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL,
+                   "input '%s' (dtype %d) takes no normalized image: it must be float32, float16, or int8/uint8 "
+                   "with quantization parameters",
+                   d->name, d->dtype);
+  /* [1,3,H,W] / [1,H,W,3], or the same without the batch dimension. */
+  uint32_t lead = b->rank == 4 ? 1 : 0;
+  char shape[128];
+  shape_text(b, shape, sizeof shape);
+  if ((b->rank != 3 && b->rank != 4) || (lead && b->shape[0] != 1))
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' has shape %s; an image input is [1,3,H,W] or [1,H,W,3]",
+                   d->name, shape);
+  if ((rc = check_buffer(d, b)) != ER_OK) return rc;
+  const int64_t *s = b->shape + lead;
+  int is_nchw = s[0] == 3 && s[1] == height && s[2] == width;
+  int is_nhwc = s[2] == 3 && s[0] == height && s[1] == width;
+  if (layout == ER_LAYOUT_AUTO && is_nchw && is_nhwc)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' with shape %s reads as NCHW and as NHWC: give the layout",
+                   d->name, shape);
+  int nhwc = layout == ER_LAYOUT_NHWC || (layout == ER_LAYOUT_AUTO && is_nhwc);
+  if (nhwc ? !is_nhwc : !is_nchw)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' has shape %s; a %ux%u image needs %s", d->name, shape,
+                   height, width, nhwc ? "[1,H,W,3] (NHWC)" : (layout ? "[1,3,H,W] (NCHW)" : "[1,3,H,W] or [1,H,W,3]"));
+  if (quantized) {
+    int32_t c_axis = (int32_t)lead + (nhwc ? 2 : 0);
+    if (d->scale_count != 1 && !(d->scale_count == 3 && d->quant_axis == c_axis))
+      return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
+                     "input '%s' is quantized with %u scales on axis %d; only per-tensor or per-channel scales apply",
+                     d->name, d->scale_count, d->quant_axis);
+    for (int c = 0; c < 3; c++) {
+      p.scale[c] = d->scales[d->scale_count == 1 ? 0 : c];
+      p.zero_point[c] = d->zero_point_count == 0 ? 0 : d->zero_points[d->zero_point_count == 1 ? 0 : c];
+      if (!(p.scale[c] > 0.0f) || !isfinite(p.scale[c]))
+        return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL, "input '%s' has a non-positive scale", d->name);
+    }
+  }
+  const int64_t *st = b->strides + lead;
+  int64_t elem = er_dtype_size(d->dtype);
+  size_t channel_stride, row_stride;
+  if (nhwc) {
+    if (st[2] != elem || st[1] != 3 * elem)
+      return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL, "input '%s': NHWC pixels must be packed (strides .., %lld, %lld)",
+                     d->name, (long long)(3 * elem), (long long)elem);
+    channel_stride = (size_t)elem;
+    row_stride = (size_t)st[0];
+  } else {
+    if (st[2] != elem)
+      return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL, "input '%s': NCHW rows must be packed (innermost stride %lld)",
+                     d->name, (long long)elem);
+    channel_stride = (size_t)st[0];
+    row_stride = (size_t)st[1];
+  }
+  er_normalize_u8(image, stride, width, height, &p, b->data, channel_stride, row_stride, nhwc);
+  return ER_OK;
+}
