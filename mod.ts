@@ -20,6 +20,18 @@ export type { RunStats, TimeSummary } from "./src/stats.ts";
 export type { TensorFeed } from "./src/request.ts";
 export { type DType, type Float16ArrayLike, hasFloat16Array, type TypedArray } from "./src/dtype.ts";
 export { parseNpy, toNpy } from "./src/npy.ts";
+export {
+  type ImageFeed,
+  type ImageFormat,
+  type ImageLayout,
+  type ImageOptions,
+  normalized,
+  type NormalizeOptions,
+  nv12,
+  type Nv12Options,
+  writeNormalized,
+  writeNv12,
+} from "./src/image.ts";
 export { compare, type Comparison, formatComparison } from "./src/compare.ts";
 export { EdgerunError, type ErrorCode } from "./ffi/errors.ts";
 export { type LibraryInfo, loadLibrary, runtime, setBackendSearchPath } from "./ffi/load.ts";

@@ -249,6 +249,35 @@ export const symbols = {
     blocking: true,
   },
   er_completion_wake: { args: [], result: "void" },
+  er_request_write_nv12: {
+    args: [
+      "handle", // er_request *request
+      "u32", // uint32_t y_index
+      "u32", // uint32_t uv_index
+      "buffer", // const uint8_t *image
+      "u32", // uint32_t len
+      "u32", // uint32_t width
+      "u32", // uint32_t height
+      "u32", // uint32_t stride
+      "u32", // uint32_t format
+      "u32", // uint32_t flags
+    ],
+    result: "i32",
+  },
+  er_request_write_normalized: {
+    args: [
+      "handle", // er_request *request
+      "u32", // uint32_t index
+      "buffer", // const uint8_t *image
+      "u32", // uint32_t len
+      "u32", // uint32_t width
+      "u32", // uint32_t height
+      "u32", // uint32_t stride
+      "u32", // uint32_t flags
+      "buffer", // const float *mean_std
+    ],
+    result: "i32",
+  },
   er_set_worker_limit: {
     args: [
       "u32", // uint32_t limit

@@ -296,7 +296,7 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
   int nhwc = layout == ER_LAYOUT_NHWC || (layout == ER_LAYOUT_AUTO && is_nhwc);
   if (nhwc ? !is_nhwc : !is_nchw)
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' has shape %s; a %ux%u image needs %s", d->name, shape,
-                   height, width, nhwc ? "[1,H,W,3] (NHWC)" : (layout ? "[1,3,H,W] (NCHW)" : "[1,3,H,W] or [1,H,W,3]"));
+                   width, height, nhwc ? "[1,H,W,3] (NHWC)" : (layout ? "[1,3,H,W] (NCHW)" : "[1,3,H,W] or [1,H,W,3]"));
   if (quantized) {
     int32_t c_axis = (int32_t)lead + (nhwc ? 2 : 0);
     if (d->scale_count != 1 && !(d->scale_count == 3 && d->quant_axis == c_axis))

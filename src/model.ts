@@ -11,6 +11,7 @@ import { type CheckedFeed, checkFeed, isTensorFeed, Request, type Schedule, type
 import { abandonRunning, BACKEND_LIMITS, rejectQueued, type RunHost, runAsync } from "./scheduler.ts";
 import { type RunStats, StatsRecorder } from "./stats.ts";
 import { Outputs } from "./outputs.ts";
+import { bindImage, type ImageFeed, isImageFeed } from "./image.ts";
 import { Tensor, type TensorInfo } from "./tensor.ts";
 
 /** Backends: "auto" picks by file (.onnx: ort, .hbm: hbdnn). */
@@ -61,8 +62,11 @@ export interface InputTensor extends TensorInfo {
   readonly data: TypedArray;
 }
 
-/** One feed: a TypedArray (dense, the input's dtype), a {data, shape} pair, or a Tensor. */
-export type Feed = TypedArray | TensorFeed | Tensor;
+/**
+ * One feed: a TypedArray (dense, the input's dtype), a {data, shape} pair, a Tensor, or an image
+ * the shim converts (nv12() / normalized()).
+ */
+export type Feed = TypedArray | TensorFeed | Tensor | ImageFeed;
 
 /** Feeds of a run: one Feed (single-input models), an array in input order, or a record by name. */
 export type Feeds = Feed | readonly Feed[] | Readonly<Record<string, Feed>>;
@@ -434,7 +438,9 @@ export class Model implements Disposable, AsyncDisposable {
   #checkFeeds(feeds: Feeds): CheckedFeed[] {
     const inputs = this.inputs;
     const list: unknown[] = new Array(inputs.length);
-    if (ArrayBuffer.isView(feeds) || feeds instanceof Tensor || isTensorFeed(feeds)) {
+    if (isImageFeed(feeds) && feeds.kind === "nv12" && inputs.length === 2) {
+      list[0] = list[1] = feeds; // a model with just the Y and UV inputs
+    } else if (ArrayBuffer.isView(feeds) || feeds instanceof Tensor || isTensorFeed(feeds) || isImageFeed(feeds)) {
       if (inputs.length !== 1) {
         throw new TypeError(
           `model '${this.name}' has ${inputs.length} inputs (${inputs.map((i) => i.name).join(", ")}): pass an array or a record`,
@@ -461,7 +467,29 @@ export class Model implements Disposable, AsyncDisposable {
       throw new TypeError(`feeds must be a TypedArray, an array or a record, got ${typeof feeds}`);
     }
     // Validate everything before writing anything: a bad feed leaves the inputs untouched.
-    return list.map((f, i) => checkFeed(inputs[i], f, `input '${inputs[i].name}'`));
+    return list.map((_, i) => this.#checkOne(list, i));
+  }
+
+  #checkOne(list: readonly unknown[], i: number): CheckedFeed {
+    const f = list[i];
+    if (!isImageFeed(f)) return checkFeed(this.inputs[i], f, `input '${this.inputs[i].name}'`);
+    return { data: f.data, shape: this.inputs[i].shape, quantize: false, image: bindImage(this.inputs, list, i) };
+  }
+
+  /**
+   * @internal Writes some inputs of the default request without running (the others keep their
+   * data); used by writeNv12() / writeNormalized().
+   */
+  writeInputs(feeds: Readonly<Record<string, Feed>>): void {
+    const request = this.#live();
+    for (const key of Object.keys(feeds)) {
+      if (!this.inputs.some((i) => i.name === key)) {
+        throw new TypeError(`model '${this.name}' has no input '${key}'; inputs: ${this.inputs.map((i) => i.name).join(", ")}`);
+      }
+    }
+    const list: unknown[] = this.inputs.map((info) => feeds[info.name]);
+    const checked = list.map((f, i) => f === undefined ? undefined : this.#checkOne(list, i));
+    checked.forEach((feed, i) => feed && request.feed(i, feed));
   }
 
   /**

@@ -6,6 +6,7 @@
 import type { Handle, Native } from "../ffi/abi.ts";
 import { check } from "../ffi/errors.ts";
 import { acceptsArray, dtypeSize, expectedArrayName, type TypedArray, typedView } from "./dtype.ts";
+import type { ImageBinding } from "./image.ts";
 import { denseStrides, elementCount, Tensor, type TensorInfo, type TensorSource } from "./tensor.ts";
 
 const ER_INPUT = 0;
@@ -40,6 +41,8 @@ export interface CheckedFeed {
   data: TypedArray;
   shape: readonly number[];
   quantize: boolean;
+  /** An image the shim converts into the input (data is then the image's pixels). */
+  image?: ImageBinding;
 }
 
 interface Slot {
@@ -169,9 +172,22 @@ export class Request {
 
   /** Writes a checked feed into input i (dense data; padded layouts and quantization go through the shim). */
   feed(i: number, feed: CheckedFeed): void {
+    if (feed.image) return this.#feedImage(i, feed.image);
     if (this.#inputs[i].info.dynamic) this.setShape(i, feed.shape);
     if (feed.quantize) this.writeFloat32(i, feed.data as Float32Array);
     else this.write(i, feed.data);
+  }
+
+  /** Converts an image into input i natively; an NV12 frame's Y input writes both planes. */
+  #feedImage(i: number, { feed, role, partner }: ImageBinding): void {
+    if (role === "uv") return;
+    const shape = (k: number, r: "y" | "uv" | "image") => {
+      const info = this.#inputs[k].info;
+      if (info.dynamic) this.setShape(k, feed.shapeFor(info, r));
+    };
+    shape(i, role);
+    if (role === "y") shape(partner, "uv");
+    feed.writeTo(this.#native, this.#handle, i, partner);
   }
 
   /** Writes dense data of the input's dtype into input i. */
