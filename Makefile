@@ -106,6 +106,8 @@ bench: deps build sim
 	$(DENO) run --allow-all bench/run.ts
 	$(DENO) run --allow-all bench/async.ts
 	$(BUN) run bench/async.ts
+	$(DENO) run --allow-all bench/image.ts
+	$(BUN) run bench/image.ts
 
 check: deps
 	$(DENO) check mod.ts examples/*.ts bench/*.ts tests/*.ts
