@@ -15,7 +15,15 @@ export const ABI_VERSION = 1;
 const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 const adapter: Adapter = isBun ? (await import("./bun.ts")).adapter : (await import("./deno.ts")).adapter;
 
-/** The JS runtime edgerun runs on. */
+/**
+ * The JS runtime edgerun runs on.
+ *
+ * @example
+ * ```ts
+ * import { runtime } from "@edgerun/edgerun";
+ * console.log(runtime === "bun" ? "bun:ffi" : "Deno.dlopen");
+ * ```
+ */
 export const runtime: "deno" | "bun" = adapter.runtime;
 
 /** Reads an environment variable; missing permission reads as unset. */
@@ -140,13 +148,46 @@ export function loadNative(path?: string): Native {
   );
 }
 
-/** What {@link loadLibrary} reports about the loaded libedgerun. */
+/**
+ * What {@link loadLibrary} reports about the loaded libedgerun.
+ *
+ * @example
+ * ```ts
+ * import { type LibraryInfo, loadLibrary } from "@edgerun/edgerun";
+ * const info: LibraryInfo = loadLibrary();
+ * console.log(`${info.path} (ABI ${info.abiVersion}) on ${info.runtime}`);
+ * ```
+ */
 export interface LibraryInfo {
-  /** Where it was loaded from. */
+  /**
+   * Where it was loaded from.
+   *
+   * @example
+   * ```ts
+   * import { loadLibrary } from "@edgerun/edgerun";
+   * console.log(loadLibrary().path); // e.g. /usr/local/lib/libedgerun.so
+   * ```
+   */
   readonly path: string;
-  /** Its ABI version (checked against this package's). */
+  /**
+   * Its ABI version (checked against this package's).
+   *
+   * @example
+   * ```ts
+   * import { loadLibrary } from "@edgerun/edgerun";
+   * console.log(loadLibrary().abiVersion); // 1
+   * ```
+   */
   readonly abiVersion: number;
-  /** The JS runtime running it. */
+  /**
+   * The JS runtime running it.
+   *
+   * @example
+   * ```ts
+   * import { loadLibrary } from "@edgerun/edgerun";
+   * console.log(loadLibrary().runtime); // "deno" or "bun"
+   * ```
+   */
   readonly runtime: "deno" | "bun";
 }
 
