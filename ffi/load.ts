@@ -1,6 +1,7 @@
 /**
  * Finds and loads libedgerun: an explicit path, else $EDGERUN_LIB, else the local build
- * (zig-out/lib next to this package) then the system loader. A failure names every path tried.
+ * (zig-out/lib next to this package) then the system loader. A failure names every path tried
+ * and the three ways to get the library.
  * @module
  */
 import { existsSync } from "node:fs";
@@ -32,6 +33,16 @@ export function env(name: string): string | undefined {
     return process.env[name] || undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** True when the runtime refuses to read the variable (Deno without --allow-env). */
+function envDenied(name: string): boolean {
+  try {
+    void process.env[name];
+    return false;
+  } catch {
+    return true;
   }
 }
 
@@ -142,10 +153,37 @@ export function loadNative(path?: string): Native {
     loaded = native;
     return native;
   }
-  throw new EdgerunError(
-    "LOAD_FAILED",
-    `libedgerun.so not found. Build it with \`make build\` or set EDGERUN_LIB. Tried: ${tried.join("; ")}`,
+  throw new EdgerunError("LOAD_FAILED", notFoundMessage(tried, path !== undefined || env("EDGERUN_LIB") !== undefined));
+}
+
+/**
+ * What to do when no libedgerun loads. The package ships the shim's C sources, not a binary
+ * (JSR takes no native files), so a user from JSR needs the ways to get one, not `make build`.
+ */
+const ZIG_VERSION = "0.15.2";
+// pip --target installs outside the system Python, so it works where PEP 668 blocks plain pip.
+const ZIG_BUILD =
+  `python3 -m pip install --target .zig ziglang==${ZIG_VERSION} && PYTHONPATH=.zig python3 -m ziglang build`;
+
+function notFoundMessage(tried: string[], explicit: boolean): string {
+  const lines = [`libedgerun.so could not be loaded. Tried: ${tried.join("; ")}.`];
+  if (explicit) {
+    lines.push("The path was given explicitly (library option or EDGERUN_LIB), so no other place was searched.");
+  }
+  const packageDir = localPath("..");
+  lines.push(
+    "edgerun ships the C sources of libedgerun (shim/, build.zig), not a binary. Any one of these works:",
+    packageDir
+      ? `  1. build it with zig ${ZIG_VERSION} in the package directory: cd ${packageDir} && ` +
+        `${ZIG_BUILD} (edgerun looks for zig-out/lib/libedgerun.so there);`
+      : `  1. build it with zig ${ZIG_VERSION} in a directory holding the package's files (these modules were ` +
+        `loaded from ${new URL("..", import.meta.url)}, not from disk): ${ZIG_BUILD}, then use 2 or 3;`,
+    "  2. set EDGERUN_LIB=/path/to/libedgerun.so (or pass { library } to open() / loadLibrary());",
+    "  3. install it system-wide: copy it to /usr/lib, or to /usr/local/lib and run ldconfig.",
   );
+  if (envDenied("EDGERUN_LIB")) lines.push("EDGERUN_LIB could not be read: run Deno with --allow-env.");
+  lines.push('See "Getting libedgerun.so" in the README.');
+  return lines.join("\n");
 }
 
 /**
