@@ -112,7 +112,7 @@ check: deps
 	$(DENO) check mod.ts examples/*.ts bench/*.ts tests/*.ts
 	$(DENO) check --doc-only $(wildcard *.ts) src/*.ts ffi/*.ts
 	$(DENO) lint
-	$(DENO) doc --lint mod.ts
+	$(DENO) doc --lint mod.ts $(wildcard cli.ts)
 	$(DENO) publish --dry-run --allow-dirty
 
 clean:

@@ -1,12 +1,13 @@
 /**
- * Every public symbol has an @example: the symbols and members `deno doc --json mod.ts` lists
- * (functions, classes and their public members, interfaces and their members, type aliases,
- * variables, enums, namespaces), minus those tagged @internal or @ignore. `make check` type-checks
+ * Every public symbol has an @example: the symbols and members `deno doc --json` lists for the
+ * entry points deno.json exports (functions, classes and their public members, interfaces and
+ * their members, type aliases, variables, enums, namespaces), minus those tagged @internal or
+ * @ignore. `make check` type-checks
  * the examples themselves (deno check --doc-only).
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { test } from "./compat.ts";
 
@@ -98,21 +99,28 @@ export function missingExamples(doc: { nodes: Record<string, { symbols: DocSymbo
   return missing;
 }
 
-function denoDoc(entry: string): { nodes: Record<string, { symbols: DocSymbol[] }> } {
-  const out = execFileSync(deno, ["doc", "--json", entry], { cwd: root, encoding: "utf8", maxBuffer: 64 << 20 });
+function denoDoc(...entries: string[]): { nodes: Record<string, { symbols: DocSymbol[] }> } {
+  const out = execFileSync(deno, ["doc", "--json", ...entries], { cwd: root, encoding: "utf8", maxBuffer: 64 << 20 });
   const doc = JSON.parse(out);
   assert.ok(doc && typeof doc.nodes === "object", `unexpected deno doc --json output (version ${doc?.version})`);
   return doc;
 }
 
-test("every export of mod.ts has an @example in its JSDoc", () => {
-  const missing = missingExamples(denoDoc("mod.ts"));
+/** The package's entry points: the files deno.json exports (mod.ts, and cli.ts once it is one). */
+function entryPoints(): string[] {
+  const config = JSON.parse(readFileSync(`${root}deno.json`, "utf8")) as { exports: string | Record<string, string> };
+  return typeof config.exports === "string" ? [config.exports] : Object.values(config.exports);
+}
+
+test("every export of the package's entry points has an @example in its JSDoc", () => {
+  const entries = entryPoints();
+  assert.ok(entries.includes("./mod.ts"), `deno.json exports ${entries.join(", ")}`);
+  const missing = missingExamples(denoDoc(...entries));
   assert.deepEqual(
     missing,
     [],
-    `these exports of mod.ts have no @example in their JSDoc (add one: a \`\`\`ts block deno check --doc-only accepts):\n  ${
-      missing.join("\n  ")
-    }`,
+    `these exports of ${entries.join(", ")} have no @example in their JSDoc ` +
+      `(add one: a \`\`\`ts block that deno check --doc-only accepts):\n  ${missing.join("\n  ")}`,
   );
 });
 
