@@ -491,7 +491,7 @@ export class Model implements Disposable, AsyncDisposable {
    * ```ts
    * import { open } from "@edgerun/edgerun";
    * using model = open("model.onnx");
-   * console.log(model.info); // e.g. { backend: "ort", ort_version: "1.30.0", ... }
+   * console.log(model.info); // e.g. { backend: "ort", runtime_version: "1.30.0", device: "cpu", ... }
    * ```
    */
   readonly info: ModelInfo;

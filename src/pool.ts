@@ -14,7 +14,8 @@ import { Model, type SharedModel } from "./model.ts";
  * ```ts
  * import { open, Pool, type PoolOptions } from "@edgerun/edgerun";
  * const options: PoolOptions = { workers: 4 };
- * await using pool = await Pool.create(open("det.onnx"), new URL("./worker.ts", import.meta.url), options);
+ * using model = open("det.onnx");
+ * await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url), options);
  * ```
  */
 export interface PoolOptions {
@@ -24,7 +25,8 @@ export interface PoolOptions {
    * @example
    * ```ts
    * import { open, Pool } from "@edgerun/edgerun";
-   * await using pool = await Pool.create(open("det.onnx"), new URL("./worker.ts", import.meta.url), { workers: 3 });
+   * using model = open("det.onnx");
+   * await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url), { workers: 3 });
    * console.log(pool.size); // 3
    * ```
    */
@@ -123,7 +125,8 @@ export class Pool implements AsyncDisposable {
    * @example
    * ```ts
    * import { open, Pool } from "@edgerun/edgerun";
-   * await using pool = await Pool.create(open("det.onnx"), new URL("./worker.ts", import.meta.url));
+   * using model = open("det.onnx");
+   * await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url));
    * const frames = Array.from({ length: pool.size * 2 }, () => new Uint8Array(640 * 640 * 3));
    * await Promise.all(frames.map((image) => pool.run({ image })));
    * ```
@@ -138,7 +141,8 @@ export class Pool implements AsyncDisposable {
    * @example
    * ```ts
    * import { open, Pool } from "@edgerun/edgerun";
-   * await using pool = await Pool.create(open("det.onnx"), new URL("./worker.ts", import.meta.url));
+   * using model = open("det.onnx");
+   * await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url));
    * const image = new Uint8Array(640 * 640 * 3);
    * const scores = await pool.run<Float32Array>({ image }, [image.buffer]); // image moves to the worker
    * ```
@@ -211,7 +215,8 @@ export class Pool implements AsyncDisposable {
    * ```ts
    * import { open, Pool } from "@edgerun/edgerun";
    * {
-   *   await using pool = await Pool.create(open("det.onnx"), new URL("./worker.ts", import.meta.url));
+   *   using model = open("det.onnx");
+   *   await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url));
    *   await pool.run({ image: new Uint8Array(640 * 640 * 3) });
    * } // workers stopped here
    * ```
