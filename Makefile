@@ -5,6 +5,7 @@
 #   make build   libedgerun.so (zig-out/lib) ; make build-aarch64 for the board
 #   make test-aarch64  the suite on aarch64 Deno and Bun under qemu-user (apt: qemu-user-static)
 #   make bench   benchmarks, printed as a table
+#   make check   type check (code and JSDoc examples), lint, doc lint, publish dry run
 
 SHELL := /bin/bash
 ZIG_VERSION := 0.15.2
@@ -111,8 +112,9 @@ bench: deps build sim
 
 check: deps
 	$(DENO) check mod.ts examples/*.ts bench/*.ts tests/*.ts
+	$(DENO) check --doc-only $(wildcard *.ts) src/*.ts ffi/*.ts
 	$(DENO) lint
-	$(DENO) doc --lint mod.ts
+	$(DENO) doc --lint mod.ts $(wildcard cli.ts)
 	$(DENO) publish --dry-run --allow-dirty
 
 clean:

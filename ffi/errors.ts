@@ -21,7 +21,21 @@ export const Status = {
   NOT_FOUND: -12,
 } as const;
 
-/** Names of the error codes an {@link EdgerunError} can carry. */
+/**
+ * Names of the error codes an {@link EdgerunError} can carry.
+ *
+ * @example
+ * ```ts
+ * import { EdgerunError, type ErrorCode, open } from "@edgerun/edgerun";
+ * const retryable: ErrorCode[] = ["TIMEOUT", "BUSY"];
+ * try {
+ *   using model = open("model.hbm");
+ *   model.run(undefined, { timeoutMs: 5 });
+ * } catch (e) {
+ *   if (!(e instanceof EdgerunError && retryable.includes(e.code))) throw e;
+ * }
+ * ```
+ */
 export type ErrorCode =
   | "INVALID_ARGUMENT"
   | "LIBRARY_NOT_FOUND"
@@ -74,22 +88,117 @@ export interface ErrorDetails {
  * ```
  */
 export class EdgerunError extends Error {
-  /** Always "EdgerunError". */
+  /**
+   * Always "EdgerunError".
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * try {
+   *   open("missing.onnx");
+   * } catch (e) {
+   *   console.log((e as Error).name); // "EdgerunError"
+   * }
+   * ```
+   */
   override name = "EdgerunError";
-  /** What kind of failure this is. */
+  /**
+   * What kind of failure this is.
+   *
+   * @example
+   * ```ts
+   * import { EdgerunError, open } from "@edgerun/edgerun";
+   * try {
+   *   open("model.hbm");
+   * } catch (e) {
+   *   if (e instanceof EdgerunError && e.code === "LIBRARY_NOT_FOUND") console.error("hbDNN is not installed");
+   *   else throw e;
+   * }
+   * ```
+   */
   readonly code: ErrorCode;
-  /** The backend that failed ("ort", "hbdnn"), or "" if none. */
+  /**
+   * The backend that failed ("ort", "hbdnn"), or "" if none.
+   *
+   * @example
+   * ```ts
+   * import { EdgerunError, open } from "@edgerun/edgerun";
+   * try {
+   *   open("broken.onnx");
+   * } catch (e) {
+   *   if (e instanceof EdgerunError) console.error(e.backend, e.message); // "ort", ...
+   * }
+   * ```
+   */
   readonly backend: string;
-  /** The native or vendor call that failed, or "". */
+  /**
+   * The native or vendor call that failed, or "".
+   *
+   * @example
+   * ```ts
+   * import { EdgerunError, open } from "@edgerun/edgerun";
+   * try {
+   *   using model = open("model.hbm");
+   *   model.run();
+   * } catch (e) {
+   *   if (e instanceof EdgerunError) console.error(`${e.call} failed`); // e.g. "hbDNNInferV2 failed"
+   * }
+   * ```
+   */
   readonly call: string;
-  /** The vendor's own error code, or 0. */
+  /**
+   * The vendor's own error code, or 0.
+   *
+   * @example
+   * ```ts
+   * import { EdgerunError, open } from "@edgerun/edgerun";
+   * try {
+   *   open("model.hbm");
+   * } catch (e) {
+   *   if (e instanceof EdgerunError && e.vendorCode !== 0) console.error(`vendor error ${e.vendorCode}`);
+   * }
+   * ```
+   */
   readonly vendorCode: number;
-  /** The vendor's description of its error, or "". */
+  /**
+   * The vendor's description of its error, or "".
+   *
+   * @example
+   * ```ts
+   * import { EdgerunError, open } from "@edgerun/edgerun";
+   * try {
+   *   open("model.onnx");
+   * } catch (e) {
+   *   if (e instanceof EdgerunError) console.error(e.vendorMessage || e.message);
+   * }
+   * ```
+   */
   readonly vendorMessage: string;
-  /** The native status (ER_ERR_*), or 0 if the error was raised on the JS side. */
+  /**
+   * The native status (ER_ERR_*), or 0 if the error was raised on the JS side.
+   *
+   * @example
+   * ```ts
+   * import { EdgerunError, open } from "@edgerun/edgerun";
+   * try {
+   *   open("model.onnx");
+   * } catch (e) {
+   *   if (e instanceof EdgerunError) console.error(e.status === 0 ? "raised in TypeScript" : `shim status ${e.status}`);
+   * }
+   * ```
+   */
   readonly status: number;
 
-  /** Creates an error of the given kind; details say where it came from. */
+  /**
+   * Creates an error of the given kind; details say where it came from.
+   *
+   * @example
+   * ```ts
+   * import { EdgerunError } from "@edgerun/edgerun";
+   * // for code that wraps edgerun and reports failures the same way
+   * throw new EdgerunError("INVALID_MODEL", "camera.onnx: expected one input", { backend: "ort" });
+   * ```
+   */
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;

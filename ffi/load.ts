@@ -1,6 +1,7 @@
 /**
  * Finds and loads libedgerun: an explicit path, else $EDGERUN_LIB, else the local build
- * (zig-out/lib next to this package) then the system loader. A failure names every path tried.
+ * (zig-out/lib next to this package) then the system loader. A failure names every path tried
+ * and the three ways to get the library.
  * @module
  */
 import { existsSync } from "node:fs";
@@ -15,7 +16,15 @@ export const ABI_VERSION = 1;
 const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 const adapter: Adapter = isBun ? (await import("./bun.ts")).adapter : (await import("./deno.ts")).adapter;
 
-/** The JS runtime edgerun runs on. */
+/**
+ * The JS runtime edgerun runs on.
+ *
+ * @example
+ * ```ts
+ * import { runtime } from "@edgerun/edgerun";
+ * console.log(runtime === "bun" ? "bun:ffi" : "Deno.dlopen");
+ * ```
+ */
 export const runtime: "deno" | "bun" = adapter.runtime;
 
 /** Reads an environment variable; missing permission reads as unset. */
@@ -24,6 +33,16 @@ export function env(name: string): string | undefined {
     return process.env[name] || undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** True when the runtime refuses to read the variable (Deno without --allow-env). */
+function envDenied(name: string): boolean {
+  try {
+    void process.env[name];
+    return false;
+  } catch {
+    return true;
   }
 }
 
@@ -134,19 +153,79 @@ export function loadNative(path?: string): Native {
     loaded = native;
     return native;
   }
-  throw new EdgerunError(
-    "LOAD_FAILED",
-    `libedgerun.so not found. Build it with \`make build\` or set EDGERUN_LIB. Tried: ${tried.join("; ")}`,
-  );
+  throw new EdgerunError("LOAD_FAILED", notFoundMessage(tried, path !== undefined || env("EDGERUN_LIB") !== undefined));
 }
 
-/** What {@link loadLibrary} reports about the loaded libedgerun. */
+/**
+ * What to do when no libedgerun loads. The package ships the shim's C sources, not a binary
+ * (JSR takes no native files), so a user from JSR needs the ways to get one, not `make build`.
+ */
+const ZIG_VERSION = "0.15.2";
+// pip --target installs outside the system Python, so it works where PEP 668 blocks plain pip.
+const ZIG_BUILD =
+  `python3 -m pip install --target .zig ziglang==${ZIG_VERSION} && PYTHONPATH=.zig python3 -m ziglang build`;
+
+function notFoundMessage(tried: string[], explicit: boolean): string {
+  const lines = [`libedgerun.so could not be loaded. Tried: ${tried.join("; ")}.`];
+  if (explicit) {
+    lines.push("The path was given explicitly (library option or EDGERUN_LIB), so no other place was searched.");
+  }
+  const packageDir = localPath("..");
+  lines.push(
+    "edgerun ships the C sources of libedgerun (shim/, build.zig), not a binary. Any one of these works:",
+    packageDir
+      ? `  1. build it with zig ${ZIG_VERSION} in the package directory: cd ${packageDir} && ` +
+        `${ZIG_BUILD} (edgerun looks for zig-out/lib/libedgerun.so there);`
+      : `  1. build it with zig ${ZIG_VERSION} in a directory holding the package's files (these modules were ` +
+        `loaded from ${new URL("..", import.meta.url)}, not from disk): ${ZIG_BUILD}, then use 2 or 3;`,
+    "  2. set EDGERUN_LIB=/path/to/libedgerun.so (or pass { library } to open() / loadLibrary());",
+    "  3. install it system-wide: copy it to /usr/lib, or to /usr/local/lib and run ldconfig.",
+  );
+  if (envDenied("EDGERUN_LIB")) lines.push("EDGERUN_LIB could not be read: run Deno with --allow-env.");
+  lines.push('See "Getting libedgerun.so" in the README.');
+  return lines.join("\n");
+}
+
+/**
+ * What {@link loadLibrary} reports about the loaded libedgerun.
+ *
+ * @example
+ * ```ts
+ * import { type LibraryInfo, loadLibrary } from "@edgerun/edgerun";
+ * const info: LibraryInfo = loadLibrary();
+ * console.log(`${info.path} (ABI ${info.abiVersion}) on ${info.runtime}`);
+ * ```
+ */
 export interface LibraryInfo {
-  /** Where it was loaded from. */
+  /**
+   * Where it was loaded from.
+   *
+   * @example
+   * ```ts
+   * import { loadLibrary } from "@edgerun/edgerun";
+   * console.log(loadLibrary().path); // e.g. /usr/local/lib/libedgerun.so
+   * ```
+   */
   readonly path: string;
-  /** Its ABI version (checked against this package's). */
+  /**
+   * Its ABI version (checked against this package's).
+   *
+   * @example
+   * ```ts
+   * import { loadLibrary } from "@edgerun/edgerun";
+   * console.log(loadLibrary().abiVersion); // 1
+   * ```
+   */
   readonly abiVersion: number;
-  /** The JS runtime running it. */
+  /**
+   * The JS runtime running it.
+   *
+   * @example
+   * ```ts
+   * import { loadLibrary } from "@edgerun/edgerun";
+   * console.log(loadLibrary().runtime); // "deno" or "bun"
+   * ```
+   */
   readonly runtime: "deno" | "bun";
 }
 

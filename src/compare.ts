@@ -5,21 +5,88 @@
 import type { TypedArray } from "./dtype.ts";
 import { Tensor } from "./tensor.ts";
 
-/** The result of {@link compare}. */
+/**
+ * The result of {@link compare}.
+ *
+ * @example
+ * ```ts
+ * import { compare, type Comparison, open } from "@edgerun/edgerun";
+ * using onBoard = open("model.hbm");
+ * using reference = open("model.onnx");
+ * const c: Comparison = compare(onBoard.run()[0], reference.run()[0]);
+ * if (c.cosine < 0.999) console.warn(`output differs: worst at ${c.worstIndex}`);
+ * ```
+ */
 export interface Comparison {
-  /** Number of elements compared. */
+  /**
+   * Number of elements compared.
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 2, 3], [1, 2, 4]).count); // 3
+   * ```
+   */
   readonly count: number;
-  /** Cosine similarity (1 when both are all-zero). */
+  /**
+   * Cosine similarity (1 when both are all-zero).
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 0], [0, 1]).cosine); // 0
+   * ```
+   */
   readonly cosine: number;
-  /** Largest |a - b|. */
+  /**
+   * Largest |a - b|.
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 2, 3], [1, 2.5, 3]).maxAbsDiff); // 0.5
+   * ```
+   */
   readonly maxAbsDiff: number;
-  /** Smallest |a - b|. */
+  /**
+   * Smallest |a - b|.
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 2, 3], [1, 2.5, 3]).minAbsDiff); // 0
+   * ```
+   */
   readonly minAbsDiff: number;
-  /** Mean |a - b|. */
+  /**
+   * Mean |a - b|.
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 2], [2, 4]).meanAbsDiff); // 1.5
+   * ```
+   */
   readonly meanAbsDiff: number;
-  /** Largest |a - b| / max(|b|, tiny). */
+  /**
+   * Largest |a - b| / max(|b|, tiny).
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1.1, 2], [1, 2]).maxRelDiff); // about 0.1
+   * ```
+   */
   readonly maxRelDiff: number;
-  /** Index of the largest |a - b|. */
+  /**
+   * Index of the largest |a - b|.
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 2, 3], [1, 5, 3]).worstIndex); // 1
+   * ```
+   */
   readonly worstIndex: number;
 }
 
@@ -72,7 +139,16 @@ export function compare(
   };
 }
 
-/** One line: `Cosine Similarity: 1.0000  diff: max=0.0 min=0.0 mean=0.0`. */
+/**
+ * One line: `Cosine Similarity: 1.0000  diff: max=0.0 min=0.0 mean=0.0`.
+ *
+ * @example
+ * ```ts
+ * import { compare, formatComparison } from "@edgerun/edgerun";
+ * console.log(formatComparison(compare([1, 2, 3], [1, 2, 3])));
+ * // Cosine Similarity: 1.0000  diff: max=0.0 min=0.0 mean=0.0
+ * ```
+ */
 export function formatComparison(c: Comparison): string {
   const g = (v: number) => (v === 0 ? "0.0" : v.toPrecision(4));
   return `Cosine Similarity: ${c.cosine.toFixed(4)}  diff: max=${g(c.maxAbsDiff)} min=${g(c.minAbsDiff)} ` +

@@ -19,7 +19,17 @@ export const DTYPES = {
   bool: 12,
 } as const satisfies Record<DType, number>;
 
-/** The name of an element type. */
+/**
+ * The name of an element type.
+ *
+ * @example
+ * ```ts
+ * import { type DType, open } from "@edgerun/edgerun";
+ * using model = open("model.onnx");
+ * const dtype: DType = model.inputs[0].dtype;
+ * const quantized = dtype === "int8" || dtype === "uint8";
+ * ```
+ */
 export type DType =
   | "float32"
   | "float64"
@@ -34,17 +44,68 @@ export type DType =
   | "uint64"
   | "bool";
 
-/** Float16Array where the runtime has one (else float16 data travels as Uint16Array bits). */
+/**
+ * Float16Array where the runtime has one (else float16 data travels as Uint16Array bits).
+ *
+ * @example
+ * ```ts
+ * import { type Float16ArrayLike, open } from "@edgerun/edgerun";
+ * using model = open("fp16.onnx");
+ * const [y] = model.run();
+ * const half = y.data as Float16ArrayLike | Uint16Array; // Uint16Array (raw bits) without Float16Array
+ * console.log(y.toFloat32()); // the values, either way
+ * ```
+ */
 export interface Float16ArrayLike extends ArrayBufferView {
-  /** Number of elements. */
+  /**
+   * Number of elements.
+   *
+   * @example
+   * ```ts
+   * import { type Float16ArrayLike, hasFloat16Array, open } from "@edgerun/edgerun";
+   * using model = open("fp16.onnx");
+   * const [y] = model.run();
+   * if (hasFloat16Array) console.log((y.data as Float16ArrayLike).length === y.size);
+   * ```
+   */
   readonly length: number;
-  /** An element. */
+  /**
+   * An element.
+   *
+   * @example
+   * ```ts
+   * import { type Float16ArrayLike, hasFloat16Array, open } from "@edgerun/edgerun";
+   * using model = open("fp16.onnx");
+   * const [y] = model.run();
+   * if (hasFloat16Array) console.log((y.data as Float16ArrayLike)[0]);
+   * ```
+   */
   [index: number]: number;
-  /** A copy of elements [start, end). */
+  /**
+   * A copy of elements [start, end).
+   *
+   * @example
+   * ```ts
+   * import { type Float16ArrayLike, hasFloat16Array, open } from "@edgerun/edgerun";
+   * using model = open("fp16.onnx");
+   * const [y] = model.run();
+   * if (hasFloat16Array) console.log((y.data as Float16ArrayLike).slice(0, 4));
+   * ```
+   */
   slice(start?: number, end?: number): Float16ArrayLike;
 }
 
-/** Any TypedArray edgerun reads or writes. float16 is a Float16Array or a Uint16Array of bits. */
+/**
+ * Any TypedArray edgerun reads or writes. float16 is a Float16Array or a Uint16Array of bits.
+ *
+ * @example
+ * ```ts
+ * import { open, type TypedArray } from "@edgerun/edgerun";
+ * using model = open("model.onnx");
+ * const copies: TypedArray[] = model.inputs.map((input) => input.data.slice());
+ * model.run(copies);
+ * ```
+ */
 export type TypedArray =
   | Float32Array
   | Float64Array
@@ -67,7 +128,17 @@ type ArrayConstructorOf = {
 
 const float16Ctor = (globalThis as { Float16Array?: ArrayConstructorOf }).Float16Array;
 
-/** True when float16 tensors are exposed as Float16Array (else Uint16Array). */
+/**
+ * True when float16 tensors are exposed as Float16Array (else Uint16Array).
+ *
+ * @example
+ * ```ts
+ * import { hasFloat16Array, open } from "@edgerun/edgerun";
+ * using model = open("fp16.onnx");
+ * const [y] = model.run();
+ * console.log(hasFloat16Array ? "Float16Array" : "Uint16Array of float16 bits", y.data.constructor.name);
+ * ```
+ */
 export const hasFloat16Array: boolean = float16Ctor !== undefined;
 
 const constructors: Record<DType, ArrayConstructorOf> = {

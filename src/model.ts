@@ -14,61 +14,253 @@ import { Outputs } from "./outputs.ts";
 import { bindImage, type ImageFeed, isImageFeed } from "./image.ts";
 import { Tensor, type TensorInfo } from "./tensor.ts";
 
-/** Backends: "auto" picks by file (.onnx: ort, .hbm: hbdnn). */
+/**
+ * Backends: "auto" picks by file (.onnx: ort, .hbm: hbdnn).
+ *
+ * @example
+ * ```ts
+ * import { type Backend, open } from "@edgerun/edgerun";
+ * const backend: Backend = "ort";
+ * using model = open("model.onnx", { backend });
+ * ```
+ */
 export type Backend = "auto" | "ort" | "hbdnn";
 
 const BACKEND_NUMBER: Record<Backend, number> = { auto: 0, ort: 1, hbdnn: 2 };
 const GRAPH_LEVEL = { disabled: 0, basic: 1, extended: 2, all: 99 } as const;
 
-/** Options of {@link open}. */
+/**
+ * Options of {@link open}.
+ *
+ * @example
+ * ```ts
+ * import { open, type OpenOptions } from "@edgerun/edgerun";
+ * const options: OpenOptions = { backend: "hbdnn", model: "detector" };
+ * using model = open("pack.hbm", options);
+ * ```
+ */
 export interface OpenOptions {
-  /** Which backend runs the model (default "auto": by file extension, then content). */
+  /**
+   * Which backend runs the model (default "auto": by file extension, then content).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("exported.bin", { backend: "ort" }); // an ONNX file under another name
+   * ```
+   */
   backend?: Backend;
-  /** The model to open inside a file that packs several (.hbm); default the first. */
+  /**
+   * The model to open inside a file that packs several (.hbm); default the first.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using detector = open("pack.hbm", { model: "detector" });
+   * ```
+   */
   model?: string;
-  /** ort: threads inside one operator (0 = ONNX Runtime's default). */
+  /**
+   * ort: threads inside one operator (0 = ONNX Runtime's default).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx", { intraOpThreads: 4 });
+   * ```
+   */
   intraOpThreads?: number;
-  /** ort: threads across operators (0 = default). */
+  /**
+   * ort: threads across operators (0 = default).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx", { interOpThreads: 2 });
+   * ```
+   */
   interOpThreads?: number;
-  /** ort: graph optimization level (default "all"). */
+  /**
+   * ort: graph optimization level (default "all").
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx", { graphOptimization: "basic" });
+   * ```
+   */
   graphOptimization?: "disabled" | "basic" | "extended" | "all";
-  /** Requests (buffer sets) runAsync may use at once for this model (default: the backend's limit, ort 4, hbdnn 32). */
+  /**
+   * Requests (buffer sets) runAsync may use at once for this model (default: the backend's limit, ort 4, hbdnn 32).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * await using model = open("model.hbm", { maxRequests: 8 });
+   * await Promise.all(Array.from({ length: 16 }, () => model.runAsync())); // 8 at a time
+   * ```
+   */
   maxRequests?: number;
-  /** Path to libedgerun.so (else $EDGERUN_LIB, the local build, the system loader). */
+  /**
+   * Path to libedgerun.so (else $EDGERUN_LIB, the local build, the system loader).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx", { library: "/opt/edgerun/libedgerun.so" });
+   * ```
+   */
   library?: string;
 }
 
-/** Options of one run. Backends ignore what their hardware lacks (ort: priority, cores). */
+/**
+ * Options of one run. Backends ignore what their hardware lacks (ort: priority, cores).
+ *
+ * @example
+ * ```ts
+ * import { open, type RunOptions } from "@edgerun/edgerun";
+ * using model = open("model.hbm");
+ * const urgent: RunOptions = { priority: 255, timeoutMs: 10 };
+ * model.run(undefined, urgent);
+ * ```
+ */
 export interface RunOptions {
-  /** Task priority 0..255 (254: high, preempting; 255: urgent, preempting). Default 0. */
+  /**
+   * Task priority 0..255 (254: high, preempting; 255: urgent, preempting). Default 0.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * model.run(undefined, { priority: 254 }); // high: preempts normal-priority tasks
+   * ```
+   */
   priority?: number;
-  /** Tie-break among equal priorities: smaller runs first. Default 0. */
+  /**
+   * Tie-break among equal priorities: smaller runs first. Default 0.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * await using model = open("model.hbm");
+   * const frames = [1, 2, 3];
+   * await Promise.all(frames.map((frame) => model.runAsync(undefined, { priority: 100, customId: frame })));
+   * ```
+   */
   customId?: number;
-  /** BPU cores allowed to run the task: indexes (e.g. [0]) or a bit mask; default any core. */
+  /**
+   * BPU cores allowed to run the task: indexes (e.g. [0]) or a bit mask; default any core.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * model.run(undefined, { cores: [0] });
+   * ```
+   */
   cores?: readonly number[] | number;
-  /** Give up after this many milliseconds (0 or absent: wait forever). */
+  /**
+   * Give up after this many milliseconds (0 or absent: wait forever).
+   *
+   * @example
+   * ```ts
+   * import { EdgerunError, open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * try {
+   *   model.run(undefined, { timeoutMs: 20 });
+   * } catch (e) {
+   *   if (!(e instanceof EdgerunError && e.code === "TIMEOUT")) throw e;
+   *   console.log("frame dropped");
+   * }
+   * ```
+   */
   timeoutMs?: number;
 }
 
-/** Options of {@link Model.runAsync}. */
+/**
+ * Options of {@link Model.runAsync}.
+ *
+ * @example
+ * ```ts
+ * import { type AsyncRunOptions, open } from "@edgerun/edgerun";
+ * await using model = open("model.hbm");
+ * const options: AsyncRunOptions = { priority: 100, signal: AbortSignal.timeout(50) };
+ * const outputs = await model.runAsync(undefined, options);
+ * ```
+ */
 export interface AsyncRunOptions extends RunOptions {
-  /** Aborting rejects a queued run at once; a run on the device finishes, its result is dropped. */
+  /**
+   * Aborting rejects a queued run at once; a run on the device finishes, its result is dropped.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * await using model = open("model.hbm");
+   * const controller = new AbortController();
+   * const pending = model.runAsync(undefined, { signal: controller.signal });
+   * controller.abort(); // rejects the run if it has not started
+   * console.log(await pending.catch((e) => e));
+   * ```
+   */
   signal?: AbortSignal;
 }
 
-/** A model input: its description plus a zero-copy view of the default request's buffer. */
+/**
+ * A model input: its description plus a zero-copy view of the default request's buffer.
+ *
+ * @example
+ * ```ts
+ * import { type InputTensor, open } from "@edgerun/edgerun";
+ * using model = open("model.onnx");
+ * const input: InputTensor = model.inputs[0];
+ * console.log(input.name, input.dtype, input.shape, input.data.length);
+ * ```
+ */
 export interface InputTensor extends TensorInfo {
-  /** The input buffer: write into it and call run() with no feeds to skip the copy. */
+  /**
+   * The input buffer: write into it and call run() with no feeds to skip the copy.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * (model.inputs[0].data as Float32Array).fill(0.5); // writes the input buffer itself
+   * model.run(); // no feeds: runs on the buffers as they are
+   * ```
+   */
   readonly data: TypedArray;
 }
 
 /**
  * One feed: a TypedArray (dense, the input's dtype), a {data, shape} pair, a Tensor, or an image
  * the shim converts (nv12() / normalized()).
+ *
+ * @example
+ * ```ts
+ * import { type Feed, open } from "@edgerun/edgerun";
+ * using model = open("model.onnx");
+ * const dense: Feed = new Float32Array(3 * 48 * 192);
+ * const shaped: Feed = { data: new Float32Array(3 * 48 * 320), shape: [1, 3, 48, 320] };
+ * const previous: Feed = model.run(dense)[0]; // a Tensor
+ * model.run(shaped);
+ * console.log(previous.shape);
+ * ```
  */
 export type Feed = TypedArray | TensorFeed | Tensor | ImageFeed;
 
-/** Feeds of a run: one Feed (single-input models), an array in input order, or a record by name. */
+/**
+ * Feeds of a run: one Feed (single-input models), an array in input order, or a record by name.
+ *
+ * @example
+ * ```ts
+ * import { type Feeds, open } from "@edgerun/edgerun";
+ * using model = open("two_inputs.onnx");
+ * const byName: Feeds = { image: new Float32Array(3 * 224 * 224), scale: new Float32Array([1]) };
+ * const inOrder: Feeds = [new Float32Array(3 * 224 * 224), new Float32Array([1])];
+ * model.run(byName);
+ * model.run(inOrder);
+ * ```
+ */
 export type Feeds = Feed | readonly Feed[] | Readonly<Record<string, Feed>>;
 
 /** @internal A model handed to a worker thread: the library and the native handle's address. */
@@ -79,7 +271,17 @@ export interface SharedModel {
   name: string;
 }
 
-/** Facts about the model and the runtime behind it (from the backend). */
+/**
+ * Facts about the model and the runtime behind it (from the backend).
+ *
+ * @example
+ * ```ts
+ * import { type ModelInfo, open } from "@edgerun/edgerun";
+ * using model = open("model.hbm");
+ * const info: ModelInfo = model.info;
+ * console.log(info.backend, info.soc);
+ * ```
+ */
 export type ModelInfo = Record<string, string | number | boolean | null>;
 
 interface Owned {
@@ -227,17 +429,73 @@ export function toSchedule(options: RunOptions = {}, keys: Set<string> = RUN_KEY
  * ```
  */
 export class Model implements Disposable, AsyncDisposable {
-  /** The model file. */
+  /**
+   * The model file.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * console.log(model.path); // "model.onnx"
+   * ```
+   */
   readonly path: string;
-  /** The model's name (inside its file). */
+  /**
+   * The model's name (inside its file).
+   *
+   * @example
+   * ```ts
+   * import { openAll } from "@edgerun/edgerun";
+   * for (const model of openAll("pack.hbm").values()) {
+   *   console.log(model.name);
+   *   model.close();
+   * }
+   * ```
+   */
   readonly name: string;
-  /** The backend running it. */
+  /**
+   * The backend running it.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * if (model.backend === "hbdnn") console.log(model.info.soc);
+   * ```
+   */
   readonly backend: "ort" | "hbdnn";
-  /** Inputs, with zero-copy views of the default request's buffers. */
+  /**
+   * Inputs, with zero-copy views of the default request's buffers.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * for (const input of model.inputs) console.log(input.name, input.dtype, input.shape);
+   * ```
+   */
   readonly inputs: readonly InputTensor[];
-  /** Output descriptions. */
+  /**
+   * Output descriptions.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * const bytes = model.outputs.reduce((sum, output) => sum + output.byteSize, 0);
+   * ```
+   */
   readonly outputs: readonly TensorInfo[];
-  /** Facts from the backend (runtime version, device, ...). */
+  /**
+   * Facts from the backend (runtime version, device, ...).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * console.log(model.info); // e.g. { backend: "ort", runtime_version: "1.30.0", device: "cpu", ... }
+   * ```
+   */
   readonly info: ModelInfo;
 
   #native: Native;
@@ -358,7 +616,17 @@ export class Model implements Disposable, AsyncDisposable {
     request.free();
   }
 
-  /** True after close(). */
+  /**
+   * True after close().
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * const model = open("model.onnx");
+   * model.close();
+   * console.log(model.closed); // true
+   * ```
+   */
   get closed(): boolean {
     return this.#handle === null;
   }
@@ -368,7 +636,16 @@ export class Model implements Disposable, AsyncDisposable {
     return this.#request;
   }
 
-  /** A readable table of the model's inputs and outputs (like `hrt_model_exec model_info`). */
+  /**
+   * A readable table of the model's inputs and outputs (like `hrt_model_exec model_info`).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * console.log(model.describe());
+   * ```
+   */
   describe(): string {
     this.#live();
     return formatDescription(this);
@@ -377,6 +654,14 @@ export class Model implements Disposable, AsyncDisposable {
   /**
    * Runs the model synchronously and returns its outputs (views valid until the next run).
    * With no feeds, the inputs' current buffers are used as they are (zero-copy).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * const outputs = model.run(new Float32Array(model.inputs[0].byteSize / 4), { timeoutMs: 100 });
+   * const kept = outputs[0].copy(); // outputs[0] itself is a view, rewritten by the next run
+   * ```
    */
   run(feeds?: Feeds, options?: RunOptions): Outputs {
     const started = performance.now();
@@ -400,6 +685,7 @@ export class Model implements Disposable, AsyncDisposable {
    * ```ts
    * import { open } from "@edgerun/edgerun";
    * await using policy = open("policy.hbm");
+   * const state = new Float32Array(policy.inputs[0].byteSize / 4);
    * const [action] = await policy.runAsync(state, { priority: 254, timeoutMs: 20 });
    * ```
    */
@@ -425,12 +711,35 @@ export class Model implements Disposable, AsyncDisposable {
     }));
   }
 
-  /** Latency statistics of run() and runAsync() since open or the last resetStats(). */
+  /**
+   * Latency statistics of run() and runAsync() since open or the last resetStats().
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * model.run();
+   * const { count, device, endToEnd } = model.stats();
+   * console.log(count, device.p50, endToEnd.p99);
+   * ```
+   */
   stats(): RunStats {
     return this.#stats.snapshot();
   }
 
-  /** Clears the statistics. */
+  /**
+   * Clears the statistics.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * for (let i = 0; i < 10; i++) model.run(); // warm-up
+   * model.resetStats();
+   * for (let i = 0; i < 100; i++) model.run();
+   * console.log(model.stats().device.mean);
+   * ```
+   */
   resetStats(): void {
     this.#stats.reset();
   }
@@ -496,6 +805,17 @@ export class Model implements Disposable, AsyncDisposable {
    * Frees the model and its buffers. Idempotent; views of its tensors become empty. Queued
    * runAsync calls are rejected (CLOSED); runs on the device are rejected too, and their buffers
    * are freed by the shim only when the device is done with them. Use closeAsync() to wait.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * const model = open("model.onnx");
+   * try {
+   *   model.run();
+   * } finally {
+   *   model.close();
+   * }
+   * ```
    */
   close(): void {
     const handle = this.#handle;
@@ -512,7 +832,18 @@ export class Model implements Disposable, AsyncDisposable {
     this.#native.symbols.er_model_free(handle);
   }
 
-  /** Rejects queued runs, waits for the runs on the device to finish, then closes. */
+  /**
+   * Rejects queued runs, waits for the runs on the device to finish, then closes.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * const model = open("model.hbm");
+   * const result = model.runAsync().catch((e) => e); // CLOSED if it had not started
+   * await model.closeAsync(); // a run already on the device finishes first
+   * console.log(await result);
+   * ```
+   */
   async closeAsync(): Promise<void> {
     if (this.#handle === null) return;
     rejectQueued(this.#host, new EdgerunError("CLOSED", `model '${this.name}' was closed`));
@@ -520,12 +851,34 @@ export class Model implements Disposable, AsyncDisposable {
     this.close();
   }
 
-  /** Same as close(). */
+  /**
+   * Same as close().
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * {
+   *   using model = open("model.onnx");
+   *   model.run();
+   * } // closed here
+   * ```
+   */
   [Symbol.dispose](): void {
     this.close();
   }
 
-  /** Same as closeAsync(): `await using model = open(...)`. */
+  /**
+   * Same as closeAsync(): `await using model = open(...)`.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * {
+   *   await using model = open("model.hbm");
+   *   await model.runAsync();
+   * } // runs finished, then closed
+   * ```
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.closeAsync();
   }

@@ -7,9 +7,29 @@
 import { EdgerunError } from "../ffi/errors.ts";
 import { Model, type SharedModel } from "./model.ts";
 
-/** Options of {@link Pool.create}. */
+/**
+ * Options of {@link Pool.create}.
+ *
+ * @example
+ * ```ts
+ * import { open, Pool, type PoolOptions } from "@edgerun/edgerun";
+ * const options: PoolOptions = { workers: 4 };
+ * using model = open("det.onnx");
+ * await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url), options);
+ * ```
+ */
 export interface PoolOptions {
-  /** Number of workers (default 2). */
+  /**
+   * Number of workers (default 2).
+   *
+   * @example
+   * ```ts
+   * import { open, Pool } from "@edgerun/edgerun";
+   * using model = open("det.onnx");
+   * await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url), { workers: 3 });
+   * console.log(pool.size); // 3
+   * ```
+   */
   workers?: number;
 }
 
@@ -61,6 +81,13 @@ export class Pool implements AsyncDisposable {
   /**
    * Starts the workers one after another (each loads libedgerun only after the previous one
    * has: Bun's concurrent dlopen from new Workers is unsafe) and attaches each to the model.
+   *
+   * @example
+   * ```ts
+   * import { open, Pool } from "@edgerun/edgerun";
+   * using model = open("det.onnx");
+   * await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url));
+   * ```
    */
   static async create(model: Model, workerModule: URL | string, options: PoolOptions = {}): Promise<Pool> {
     const count = options.workers ?? 2;
@@ -92,12 +119,34 @@ export class Pool implements AsyncDisposable {
     return new Pool(slots);
   }
 
-  /** Number of workers. */
+  /**
+   * Number of workers.
+   *
+   * @example
+   * ```ts
+   * import { open, Pool } from "@edgerun/edgerun";
+   * using model = open("det.onnx");
+   * await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url));
+   * const frames = Array.from({ length: pool.size * 2 }, () => new Uint8Array(640 * 640 * 3));
+   * await Promise.all(frames.map((image) => pool.run({ image })));
+   * ```
+   */
   get size(): number {
     return this.#slots.length;
   }
 
-  /** Sends a message to the least busy worker; resolves with its handler's result. */
+  /**
+   * Sends a message to the least busy worker; resolves with its handler's result.
+   *
+   * @example
+   * ```ts
+   * import { open, Pool } from "@edgerun/edgerun";
+   * using model = open("det.onnx");
+   * await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url));
+   * const image = new Uint8Array(640 * 640 * 3);
+   * const scores = await pool.run<Float32Array>({ image }, [image.buffer]); // image moves to the worker
+   * ```
+   */
   run<T = unknown>(message: unknown, transfer: Transferable[] = []): Promise<T> {
     if (this.#closed) return Promise.reject(new EdgerunError("CLOSED", "the pool is closed"));
     const slot = this.#slots.reduce((a, b) => (b.busy < a.busy ? b : a));
@@ -124,7 +173,21 @@ export class Pool implements AsyncDisposable {
     this.#pending.clear();
   }
 
-  /** Waits for messages in flight, then stops the workers (each detaches from the model). */
+  /**
+   * Waits for messages in flight, then stops the workers (each detaches from the model).
+   *
+   * @example
+   * ```ts
+   * import { open, Pool } from "@edgerun/edgerun";
+   * using model = open("det.onnx");
+   * const pool = await Pool.create(model, new URL("./worker.ts", import.meta.url));
+   * try {
+   *   await pool.run({ image: new Uint8Array(640 * 640 * 3) });
+   * } finally {
+   *   await pool.close();
+   * }
+   * ```
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -145,7 +208,19 @@ export class Pool implements AsyncDisposable {
     ));
   }
 
-  /** Same as close(). */
+  /**
+   * Same as close().
+   *
+   * @example
+   * ```ts
+   * import { open, Pool } from "@edgerun/edgerun";
+   * {
+   *   using model = open("det.onnx");
+   *   await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url));
+   *   await pool.run({ image: new Uint8Array(640 * 640 * 3) });
+   * } // workers stopped here
+   * ```
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -158,7 +233,16 @@ function toError(e: { name: string; message: string; code?: string }): Error {
   return new Error(e.message);
 }
 
-/** The worker side's handler: gets the shared model and a message, returns the reply. */
+/**
+ * The worker side's handler: gets the shared model and a message, returns the reply.
+ *
+ * @example
+ * ```ts
+ * import { type PoolHandler, serveModel } from "@edgerun/edgerun";
+ * const handler: PoolHandler = (model, message) => model.run(message as Float32Array)[0].toFloat32();
+ * serveModel(handler);
+ * ```
+ */
 export type PoolHandler = (model: Model, message: unknown) => unknown | Promise<unknown>;
 
 /**

@@ -23,15 +23,50 @@ export interface Schedule {
   timeoutMs: number;
 }
 
-/** A feed with an explicit shape (for inputs with dynamic dimensions), or float values to quantize. */
+/**
+ * A feed with an explicit shape (for inputs with dynamic dimensions), or float values to quantize.
+ *
+ * @example
+ * ```ts
+ * import { open, type TensorFeed } from "@edgerun/edgerun";
+ * using model = open("ocr_rec.onnx"); // input x: float32 [1, 3, 48, -1]
+ * const feed: TensorFeed = { data: new Float32Array(3 * 48 * 320), shape: [1, 3, 48, 320] };
+ * model.run({ x: feed });
+ * ```
+ */
 export interface TensorFeed {
-  /** The elements, dense, in C order. */
+  /**
+   * The elements, dense, in C order.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * model.run({ data: new Float32Array(3 * 48 * 192), shape: [1, 3, 48, 192] });
+   * ```
+   */
   readonly data: TypedArray;
-  /** The shape of this feed (default: the input's shape). */
+  /**
+   * The shape of this feed (default: the input's shape).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("ocr_rec.onnx");
+   * for (const width of [160, 320]) model.run({ data: new Float32Array(3 * 48 * width), shape: [1, 3, 48, width] });
+   * ```
+   */
   readonly shape?: readonly number[];
   /**
    * data is float32 values to convert to the input's type on the way in: quantized with the
    * input's scale/zero point (round half to even, clamped), or converted for float16/float64.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm"); // an int8 input with a scale
+   * model.run({ data: new Float32Array([0.25, -1, 0.5]), quantize: true });
+   * ```
    */
   readonly quantize?: boolean;
 }

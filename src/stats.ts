@@ -4,27 +4,131 @@
  * @module
  */
 
-/** Summary of one kind of time, in milliseconds. */
+/**
+ * Summary of one kind of time, in milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { open, type TimeSummary } from "@edgerun/edgerun";
+ * using model = open("model.onnx");
+ * for (let i = 0; i < 100; i++) model.run();
+ * const line = (t: TimeSummary) => `mean ${t.mean.toFixed(2)} p50 ${t.p50.toFixed(2)} p99 ${t.p99.toFixed(2)} ms`;
+ * console.log(line(model.stats().device));
+ * ```
+ */
 export interface TimeSummary {
-  /** Mean. */
+  /**
+   * Mean.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * for (let i = 0; i < 100; i++) model.run();
+   * const fps = 1000 / model.stats().endToEnd.mean;
+   * ```
+   */
   readonly mean: number;
-  /** Median. */
+  /**
+   * Median.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * for (let i = 0; i < 100; i++) model.run();
+   * console.log(`median ${model.stats().device.p50} ms`);
+   * ```
+   */
   readonly p50: number;
-  /** 99th percentile. */
+  /**
+   * 99th percentile.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * for (let i = 0; i < 100; i++) model.run();
+   * if (model.stats().endToEnd.p99 > 33) console.warn("misses 30 Hz at p99");
+   * ```
+   */
   readonly p99: number;
-  /** Fastest. */
+  /**
+   * Fastest.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * for (let i = 0; i < 100; i++) model.run();
+   * console.log(`best ${model.stats().device.min} ms`);
+   * ```
+   */
   readonly min: number;
-  /** Slowest. */
+  /**
+   * Slowest.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * for (let i = 0; i < 100; i++) model.run();
+   * console.log(`worst ${model.stats().endToEnd.max} ms`);
+   * ```
+   */
   readonly max: number;
 }
 
-/** What model.stats() returns. */
+/**
+ * What model.stats() returns.
+ *
+ * @example
+ * ```ts
+ * import { open, type RunStats } from "@edgerun/edgerun";
+ * using model = open("model.onnx");
+ * model.run();
+ * const stats: RunStats = model.stats();
+ * console.log(stats.count, stats.device, stats.endToEnd);
+ * ```
+ */
 export interface RunStats {
-  /** Runs recorded since the last reset (percentiles use the latest `window` of them). */
+  /**
+   * Runs recorded since the last reset (percentiles use the latest `window` of them).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * model.run();
+   * model.run();
+   * console.log(model.stats().count); // 2
+   * ```
+   */
   readonly count: number;
-  /** Time spent in the native run (the device on NPU backends). */
+  /**
+   * Time spent in the native run (the device on NPU backends).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * await using model = open("model.hbm");
+   * await model.runAsync();
+   * const { device, endToEnd } = model.stats();
+   * console.log(`queueing and copies: ${(endToEnd.mean - device.mean).toFixed(2)} ms`);
+   * ```
+   */
   readonly device: TimeSummary;
-  /** Time from the run() / runAsync() call to its result, queueing included. */
+  /**
+   * Time from the run() / runAsync() call to its result, queueing included.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * model.run();
+   * console.log(model.stats().endToEnd.p50);
+   * ```
+   */
   readonly endToEnd: TimeSummary;
 }
 

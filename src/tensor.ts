@@ -4,33 +4,158 @@
  */
 import { arrayConstructor, type DType, dtypeSize, type TypedArray } from "./dtype.ts";
 
-/** Quantization parameters: real = (q - zeroPoint) * scale, per tensor or per axis. */
+/**
+ * Quantization parameters: real = (q - zeroPoint) * scale, per tensor or per axis.
+ *
+ * @example
+ * ```ts
+ * import { open, type Quantization } from "@edgerun/edgerun";
+ * using model = open("model.hbm");
+ * const q: Quantization | null = model.outputs[0].quantization;
+ * if (q) console.log(q.axis < 0 ? `scale ${q.scales[0]}` : `${q.scales.length} scales along axis ${q.axis}`);
+ * ```
+ */
 export interface Quantization {
-  /** One scale per tensor, or one per index along `axis`. */
+  /**
+   * One scale per tensor, or one per index along `axis`.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * const [y] = model.run();
+   * const scale = y.quantization?.scales[0] ?? 1;
+   * const first = Number(y.data[0]) * scale; // one value by hand; y.toFloat32() does them all
+   * ```
+   */
   readonly scales: Float32Array;
-  /** Zero points, same length as scales, or empty (all zero). */
+  /**
+   * Zero points, same length as scales, or empty (all zero).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * const q = model.inputs[0].quantization;
+   * const zeroPoint = q && q.zeroPoints.length ? q.zeroPoints[0] : 0;
+   * ```
+   */
   readonly zeroPoints: Int32Array;
-  /** The axis scales apply along, or -1 for per-tensor. */
+  /**
+   * The axis scales apply along, or -1 for per-tensor.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * const q = model.outputs[0].quantization;
+   * const perChannel = q !== null && q.axis >= 0;
+   * ```
+   */
   readonly axis: number;
 }
 
-/** What a model says about one of its inputs or outputs. */
+/**
+ * What a model says about one of its inputs or outputs.
+ *
+ * @example
+ * ```ts
+ * import { open, type TensorInfo } from "@edgerun/edgerun";
+ * using model = open("model.onnx");
+ * const show = (t: TensorInfo) => `${t.name}: ${t.dtype}[${t.shape.join(", ")}]`;
+ * console.log(model.outputs.map(show).join("\n"));
+ * ```
+ */
 export interface TensorInfo {
-  /** The tensor's name in the model. */
+  /**
+   * The tensor's name in the model.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * const names = model.inputs.map((input) => input.name);
+   * ```
+   */
   readonly name: string;
-  /** Element type. */
+  /**
+   * Element type.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * if (model.inputs[0].dtype === "uint8") model.run(new Uint8Array(model.inputs[0].byteSize));
+   * ```
+   */
   readonly dtype: DType;
-  /** Dimensions; -1 marks a dimension known only at run time. */
+  /**
+   * Dimensions; -1 marks a dimension known only at run time.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * const [batch, channels, height, width] = model.inputs[0].shape; // -1 where dynamic
+   * ```
+   */
   readonly shape: readonly number[];
-  /** Byte step of each dimension; larger than dense when the device pads rows; -1 if dynamic. */
+  /**
+   * Byte step of each dimension; larger than dense when the device pads rows; -1 if dynamic.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * const rowBytes = model.outputs[0].strides.at(-2); // bytes from one row to the next, padding included
+   * ```
+   */
   readonly strides: readonly number[];
-  /** Bytes allocated per request (0 if dynamic). */
+  /**
+   * Bytes allocated per request (0 if dynamic).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * const input = new Float32Array(model.inputs[0].byteSize / Float32Array.BYTES_PER_ELEMENT);
+   * model.run(input);
+   * ```
+   */
   readonly byteSize: number;
-  /** Quantization parameters, or null for a plain tensor. */
+  /**
+   * Quantization parameters, or null for a plain tensor.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * const quantized = model.inputs.filter((input) => input.quantization !== null).map((input) => input.name);
+   * ```
+   */
   readonly quantization: Quantization | null;
-  /** True when some dimension is known only at run time. */
+  /**
+   * True when some dimension is known only at run time.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * const input = model.inputs[0];
+   * if (input.dynamic) model.run({ data: new Float32Array(3 * 48 * 320), shape: [1, 3, 48, 320] });
+   * ```
+   */
   readonly dynamic: boolean;
-  /** True when strides differ from the dense layout. */
+  /**
+   * True when strides differ from the dense layout.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * const padded = model.outputs.filter((output) => output.padded).map((output) => output.name);
+   * ```
+   */
   readonly padded: boolean;
 }
 
@@ -88,21 +213,88 @@ export interface TensorSource {
  * ```
  */
 export class Tensor {
-  /** The tensor's name (output name, or "" for a free-standing tensor). */
+  /**
+   * The tensor's name (output name, or "" for a free-standing tensor).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * for (const output of model.run()) console.log(output.name, output.shape);
+   * ```
+   */
   readonly name: string;
-  /** Element type. */
+  /**
+   * Element type.
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "@edgerun/edgerun";
+   * const t = new Tensor({ dtype: "int8", shape: [4], data: new Int8Array([1, -2, 3, -4]) });
+   * console.log(t.dtype); // "int8"
+   * ```
+   */
   readonly dtype: DType;
-  /** Dimensions. */
+  /**
+   * Dimensions.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * const [y] = model.run();
+   * const [rows, columns] = y.shape;
+   * ```
+   */
   readonly shape: readonly number[];
-  /** Byte step of each dimension (padded tensors have larger steps than dense ones). */
+  /**
+   * Byte step of each dimension (padded tensors have larger steps than dense ones).
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "@edgerun/edgerun";
+   * // two rows of 3 float32 values, each row padded to 16 bytes
+   * const t = new Tensor({ dtype: "float32", shape: [2, 3], strides: [16, 4], data: new Float32Array(8) });
+   * console.log(t.padded, t.dense().length); // true 6
+   * ```
+   */
   readonly strides: readonly number[];
-  /** Quantization parameters, or null. */
+  /**
+   * Quantization parameters, or null.
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "@edgerun/edgerun";
+   * const quantization = { scales: new Float32Array([0.5]), zeroPoints: new Int32Array([0]), axis: -1 };
+   * const t = new Tensor({ dtype: "int8", shape: [2], data: new Int8Array([2, 4]), quantization });
+   * console.log(t.toFloat32()); // Float32Array [1, 2]
+   * ```
+   */
   readonly quantization: Quantization | null;
-  /** The elements in memory order, padding included when strides are padded. */
+  /**
+   * The elements in memory order, padding included when strides are padded.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * const [y] = model.run();
+   * const probabilities = y.data as Float32Array; // a view: read it before the next run
+   * ```
+   */
   readonly data: TypedArray;
   #source: TensorSource | undefined;
 
-  /** Wraps data (a TypedArray of dtype) as a tensor; strides default to dense. */
+  /**
+   * Wraps data (a TypedArray of dtype) as a tensor; strides default to dense.
+   *
+   * @example
+   * ```ts
+   * import { Tensor } from "@edgerun/edgerun";
+   * const t = new Tensor({ dtype: "float32", shape: [2, 3], data: new Float32Array(6) });
+   * console.log(t.strides); // [12, 4]
+   * ```
+   */
   constructor(
     init: {
       name?: string;
@@ -123,18 +315,48 @@ export class Tensor {
     this.#source = source;
   }
 
-  /** Number of elements (padding excluded). */
+  /**
+   * Number of elements (padding excluded).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * const [y] = model.run();
+   * console.log(y.size, y.data.length); // data.length is larger when rows are padded
+   * ```
+   */
   get size(): number {
     return elementCount(this.shape);
   }
 
-  /** True when the data has padding between rows. */
+  /**
+   * True when the data has padding between rows.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * const [y] = model.run();
+   * const values = y.padded ? y.dense() : y.data;
+   * ```
+   */
   get padded(): boolean {
     const dense = denseStrides(this.shape, dtypeSize(this.dtype));
     return this.shape.some((d, i) => d > 1 && dense[i] !== this.strides[i]);
   }
 
-  /** A dense copy of the elements (padding removed), owned by the caller. */
+  /**
+   * A dense copy of the elements (padding removed), owned by the caller.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * const [y] = model.run();
+   * const packed = y.dense(); // y.size elements, C order, no row padding
+   * ```
+   */
   dense(): TypedArray {
     const out = new (arrayConstructor(this.dtype))(this.size);
     if (this.#source) {
@@ -152,7 +374,17 @@ export class Tensor {
     return out;
   }
 
-  /** The values as float32, dequantized when the tensor is quantized (a new array). */
+  /**
+   * The values as float32, dequantized when the tensor is quantized (a new array).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.hbm");
+   * const [logits] = model.run();
+   * const scores = logits.toFloat32(); // dequantized with the tensor's scale and zero point
+   * ```
+   */
   toFloat32(): Float32Array {
     if (this.#source && (this.quantization || this.dtype === "float32" || this.dtype === "float16")) {
       const out = new Float32Array(this.size);
@@ -177,7 +409,17 @@ export class Tensor {
     return out;
   }
 
-  /** An owned dense copy that stays valid after the next run. */
+  /**
+   * An owned dense copy that stays valid after the next run.
+   *
+   * @example
+   * ```ts
+   * import { open, type Tensor } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * const history: Tensor[] = [];
+   * for (let i = 0; i < 3; i++) history.push(model.run()[0].copy());
+   * ```
+   */
   copy(): Tensor {
     return new Tensor({
       name: this.name,

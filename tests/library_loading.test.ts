@@ -1,0 +1,96 @@
+/**
+ * Finding libedgerun from an installed package (JSR layout: the package's .ts files and sources,
+ * no zig-out): the local build inside the package directory is found, and when nothing loads
+ * the error names the paths tried and the three ways to get the library.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { loadLibrary } from "../mod.ts";
+import { runtime, test } from "./compat.ts";
+import { root, runScript, tempDir, tempFile } from "./helpers.ts";
+
+/** A copy of the package's modules as a JSR install has them, without a built library. */
+function installedPackage(): string {
+  const pkg = join(mkdtempSync(join(tempDir(), "pkg-")), "node_modules", "@edgerun", "edgerun");
+  mkdirSync(pkg, { recursive: true });
+  copyFileSync(join(root, "mod.ts"), join(pkg, "mod.ts"));
+  for (const dir of ["src", "ffi"]) cpSync(join(root, dir), join(pkg, dir), { recursive: true });
+  return pkg;
+}
+
+// EDGERUN_LIB="" reads as unset (the aarch64 suite exports it).
+const NO_ENV_LIB = { EDGERUN_LIB: "" };
+
+function loadScript(pkg: string, options = ""): string {
+  return `
+    import { loadLibrary, EdgerunError } from ${JSON.stringify(join(pkg, "mod.ts"))};
+    try { console.log("LOADED " + loadLibrary(${options}).path); }
+    catch (e) { console.log(e instanceof EdgerunError ? e.code + ": " + e.message : "other: " + e); }`;
+}
+
+test("loading: without a library, the error names the paths tried and the three ways to get one", () => {
+  const pkg = installedPackage();
+  const r = runScript(loadScript(pkg), NO_ENV_LIB);
+  assert.equal(r.status, 0, r.stderr);
+  if (r.stdout.startsWith("LOADED ")) {
+    // A system-wide libedgerun exists on this machine: the search ended there, as documented.
+    assert.equal(r.stdout.trim(), "LOADED libedgerun.so");
+    return;
+  }
+  const out = r.stdout;
+  assert.match(out, /^LOAD_FAILED: libedgerun\.so could not be loaded\./);
+  assert.ok(out.includes(`${pkg}/zig-out/lib/libedgerun.so (local build: not found)`), out);
+  assert.match(out, /libedgerun\.so \(system loader: /);
+  // 1: build in the package directory, with the pinned zig from PyPI.
+  assert.ok(
+    out.includes(
+      `cd ${pkg}/ && python3 -m pip install --target .zig ziglang==0.15.2 && PYTHONPATH=.zig python3 -m ziglang build`,
+    ),
+    out,
+  );
+  // 2: the environment variable or the option; 3: a system install.
+  assert.match(out, /set EDGERUN_LIB=\/path\/to\/libedgerun\.so/);
+  assert.match(out, /copy it to \/usr\/lib, or to \/usr\/local\/lib and run ldconfig/);
+  assert.match(out, /Getting libedgerun\.so/);
+  assert.doesNotMatch(out, /make build|explicitly|--allow-env/);
+
+  const explicit = runScript(loadScript(pkg, `"/nonexistent/libedgerun.so"`), NO_ENV_LIB);
+  assert.match(explicit.stdout, /Tried: \/nonexistent\/libedgerun\.so \(option: not found\)\.\n/);
+  assert.match(explicit.stdout, /given explicitly .* no other place was searched/);
+});
+
+test("loading: a library built in the installed package's directory is found there", () => {
+  const pkg = installedPackage();
+  const built = join(pkg, "zig-out", "lib", "libedgerun.so");
+  mkdirSync(join(pkg, "zig-out", "lib"), { recursive: true });
+  // The library this suite runs on stands in for the one `python3 -m ziglang build` writes.
+  copyFileSync(loadLibrary().path, built);
+  const r = runScript(loadScript(pkg), NO_ENV_LIB);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), `LOADED ${built}`);
+});
+
+/** Runs a script on Deno with --allow-read --allow-ffi only (no --allow-env, no prompt). */
+function runWithoutEnvPermission(code: string): { status: number | null; stdout: string; stderr: string } {
+  const file = tempFile(`noenv-${Math.random().toString(36).slice(2)}.ts`, code);
+  const args = ["run", "--no-prompt", "--allow-read", "--allow-ffi", file];
+  const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX;
+  const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
+  const env = { ...process.env, EDGERUN_LIB: "/nonexistent/libedgerun.so" } as Record<string, string>;
+  return spawnSync(cmd, rest, { env, encoding: "utf8", cwd: root });
+}
+
+if (runtime === "deno") {
+  test("loading: Deno without --allow-env is told that EDGERUN_LIB could not be read", () => {
+    // The variable is unreadable, so the search goes on to the local build; no hint on success.
+    const found = runWithoutEnvPermission(loadScript(root));
+    assert.equal(found.status, 0, found.stderr);
+    assert.match(found.stdout, /^LOADED /);
+    const failing = runWithoutEnvPermission(loadScript(root, `"/nonexistent/libedgerun.so"`));
+    assert.equal(failing.status, 0, failing.stderr);
+    assert.match(failing.stdout, /EDGERUN_LIB could not be read: run Deno with --allow-env\./);
+  });
+}
