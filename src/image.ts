@@ -14,42 +14,178 @@ import { check } from "../ffi/errors.ts";
 import type { Feed, Model } from "./model.ts";
 import type { TensorInfo } from "./tensor.ts";
 
-/** Channel order of a packed 8-bit image. */
+/**
+ * Channel order of a packed 8-bit image.
+ *
+ * @example
+ * ```ts
+ * import { type ImageFormat, nv12 } from "@edgerun/edgerun";
+ * const format: ImageFormat = "bgr"; // OpenCV frames
+ * const frame = nv12(new Uint8Array(64 * 48 * 3), { format, width: 64, height: 48 });
+ * ```
+ */
 export type ImageFormat = "rgb" | "bgr";
 
-/** Memory layout of an image input: channels first or last; "auto" reads it from the shape. */
+/**
+ * Memory layout of an image input: channels first or last; "auto" reads it from the shape.
+ *
+ * @example
+ * ```ts
+ * import { type ImageLayout, normalized } from "@edgerun/edgerun";
+ * const layout: ImageLayout = "nhwc";
+ * const feed = normalized(new Uint8Array(224 * 224 * 3), { format: "rgb", width: 224, height: 224, layout });
+ * ```
+ */
 export type ImageLayout = "auto" | "nchw" | "nhwc";
 
-/** Where the pixels are: packed 3-byte pixels, rows `stride` bytes apart. */
+/**
+ * Where the pixels are: packed 3-byte pixels, rows `stride` bytes apart.
+ *
+ * @example
+ * ```ts
+ * import { type ImageOptions, nv12 } from "@edgerun/edgerun";
+ * // a 640x480 frame whose rows are padded to 2048 bytes
+ * const where: ImageOptions = { format: "rgb", width: 640, height: 480, stride: 2048 };
+ * const frame = nv12(new Uint8Array(2048 * 480), where);
+ * ```
+ */
 export interface ImageOptions {
-  /** Channel order of the image's pixels. */
+  /**
+   * Channel order of the image's pixels.
+   *
+   * @example
+   * ```ts
+   * import { type ImageOptions } from "@edgerun/edgerun";
+   * const options: ImageOptions = { format: "rgb", width: 640, height: 480, stride: 1920 };
+   * console.log(options.format);
+   * ```
+   */
   format: ImageFormat;
-  /** Width in pixels. */
+  /**
+   * Width in pixels.
+   *
+   * @example
+   * ```ts
+   * import { type ImageOptions } from "@edgerun/edgerun";
+   * const options: ImageOptions = { format: "rgb", width: 640, height: 480, stride: 1920 };
+   * console.log(options.width);
+   * ```
+   */
   width: number;
-  /** Height in pixels. */
+  /**
+   * Height in pixels.
+   *
+   * @example
+   * ```ts
+   * import { type ImageOptions } from "@edgerun/edgerun";
+   * const options: ImageOptions = { format: "rgb", width: 640, height: 480, stride: 1920 };
+   * console.log(options.height);
+   * ```
+   */
   height: number;
-  /** Bytes from one row to the next (default width * 3). */
+  /**
+   * Bytes from one row to the next (default width * 3).
+   *
+   * @example
+   * ```ts
+   * import { type ImageOptions } from "@edgerun/edgerun";
+   * const options: ImageOptions = { format: "rgb", width: 640, height: 480, stride: 1920 };
+   * console.log(options.stride);
+   * ```
+   */
   stride?: number;
 }
 
-/** Options of {@link nv12} and {@link writeNv12}. */
+/**
+ * Options of {@link nv12} and {@link writeNv12}.
+ *
+ * @example
+ * ```ts
+ * import { nv12, type Nv12Options } from "@edgerun/edgerun";
+ * const options: Nv12Options = { format: "bgr", width: 640, height: 480, range: "video" };
+ * const frame = nv12(new Uint8Array(640 * 480 * 3), options);
+ * ```
+ */
 export interface Nv12Options extends ImageOptions {
   /**
    * YUV range the model was compiled for (Horizon's `input_space_and_range`): "full" (its
    * default "regular", 0..255) or "video" (`bt601_video`, Y 16..235). Default "full".
+   *
+   * @example
+   * ```ts
+   * import { nv12 } from "@edgerun/edgerun";
+   * // a model compiled with input_space_and_range: bt601_video
+   * const frame = nv12(new Uint8Array(64 * 48 * 3), { format: "rgb", width: 64, height: 48, range: "video" });
+   * ```
    */
   range?: "full" | "video";
 }
 
-/** Options of {@link normalized} and {@link writeNormalized}. */
+/**
+ * Options of {@link normalized} and {@link writeNormalized}.
+ *
+ * @example
+ * ```ts
+ * import { normalized, type NormalizeOptions } from "@edgerun/edgerun";
+ * const imagenet: NormalizeOptions = {
+ *   format: "rgb", width: 224, height: 224,
+ *   mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375],
+ * };
+ * const feed = normalized(new Uint8Array(224 * 224 * 3), imagenet);
+ * ```
+ */
 export interface NormalizeOptions extends ImageOptions {
-  /** Per-channel mean in pixel units (0..255), in the input's channel order. Default [0, 0, 0]. */
+  /**
+   * Per-channel mean in pixel units (0..255), in the input's channel order. Default [0, 0, 0].
+   *
+   * @example
+   * ```ts
+   * import { normalized } from "@edgerun/edgerun";
+   * const feed = normalized(new Uint8Array(224 * 224 * 3), {
+   *   format: "rgb", width: 224, height: 224,
+   *   mean: [123.675, 116.28, 103.53],
+   * });
+   * ```
+   */
   mean?: readonly number[];
-  /** Per-channel standard deviation in pixel units, in the input's channel order. Default [1, 1, 1]. */
+  /**
+   * Per-channel standard deviation in pixel units, in the input's channel order. Default [1, 1, 1].
+   *
+   * @example
+   * ```ts
+   * import { normalized } from "@edgerun/edgerun";
+   * const feed = normalized(new Uint8Array(224 * 224 * 3), {
+   *   format: "rgb", width: 224, height: 224,
+   *   std: [58.395, 57.12, 57.375],
+   * });
+   * ```
+   */
   std?: readonly number[];
-  /** Channel order the model expects (default: the image's `format`); the other swaps R and B. */
+  /**
+   * Channel order the model expects (default: the image's `format`); the other swaps R and B.
+   *
+   * @example
+   * ```ts
+   * import { normalized } from "@edgerun/edgerun";
+   * const feed = normalized(new Uint8Array(224 * 224 * 3), {
+   *   format: "rgb", width: 224, height: 224,
+   *   channels: "bgr" // a BGR-trained model fed RGB frames,
+   * });
+   * ```
+   */
   channels?: ImageFormat;
-  /** Layout of the input tensor (default "auto": [1,3,H,W] is NCHW, [1,H,W,3] is NHWC). */
+  /**
+   * Layout of the input tensor (default "auto": [1,3,H,W] is NCHW, [1,H,W,3] is NHWC).
+   *
+   * @example
+   * ```ts
+   * import { normalized } from "@edgerun/edgerun";
+   * const feed = normalized(new Uint8Array(224 * 224 * 3), {
+   *   format: "rgb", width: 224, height: 224,
+   *   layout: "nchw",
+   * });
+   * ```
+   */
   layout?: ImageLayout;
 }
 
@@ -77,15 +213,60 @@ const NORMALIZE_KEYS = new Set([...IMAGE_KEYS, "mean", "std", "channels", "layou
  * ```
  */
 export interface ImageFeed {
-  /** "nv12" (two inputs, Y and UV) or "normalized" (one input). */
+  /**
+   * "nv12" (two inputs, Y and UV) or "normalized" (one input).
+   *
+   * @example
+   * ```ts
+   * import { type ImageFeed, nv12 } from "@edgerun/edgerun";
+   * const frame: ImageFeed = nv12(new Uint8Array(64 * 48 * 3), { format: "rgb", width: 64, height: 48 });
+   * console.log(frame.kind);
+   * ```
+   */
   readonly kind: "nv12" | "normalized";
-  /** The pixels (read by the shim when the run starts). */
+  /**
+   * The pixels (read by the shim when the run starts).
+   *
+   * @example
+   * ```ts
+   * import { type ImageFeed, nv12 } from "@edgerun/edgerun";
+   * const frame: ImageFeed = nv12(new Uint8Array(64 * 48 * 3), { format: "rgb", width: 64, height: 48 });
+   * console.log(frame.data.byteLength);
+   * ```
+   */
   readonly data: Uint8Array;
-  /** Width in pixels. */
+  /**
+   * Width in pixels.
+   *
+   * @example
+   * ```ts
+   * import { type ImageFeed, nv12 } from "@edgerun/edgerun";
+   * const frame: ImageFeed = nv12(new Uint8Array(64 * 48 * 3), { format: "rgb", width: 64, height: 48 });
+   * console.log(frame.width);
+   * ```
+   */
   readonly width: number;
-  /** Height in pixels. */
+  /**
+   * Height in pixels.
+   *
+   * @example
+   * ```ts
+   * import { type ImageFeed, nv12 } from "@edgerun/edgerun";
+   * const frame: ImageFeed = nv12(new Uint8Array(64 * 48 * 3), { format: "rgb", width: 64, height: 48 });
+   * console.log(frame.height);
+   * ```
+   */
   readonly height: number;
-  /** Bytes from one row to the next. */
+  /**
+   * Bytes from one row to the next.
+   *
+   * @example
+   * ```ts
+   * import { type ImageFeed, nv12 } from "@edgerun/edgerun";
+   * const frame: ImageFeed = nv12(new Uint8Array(64 * 48 * 3), { format: "rgb", width: 64, height: 48 });
+   * console.log(frame.stride);
+   * ```
+   */
   readonly stride: number;
 }
 
