@@ -364,7 +364,9 @@ export class Tensor {
       return out;
     }
     if (!this.padded) {
-      (out as Uint8Array).set(this.data as Uint8Array);
+      // Byte copy: an element-wise set() would convert float16 bits held in a Uint16Array.
+      const bytes = this.size * dtypeSize(this.dtype);
+      new Uint8Array(out.buffer).set(new Uint8Array(this.data.buffer, this.data.byteOffset, bytes));
       return out;
     }
     const size = dtypeSize(this.dtype);
@@ -395,7 +397,11 @@ export class Tensor {
     const out = new Float32Array(this.size);
     const q = this.quantization;
     if (!q) {
-      for (let i = 0; i < out.length; i++) out[i] = Number(dense[i]);
+      if (this.dtype === "float16" && dense instanceof Uint16Array) {
+        for (let i = 0; i < out.length; i++) out[i] = halfToFloat(dense[i]);
+      } else {
+        for (let i = 0; i < out.length; i++) out[i] = Number(dense[i]);
+      }
       return out;
     }
     const axis = q.scales.length > 1 ? q.axis : -1;
@@ -429,4 +435,14 @@ export class Tensor {
       quantization: this.quantization,
     });
   }
+}
+
+/** IEEE 754 binary16 bits to a number (for float16 data held as Uint16Array bits). */
+function halfToFloat(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
 }
