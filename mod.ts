@@ -20,6 +20,6 @@ export type { RunStats, TimeSummary } from "./src/stats.ts";
 export type { TensorFeed } from "./src/request.ts";
 export { type DType, type Float16ArrayLike, hasFloat16Array, type TypedArray } from "./src/dtype.ts";
 export { parseNpy, toNpy } from "./src/npy.ts";
-export { compare, type Comparison, formatComparison } from "./src/compare.ts";
+export { type Comparable, compare, type Comparison, formatComparison } from "./src/compare.ts";
 export { EdgerunError, type ErrorCode } from "./ffi/errors.ts";
 export { type LibraryInfo, loadLibrary, runtime, setBackendSearchPath } from "./ffi/load.ts";

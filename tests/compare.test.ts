@@ -43,7 +43,7 @@ test("compare: zero vectors, empty arrays, NaN and infinities", () => {
   assert.ok(Number.isNaN(withNaN.meanAbsDiff));
   assert.equal(withNaN.minAbsDiff, 0);
   assert.equal(withNaN.worstIndex, 2, "the first NaN is the worst");
-  assert.match(formatComparison(withNaN), /^Cosine Similarity: NaN  diff: max=NaN .* worst=\[2\]$/);
+  assert.match(formatComparison(withNaN), /^Cosine Similarity: NaN {2}diff: max=NaN .* worst=\[2\]$/);
   assert.ok(Number.isNaN(compare([Infinity], [Infinity]).cosine));
 });
 
@@ -77,7 +77,10 @@ test("compare: quantized tensors are dequantized (per tensor and per axis)", () 
 });
 
 test("compare: mismatched counts are RangeErrors, other values TypeErrors", () => {
-  assert.throws(() => compare(new Float32Array(2), new Float32Array(3)), (e: unknown) => e instanceof RangeError && /2 elements with 3/.test(e.message));
+  assert.throws(
+    () => compare(new Float32Array(2), new Float32Array(3)),
+    (e: unknown) => e instanceof RangeError && /2 elements with 3/.test(e.message),
+  );
   assert.throws(() => compare("abc" as unknown as number[], [1]), TypeError);
   assert.throws(() => compare([1], { length: 1 } as unknown as number[]), TypeError);
 });

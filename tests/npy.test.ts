@@ -6,7 +6,8 @@ import { type DType, EdgerunError, hasFloat16Array, parseNpy, Tensor, toNpy } fr
 import { test } from "./compat.ts";
 import { root, values } from "./helpers.ts";
 
-const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(join(root, "tests/fixtures/npy", `${name}.npy`)));
+const fixture = (name: string): Uint8Array =>
+  new Uint8Array(readFileSync(join(root, "tests/fixtures/npy", `${name}.npy`)));
 
 // What generate.py wrote, stated literally: dtype name, TypedArray, values (shape [2, 3]).
 const T40 = 2n ** 40n;
@@ -87,7 +88,10 @@ test("npy: Fortran order and dtypes edgerun lacks are UNSUPPORTED EdgerunErrors"
 test("npy: malformed bytes are RangeErrors; views into a larger buffer parse", () => {
   assert.throws(() => parseNpy(new Uint8Array([1, 2, 3])), /bad magic/);
   const good = fixture("float32");
-  assert.throws(() => parseNpy(good.subarray(0, good.length - 4)), (e: unknown) => e instanceof RangeError && /truncated/.test(e.message));
+  assert.throws(
+    () => parseNpy(good.subarray(0, good.length - 4)),
+    (e: unknown) => e instanceof RangeError && /truncated/.test(e.message),
+  );
   assert.throws(() => parseNpy(good.subarray(0, good.length - 1)), RangeError);
   assert.throws(() => parseNpy(good.subarray(0, 60)), /header is truncated/);
   // A .npy inside a bigger buffer at an odd offset (a Node Buffer from a pool, say).
