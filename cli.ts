@@ -1,9 +1,12 @@
-#!/usr/bin/env -S deno run --allow-ffi --allow-read --allow-write --allow-env
+#!/usr/bin/env -S sh -c 'case $npm_config_user_agent in bun/*)exec "$npm_execpath" "$0" "$@";;esac;command -v deno >/dev/null||exec bun "$0" "$@";exec deno run --allow-ffi --allow-read --allow-write --allow-env "$0" "$@"'
 /**
  * The `edgerun` command line: `info`, `run`, `perf` and `compare` for .hbm and .onnx models.
  *
- * Deno runs this file through the shebang (the permissions it needs are listed there); Bun
- * ignores the shebang line when it runs the file itself (`bun cli.ts ...`).
+ * The shebang picks the runtime when the file is executed (as the package's `edgerun` bin):
+ * Bun when Bun launched it (`bunx edgerun`, `bun run edgerun`: Bun sets $npm_config_user_agent
+ * and $npm_execpath), else Deno with the permissions the CLI needs (ffi, read, write, env), else
+ * Bun. Bun would otherwise execute the shebang's Deno too. Both runtimes skip the line when
+ * given the file (`deno run ... cli.ts`, `bun cli.ts`).
  *
  * @example
  * ```sh

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { open, parseNpy, Tensor, toNpy } from "../mod.ts";
@@ -26,9 +26,9 @@ const clsShape = [...PADDLE_OCR_INPUTS.cls.shape];
 /** The Deno permissions cli.ts's shebang grants (so the test fails if they do not suffice). */
 function shebangFlags(): string[] {
   const first = readFileSync(cliPath, "utf8").split("\n")[0];
-  const match = /^#!\/usr\/bin\/env -S deno run (.*)$/.exec(first);
+  const match = /exec deno run ((?:--allow-[a-z]+ )+)"\$0"/.exec(first);
   assert.ok(match, `unexpected shebang: ${first}`);
-  return match[1].trim().split(/\s+/);
+  return match[1].trim().split(" ");
 }
 
 interface Result {
@@ -94,7 +94,8 @@ const realInput = new Float32Array([-1.5, -0.5, 0, 0.5, 2, 3]); // multiples of 
 test("cli: --version, --help and every subcommand's help", async () => {
   const version = cli(["--version"]);
   assert.equal(version.code, 0, version.stderr);
-  assert.equal(version.stdout.trim(), `edgerun ${VERSION}`);
+  const runtimeVersion = runtime === "bun" ? process.versions.bun : process.versions.deno;
+  assert.equal(version.stdout.trim(), `edgerun ${VERSION} (${runtime} ${runtimeVersion})`);
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
   const deno = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
   assert.equal(VERSION, pkg.version);
@@ -116,6 +117,21 @@ test("cli: --version, --help and every subcommand's help", async () => {
   const none = await inProcess([]);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /Usage: edgerun <command>/);
+});
+
+test("cli: executed as a bin, the shebang runs Deno, or Bun when Bun launched it, or Bun without Deno", () => {
+  if (process.env.EDGERUN_TEST_EXEC_PREFIX) return; // the shebang would start host binaries, not the emulated ones
+  const bin = join(root, "node_modules/.bin");
+  const plain = { ...process.env, PATH: `${bin}:/usr/bin:/bin` } as Record<string, string>;
+  delete plain.npm_config_user_agent;
+  const run = (env: Record<string, string>) =>
+    spawnSync(cliPath, ["--version"], { env, encoding: "utf8" }).stdout.trim();
+  assert.match(run(plain), /^edgerun \S+ \(deno \d/);
+  const viaBun = { ...plain, npm_config_user_agent: "bun/1 npm/? linux x64", npm_execpath: join(bin, "bun") };
+  assert.match(run(viaBun), /^edgerun \S+ \(bun \d/);
+  const bunOnly = mkdtempSync(join(tempDir(), "bun-only-"));
+  symlinkSync(join(bin, "bun"), join(bunOnly, "bun"));
+  assert.match(run({ ...plain, PATH: `${bunOnly}:/usr/bin:/bin` }), /^edgerun \S+ \(bun \d/);
 });
 
 test("cli info: a PaddleOCR model and a simulator pack (every model, quantization, SoC)", () => {

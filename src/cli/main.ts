@@ -159,7 +159,8 @@ export async function main(argv: readonly string[], io: CliOutput = processOutpu
     return 0;
   }
   if (command === "--version" || command === "-V") {
-    io.out(`edgerun ${VERSION}`);
+    const versions = process.versions as Record<string, string | undefined>;
+    io.out(`edgerun ${VERSION} (${versions.bun ? `bun ${versions.bun}` : `deno ${versions.deno}`})`);
     return 0;
   }
   const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command as keyof typeof COMMANDS] : undefined;
