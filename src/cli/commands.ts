@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadLibrary } from "../../ffi/load.ts";
 import { compare, formatComparison } from "../compare.ts";
-import { type Backend, open, openAll, type OpenOptions, type RunOptions } from "../model.ts";
+import { type Backend, type Model, open, openAll, type OpenOptions, type RunOptions } from "../model.ts";
 import { toNpy } from "../npy.ts";
 import type { Outputs } from "../outputs.ts";
 import type { TimeSummary } from "../stats.ts";
@@ -21,6 +21,7 @@ import {
   feedsOf,
   loadInputFiles,
   planInputs,
+  type PlannedInput,
   readNpyFile,
   shapeOptions,
 } from "./feeds.ts";
@@ -98,21 +99,23 @@ export function outputFileName(name: string, index: number, taken: Set<string>):
   return file;
 }
 
+/** The inputs of a run (files, --shape, random data from --seed), each announced on stderr. */
+function plannedInputs(model: Model, args: Parsed, io: CliOutput): PlannedInput[] {
+  const seed = intOption(args, "seed", 0, 0xffffffff, 1);
+  const files = loadInputFiles(model, args.lists.get("input") ?? []);
+  const plan = planInputs(model, files, shapeOptions(model, args.lists.get("shape") ?? []), seed);
+  for (const p of plan) io.err(describeInput(p) + "\n");
+  return plan;
+}
+
 /** `edgerun run MODEL --input NAME=FILE ...`: writes each output to DIR/<name>.npy. */
 export async function runCommand(args: Parsed, io: CliOutput): Promise<number> {
   const [path] = positionals(args, 1, "one model file");
   requireFile(path);
   const dir = args.values.get("out") ?? "outputs";
-  const seed = intOption(args, "seed", 0, 0xffffffff, 1);
   const options = runOptions(args);
   await using model = open(path, openOptions(args));
-  const plan = planInputs(
-    model,
-    loadInputFiles(model, args.lists.get("input") ?? []),
-    shapeOptions(model, args.lists.get("shape") ?? []),
-    seed,
-  );
-  for (const p of plan) io.err(describeInput(p) + "\n");
+  const plan = plannedInputs(model, args, io);
   const outputs = await model.runAsync(feedsOf(plan), options);
   try {
     mkdirSync(dir, { recursive: true });
@@ -148,17 +151,10 @@ export async function perfCommand(args: Parsed, io: CliOutput): Promise<number> 
   const seconds = numberOption(args, "seconds", 0.001, 86400);
   const inflight = intOption(args, "inflight", 1, 256, 1);
   const warmup = intOption(args, "warmup", 0, 1e6, 3);
-  const seed = intOption(args, "seed", 0, 0xffffffff, 1);
   const options = runOptions(args);
   requireFile(path);
   await using model = open(path, { ...openOptions(args), ...(inflight > 1 ? { maxRequests: inflight } : {}) });
-  const plan = planInputs(
-    model,
-    loadInputFiles(model, args.lists.get("input") ?? []),
-    shapeOptions(model, args.lists.get("shape") ?? []),
-    seed,
-  );
-  for (const p of plan) io.err(describeInput(p) + "\n");
+  const plan = plannedInputs(model, args, io);
   const feeds = feedsOf(plan);
   // Sync runs are the tight loop; models compiled for several cores only run asynchronously.
   const sync = inflight === 1 && !(Number(model.info.model_bpu_cores) > 1);
@@ -283,17 +279,10 @@ export async function compareCommand(args: Parsed, io: CliOutput): Promise<numbe
   }
   requireFile(pathA);
   requireFile(pathB);
-  const seed = intOption(args, "seed", 0, 0xffffffff, 1);
   const backend = openOptions(args).backend;
   await using a = open(pathA, { backend });
   await using b = open(pathB, { backend });
-  const plan = planInputs(
-    a,
-    loadInputFiles(a, args.lists.get("input") ?? []),
-    shapeOptions(a, args.lists.get("shape") ?? []),
-    seed,
-  );
-  for (const p of plan) io.err(describeInput(p) + "\n");
+  const plan = plannedInputs(a, args, io);
   if (b.inputs.length !== a.inputs.length) {
     throw new CliFailure(`${pathA} has ${a.inputs.length} inputs, ${pathB} has ${b.inputs.length}`);
   }
