@@ -5,28 +5,103 @@
 import type { TypedArray } from "./dtype.ts";
 import { Tensor } from "./tensor.ts";
 
-/** The result of {@link compare}. */
+/**
+ * The result of {@link compare}.
+ *
+ * @example
+ * ```ts
+ * import { compare, type Comparison, open } from "@edgerun/edgerun";
+ * using onBoard = open("model.hbm");
+ * using reference = open("model.onnx");
+ * const c: Comparison = compare(onBoard.run()[0], reference.run()[0]);
+ * if (c.cosine < 0.999) console.warn(`output differs: worst at ${c.worstIndex}`);
+ * ```
+ */
 export interface Comparison {
-  /** Number of elements compared. */
+  /**
+   * Number of elements compared.
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 2, 3], [1, 2, 4]).count); // 3
+   * ```
+   */
   readonly count: number;
   /**
    * Cosine similarity in [-1, 1]: 1 when both are all-zero (or empty), 0 when only one is,
    * NaN when either holds a NaN or an infinity.
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 0], [0, 1]).cosine); // 0
+   * ```
    */
   readonly cosine: number;
-  /** Largest |a - b| (NaN when some difference is NaN). */
+  /**
+   * Largest |a - b| (NaN when some difference is NaN).
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 2, 3], [1, 2.5, 3]).maxAbsDiff); // 0.5
+   * ```
+   */
   readonly maxAbsDiff: number;
-  /** Smallest |a - b| (NaN differences are skipped; 0 for no elements). */
+  /**
+   * Smallest |a - b| (NaN differences are skipped; 0 for no elements).
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 2, 3], [1, 2.5, 3]).minAbsDiff); // 0
+   * ```
+   */
   readonly minAbsDiff: number;
-  /** Mean |a - b| (NaN when some difference is NaN). */
+  /**
+   * Mean |a - b| (NaN when some difference is NaN).
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 2], [2, 4]).meanAbsDiff); // 1.5
+   * ```
+   */
   readonly meanAbsDiff: number;
-  /** Largest |a - b| / |b| (b is the reference; |b| below 1e-12 counts as 1e-12); NaN as above. */
+  /**
+   * Largest |a - b| / |b| (b is the reference; |b| below 1e-12 counts as 1e-12); NaN as above.
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 3], [1, 2]).maxRelDiff); // 0.5
+   * ```
+   */
   readonly maxRelDiff: number;
-  /** Flat (C-order) index of the largest |a - b|: the first NaN difference if any, else 0 when all are equal. */
+  /**
+   * Flat (C-order) index of the largest |a - b|: the first NaN difference if any, else 0 when
+   * all are equal.
+   *
+   * @example
+   * ```ts
+   * import { compare } from "@edgerun/edgerun";
+   * console.log(compare([1, 2, 3], [1, 5, 3]).worstIndex); // 1
+   * ```
+   */
   readonly worstIndex: number;
 }
 
-/** What {@link compare} accepts: a Tensor, any TypedArray (bigint ones too) or a number array. */
+/**
+ * What {@link compare} accepts: a Tensor, any TypedArray (bigint ones too) or a number array.
+ *
+ * @example
+ * ```ts
+ * import { type Comparable, compare } from "@edgerun/edgerun";
+ * const reference: Comparable = new BigInt64Array([1n, 2n]);
+ * console.log(compare([1, 2], reference).cosine); // 1
+ * ```
+ */
 export type Comparable = Tensor | TypedArray | readonly number[];
 
 function asNumbers(v: Comparable, which: string): Float32Array | Float64Array {
@@ -101,6 +176,13 @@ export function compare(a: Comparable, b: Comparable): Comparison {
  * One line in the style of the S100 Python tools: `Cosine Similarity: 1.0000  diff: max=0.0
  * min=0.0 mean=0.0`, followed by the largest relative difference and where the largest absolute
  * difference is when there is one.
+ *
+ * @example
+ * ```ts
+ * import { compare, formatComparison } from "@edgerun/edgerun";
+ * console.log(formatComparison(compare([1, 2, 3], [1, 2, 3])));
+ * // Cosine Similarity: 1.0000  diff: max=0.0 min=0.0 mean=0.0
+ * ```
  */
 export function formatComparison(c: Comparison): string {
   const g = (v: number) => (v === 0 ? "0.0" : v.toPrecision(4));

@@ -26,13 +26,49 @@ import {
   shapeOptions,
 } from "./feeds.ts";
 
-/** Where a command writes: stdout lines, stderr text, and whether stderr is a terminal. */
+/**
+ * Where a command writes: stdout lines, stderr text, and whether stderr is a terminal.
+ *
+ * @example
+ * ```ts
+ * import { type CliOutput, main } from "@edgerun/edgerun/cli";
+ * const lines: string[] = [];
+ * const io: CliOutput = { out: (line) => lines.push(line), err: () => {}, errIsTTY: false };
+ * const code = await main(["--version"], io);
+ * console.log(code, lines);
+ * ```
+ */
 export interface CliOutput {
-  /** Writes one line of results to stdout. */
+  /**
+   * Writes one line of results to stdout.
+   *
+   * @example
+   * ```ts
+   * import type { CliOutput } from "@edgerun/edgerun/cli";
+   * const out: CliOutput["out"] = (line) => console.log(line);
+   * ```
+   */
   out(line: string): void;
-  /** Writes text to stderr as it is (no newline added). */
+  /**
+   * Writes text to stderr as it is (no newline added).
+   *
+   * @example
+   * ```ts
+   * import type { CliOutput } from "@edgerun/edgerun/cli";
+   * let errors = "";
+   * const err: CliOutput["err"] = (text) => (errors += text);
+   * ```
+   */
   err(text: string): void;
-  /** True when stderr is a terminal (live progress lines are drawn only then). */
+  /**
+   * True when stderr is a terminal (live progress lines are drawn only then).
+   *
+   * @example
+   * ```ts
+   * import type { CliOutput } from "@edgerun/edgerun/cli";
+   * const io: CliOutput = { out: console.log, err: (t) => console.error(t), errIsTTY: false };
+   * ```
+   */
   readonly errIsTTY: boolean;
 }
 

@@ -15,7 +15,15 @@ import {
 } from "./commands.ts";
 import { CliFailure } from "./feeds.ts";
 
-/** The package version (kept equal to deno.json and package.json; a test checks it). */
+/**
+ * The package version (kept equal to deno.json and package.json; a test checks it).
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "@edgerun/edgerun/cli";
+ * console.log(`edgerun ${VERSION}`);
+ * ```
+ */
 export const VERSION = "0.1.0";
 
 const EXIT_CODES = `Exit codes: 0 success; 1 failure (file, model or run error; compare below --min-cosine);
