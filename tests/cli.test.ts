@@ -38,12 +38,18 @@ interface Result {
 }
 
 /** Runs the CLI in a new process of this runtime, in a fresh directory. */
-function cli(args: string[], cwd = mkdtempSync(join(tempDir(), "cli-"))): Result & { cwd: string } {
+function cli(
+  args: string[],
+  cwd = mkdtempSync(join(tempDir(), "cli-")),
+  extraEnv: Record<string, string> = {},
+): Result & { cwd: string } {
   const runArgs = runtime === "deno" ? ["run", ...shebangFlags(), cliPath, ...args] : [cliPath, ...args];
   const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX;
   const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...runArgs] : [process.execPath, ...runArgs];
   const env: Record<string, string | undefined> = { ...process.env, EDGERUN_HBDNN_LIB_DIR: simDir(), NO_COLOR: "1" };
   delete env.LD_LIBRARY_PATH;
+  delete env.EDGERUN_DEBUG;
+  Object.assign(env, extraEnv);
   const r = spawnSync(cmd, rest, { cwd, env: env as Record<string, string>, encoding: "utf8" });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, cwd };
 }
@@ -281,6 +287,9 @@ test("cli compare: different data fails with exit 1 under --min-cosine", () => {
 test("cli: user mistakes are one line on stderr with exit code 2 (usage) or 1 (failure)", async () => {
   const missing = cli(["run", join(tempDir(), "missing.onnx")]);
   assertOneLineError(missing, 1, /cannot open .*missing\.onnx: no such file/);
+  const debug = cli(["run", join(tempDir(), "missing.onnx")], undefined, { EDGERUN_DEBUG: "1" });
+  assert.equal(debug.code, 1);
+  assert.match(debug.stderr, /^CliFailure: cannot open .*\n +at .*requireFile/, "EDGERUN_DEBUG adds the stack");
   assertOneLineError(cli(["perf", cls, "--iterations", "x"]), 2, /--iterations must be an integer/);
   const wrongShape = tempFile(
     "cli-bad-shape.npy",

@@ -49,7 +49,7 @@ Commands:
   perf MODEL                       throughput and latency (mean, p50, p99, min, max)
   compare A B                      cosine similarity and differences of two models' outputs or two .npy files
 
-Options: -h, --help (also after a command), --version
+Options: -h, --help (also after a command), --version. EDGERUN_DEBUG=1 adds stack traces to errors.
 
 ${EXIT_CODES}`,
   info: `Usage: edgerun info MODEL [options]
@@ -142,6 +142,15 @@ export function processOutput(): CliOutput {
   };
 }
 
+/** $EDGERUN_DEBUG set: print the stack of every error too. */
+function debugging(): boolean {
+  try {
+    return !!process.env.EDGERUN_DEBUG;
+  } catch {
+    return false; // Deno without --allow-env
+  }
+}
+
 /** Mistakes of the user or the environment, worth one line, not a stack trace. */
 function isExpected(e: unknown): e is Error {
   return e instanceof CliFailure || e instanceof EdgerunError || e instanceof TypeError || e instanceof RangeError;
@@ -181,6 +190,7 @@ export async function main(argv: readonly string[], io: CliOutput = processOutpu
     }
     return await run(args, io);
   } catch (e) {
+    if (debugging() && e instanceof Error) io.err(`${e.stack ?? e.message}\n`);
     if (e instanceof UsageError) {
       const where = run ? ` ${command}` : "";
       io.err(`edgerun: ${e.message} (see edgerun${where} --help)\n`);
