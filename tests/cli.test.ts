@@ -11,6 +11,8 @@ import process from "node:process";
 import { open, parseNpy, Tensor, toNpy } from "../mod.ts";
 import { main, VERSION } from "../cli.ts";
 import { outputFileName } from "../src/cli/commands.ts";
+import { randomTensor } from "../src/cli/feeds.ts";
+import type { TensorInfo } from "../src/tensor.ts";
 import { runtime, test } from "./compat.ts";
 import { deterministicInput, PADDLE_OCR_INPUTS } from "./fixtures/inputs.ts";
 import { ocrModels, root, tempDir, tempFile, values } from "./helpers.ts";
@@ -51,7 +53,9 @@ function cli(
   delete env.EDGERUN_DEBUG;
   Object.assign(env, extraEnv);
   const r = spawnSync(cmd, rest, { cwd, env: env as Record<string, string>, encoding: "utf8" });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, cwd };
+  // A signal would otherwise show only as code null.
+  const stderr = r.signal ? `${r.stderr}\n[terminated by ${r.signal}]` : r.stderr;
+  return { code: r.status, stdout: r.stdout, stderr, cwd };
 }
 
 /** A user mistake: the exit code, and stderr is exactly one line "edgerun: ..." (no stack trace). */
@@ -200,6 +204,34 @@ test("cli run: file names of outputs are safe and unique", () => {
   assert.equal(outputFileName("../../etc/passwd", 2, taken), "etc_passwd.npy");
   assert.equal(outputFileName("..", 3, taken), "output_3.npy");
   assert.equal(outputFileName("", 4, taken), "output_4.npy");
+});
+
+test("cli: random inputs are deterministic per seed, in range, float32 for float and quantized inputs", () => {
+  const info = (dtype: TensorInfo["dtype"], quantized = false): TensorInfo => ({
+    name: "x",
+    dtype,
+    shape: [2, 50],
+    strides: [],
+    byteSize: 0,
+    quantization: quantized ? { scales: new Float32Array([0.1]), zeroPoints: new Int32Array(0), axis: -1 } : null,
+    dynamic: false,
+    padded: false,
+  });
+  const a = randomTensor(info("float32"), [2, 50], 7);
+  assert.deepEqual(values(a.data), values(randomTensor(info("float32"), [2, 50], 7).data));
+  assert.notDeepEqual(values(a.data), values(randomTensor(info("float32"), [2, 50], 8).data));
+  assert.deepEqual(a.shape, [2, 50]);
+  assert.ok(values(a.data, Number).every((v) => v >= -1 && v < 1));
+  assert.ok(new Set(values(a.data)).size > 90, "values vary");
+  assert.equal(randomTensor(info("int8", true), [3], 1).dtype, "float32", "quantized inputs get real values");
+  assert.equal(randomTensor(info("float16"), [3], 1).dtype, "float32", "converted on the way in");
+  const u8 = randomTensor(info("uint8"), [100], 1);
+  assert.equal(u8.data.constructor, Uint8Array);
+  assert.ok(Math.max(...values(u8.data, Number)) > 128, "the whole uint8 range");
+  const i64 = randomTensor(info("int64"), [100], 1);
+  assert.equal(i64.data.constructor, BigInt64Array);
+  assert.ok(values(i64.data, Number).some((v) => v < 0) && values(i64.data, Number).every((v) => Math.abs(v) <= 100));
+  assert.deepEqual(new Set(values(randomTensor(info("bool"), [100], 1).data)), new Set([0, 1]));
 });
 
 test("cli perf: the requested run count and sane latencies (sync, in flight, --seconds)", () => {
