@@ -21,5 +21,7 @@ export { main, VERSION } from "./src/cli/main.ts";
 export type { CliOutput } from "./src/cli/commands.ts";
 
 if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
+  // Exit at once rather than through the runtime's teardown: Deno unloads libedgerun.so then,
+  // and its worker threads (idle, or just finishing a run) crash in the unmapped code.
+  process.exit(await main(process.argv.slice(2)));
 }

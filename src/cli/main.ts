@@ -2,6 +2,7 @@
  * The `edgerun` command line: dispatch, help texts, and errors as one line plus an exit code.
  * @module
  */
+import { writeSync } from "node:fs";
 import process from "node:process";
 import { EdgerunError } from "../../ffi/errors.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
@@ -133,11 +134,14 @@ const SPECS: Record<string, OptionSpec> = {
 
 const COMMANDS = { info: infoCommand, run: runCommand, perf: perfCommand, compare: compareCommand };
 
-/** Output to the process's stdout and stderr. */
+/**
+ * Output to the process's stdout and stderr, written synchronously: cli.ts exits right after
+ * main() returns, and nothing written may be lost then.
+ */
 export function processOutput(): CliOutput {
   return {
-    out: (line) => process.stdout.write(line + "\n"),
-    err: (text) => process.stderr.write(text),
+    out: (line) => writeSync(1, line + "\n"),
+    err: (text) => writeSync(2, text),
     errIsTTY: process.stderr.isTTY === true,
   };
 }
