@@ -21,7 +21,7 @@ export { main, VERSION } from "./src/cli/main.ts";
 export type { CliOutput } from "./src/cli/commands.ts";
 
 if (import.meta.main) {
-  // Exit at once rather than through the runtime's teardown: Deno unloads libedgerun.so then,
-  // and its worker threads (idle, or just finishing a run) crash in the unmapped code.
+  // Output was written synchronously and nothing is left to run: exit now, skipping the
+  // runtime's teardown (where Deno unloads native libraries under their idle threads).
   process.exit(await main(process.argv.slice(2)));
 }
