@@ -32,6 +32,6 @@ export {
   writeNormalized,
   writeNv12,
 } from "./src/image.ts";
-export { compare, type Comparison, formatComparison } from "./src/compare.ts";
+export { type Comparable, compare, type Comparison, formatComparison } from "./src/compare.ts";
 export { EdgerunError, type ErrorCode } from "./ffi/errors.ts";
 export { type LibraryInfo, loadLibrary, runtime, setBackendSearchPath } from "./ffi/load.ts";

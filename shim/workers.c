@@ -7,6 +7,8 @@
  * pthread_cond_signal was seen hanging in __condvar_quiesce_and_switch_g1 (a known glibc condvar
  * defect), which froze every worker. A semaphore holds one token per queued job / tag / wake.
  */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -42,7 +44,20 @@ static struct {
 
 static pthread_once_t sems_once = PTHREAD_ONCE_INIT;
 
+/*
+ * Worker threads live until the process ends, so the library must stay mapped as long: Deno
+ * dlcloses it while tearing down at exit, and a worker waking or finishing a run then jumps into
+ * unmapped code (SIGSEGV). RTLD_NODELETE on our own, already loaded, file prevents the unmap.
+ */
+static void pin_library(void) {
+  Dl_info self;
+  if (dladdr((void *)pin_library, &self) && self.dli_fname) {
+    dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  }
+}
+
 static void init_sems(void) {
+  pin_library();
   sem_init(&pool.jobs, 0, 0);
   sem_init(&done.ready, 0, 0);
 }

@@ -71,7 +71,9 @@ export function values<T = number | bigint>(
 export function runScript(code: string, env: Record<string, string> = {}): SpawnSyncReturns<string> {
   const file = tempFile(`script-${Math.random().toString(36).slice(2)}.ts`, code);
   const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
-  const args = isBun ? ["run", file] : ["run", "--allow-all", file];
+  // Deno finds deno.json from the main module's directory, and the script lives in a temp dir:
+  // name the config so mod.ts's bare "npyjs" import resolves through its import map.
+  const args = isBun ? ["run", file] : ["run", "--allow-all", "--config", join(root, "deno.json"), file];
   const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX;
   const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
   const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
