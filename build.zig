@@ -122,9 +122,9 @@ fn ccOutput(b: *std.Build, cc: []const u8, sanitize: bool, args: []const []const
 
 /// The simulator (libhbucp.so + libdnn.so side by side) built by the system compiler.
 fn ccSimulator(b: *std.Build, cc: []const u8, sanitize: bool) std.Build.LazyPath {
-    const ucp = ccOutput(b, cc, sanitize, &.{ "-shared", "-fPIC", "-Itests/sim", "-Wl,-soname,libhbucp.so" },
+    const ucp = ccOutput(b, cc, sanitize, &.{ "-shared", "-fPIC", "-Itests/sim", "-Wno-unknown-pragmas", "-Wl,-soname,libhbucp.so" },
         &.{"tests/sim/sim_ucp.c"}, &.{}, "libhbucp.so");
-    const dnn = ccOutput(b, cc, sanitize, &.{ "-shared", "-fPIC", "-Itests/sim", "-Wl,-soname,libdnn.so",
+    const dnn = ccOutput(b, cc, sanitize, &.{ "-shared", "-fPIC", "-Itests/sim", "-Wno-unknown-pragmas", "-Wl,-soname,libdnn.so",
         "-Wl,-rpath,$ORIGIN" }, &.{"tests/sim/sim_dnn.c"}, &.{ucp}, "libdnn.so");
     const dir = b.addWriteFiles();
     _ = dir.addCopyFile(ucp, "libhbucp.so");
