@@ -181,7 +181,9 @@ static void quant_params(const er_tensor_desc *d, int64_t axis_index, float *sca
   *zp = d->zero_point_count == 0 ? 0 : d->zero_points[d->zero_point_count == 1 ? 0 : (i < d->zero_point_count ? i : 0)];
 }
 
+/* NaN (a zero or NaN scale from the model) stores 0: converting NaN to an integer is undefined. */
 static double clamp_round(double v, double lo, double hi) {
+  if (isnan(v)) return 0;
   v = nearbyint(v);
   return v < lo ? lo : (v > hi ? hi : v);
 }
