@@ -149,6 +149,7 @@ _Static_assert(sizeof(void *) == sizeof(void (*)(void)), "function and data poin
 #define HB_ERR_TASK_TIMEOUT (-200002)
 #define HB_ERR_MEM_ALLOC (-400001)
 #define HB_ERR_FILE_OPEN (-500001)
+#define HB_ERR_MODEL_NUMBER_EXCEED (-600001) /* a file packs more models than the runtime takes */
 #define HB_ERR_MODEL_INVALID (-600002)
 #define HB_ERR_MODEL_INCOMPATIBLE (-600004)
 
@@ -253,6 +254,7 @@ static struct hb_state {
 static int32_t map_vendor_code(int32_t code) {
   switch (code) {
     case HB_ERR_FILE_OPEN: return ER_ERR_FILE;
+    case HB_ERR_MODEL_NUMBER_EXCEED:
     case HB_ERR_MODEL_INVALID:
     case HB_ERR_MODEL_INCOMPATIBLE: return ER_ERR_INVALID_MODEL;
     case HB_ERR_TASK_LIMIT: return ER_ERR_BUSY;
