@@ -1,7 +1,8 @@
 /*
  * Fuzz target: what the hbdnn backend makes of the tensor properties a vendor runtime writes —
  * the 10/8-dimension layout probe (layout_fits, describe_probe), props_decode/encode, and
- * describe_tensor (dtype map, stride filling, padding, byte size, quantization copy).
+ * describe_tensor (dtype map, stride filling, padding, byte size, quantization copy), and the
+ * parse of the runtime's version string (parse_version, from the input's first 32 bytes).
  * shim/backends/hbdnn.c is included whole for its static functions; scale and zero-point arrays
  * are modelled as a consistent runtime returns them (lengths within the arrays pointed to).
  */
@@ -12,6 +13,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_input in = {data, size};
   uint8_t ctl = fuzz_u8(&in);
+  char version[33];
+  memcpy(version, data + (size ? 1 : 0), size > 33 ? 32 : (size ? size - 1 : 0));
+  version[size > 33 ? 32 : (size ? size - 1 : 0)] = 0;
+  int major = 0, minor = 0;
+  parse_version(version, &major, &minor);
   probe_buf buf;
   memset(buf.bytes, PROBE_FILL, sizeof buf.bytes);
   size_t n = in.left < sizeof buf.bytes ? in.left : sizeof buf.bytes;
