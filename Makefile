@@ -6,6 +6,7 @@
 #   make test-aarch64  the suite on aarch64 Deno and Bun under qemu-user (apt: qemu-user-static)
 #   make bench   benchmarks, printed as a table
 #   make check   type check (code and JSDoc examples), lint, doc lint, publish dry run
+#   make fuzz    libFuzzer targets of tests/fuzz/ (apt: clang-14), FUZZ_SECONDS each (default 60)
 
 SHELL := /bin/bash
 ZIG_VERSION := 0.15.2
@@ -28,8 +29,11 @@ AARCH64_BUN := @oven/bun-linux-aarch64@1.4.5
 AARCH64_NPM_STAMP := $(TOOLS)/aarch64/deno-$(lastword $(subst @, ,$(AARCH64_DENO)))-bun-$(lastword $(subst @, ,$(AARCH64_BUN))).stamp
 AARCH64_APT := qemu-user-static libc6-arm64-cross libgcc-s1-arm64-cross libstdc++6-arm64-cross
 AARCH64_APT_STAMP := $(TOOLS)/aarch64/apt.stamp
+FUZZ_APT := clang-14 libclang-rt-14-dev
+FUZZ_APT_STAMP := $(TOOLS)/fuzz/apt.stamp
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build build-aarch64 sim demo test test-deno test-bun test-aarch64 bench check clean
+.PHONY: all deps build build-aarch64 sim demo test test-deno test-bun test-aarch64 bench check fuzz clean
 
 all: build
 
@@ -77,6 +81,12 @@ $(AARCH64_APT_STAMP):
 		{ apt-get update -q && apt-get install -y -q $(AARCH64_APT); }
 	@touch $@
 
+$(FUZZ_APT_STAMP):
+	@mkdir -p $(@D)
+	dpkg -s $(FUZZ_APT) >/dev/null 2>&1 || apt-get install -y -q $(FUZZ_APT) || \
+		{ apt-get update -q && apt-get install -y -q $(FUZZ_APT); }
+	@touch $@
+
 # npm refuses to install another platform's package: fetch the tarballs (npm pack) and unpack them.
 $(AARCH64_NPM_STAMP):
 	@rm -rf $(@D)/deno $(@D)/bun && mkdir -p $(@D)/deno $(@D)/bun
@@ -109,6 +119,9 @@ bench: deps build sim
 	$(BUN) run bench/async.ts
 	$(DENO) run --allow-all bench/image.ts
 	$(BUN) run bench/image.ts
+
+fuzz: $(FUZZ_APT_STAMP)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
 
 check: deps
 	$(DENO) check mod.ts examples/*.ts bench/*.ts tests/*.ts

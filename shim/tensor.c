@@ -1,5 +1,6 @@
 /* Element types, dense strides, and stride-aware copies with (de)quantization. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,24 +43,27 @@ uint64_t er_dense_strides(const int64_t *shape, uint32_t rank, uint32_t elem, in
   return dynamic ? 0 : step;
 }
 
-/* Number of elements, or -1 when a dimension is unknown. */
+/* Number of elements, -1 when a dimension is unknown, -2 when the count overflows int64. */
 static int64_t element_count(const er_tensor_buf *buf) {
   int64_t n = 1;
   for (uint32_t i = 0; i < buf->rank; i++) {
     if (buf->shape[i] < 0) return -1;
-    n *= buf->shape[i];
+    if (__builtin_mul_overflow(n, buf->shape[i], &n)) return -2;
   }
-  return n;
+  /* Byte counts (n * 8) must fit too. */
+  return n > INT64_MAX / 8 ? -2 : n;
 }
 
-/* Checks that every strided element lies inside the buffer. */
+/* Checks that every strided element lies inside the buffer (without wrapping on huge strides). */
 static int32_t check_layout(const er_tensor_desc *desc, const er_tensor_buf *buf, uint32_t elem) {
-  uint64_t last = 0;
+  uint64_t last = 0, step = 0;
   for (uint32_t i = 0; i < buf->rank; i++) {
     if (buf->shape[i] == 0) return ER_OK;
     if (buf->strides[i] < 0)
       return er_fail(ER_ERR_STATE, NULL, NULL, "tensor '%s' has an unset stride in dimension %u", desc->name, i);
-    last += (uint64_t)(buf->shape[i] - 1) * (uint64_t)buf->strides[i];
+    if (__builtin_mul_overflow((uint64_t)(buf->shape[i] - 1), (uint64_t)buf->strides[i], &step) ||
+        __builtin_add_overflow(last, step, &last) || last > UINT64_MAX - elem)
+      return er_fail(ER_ERR_STATE, NULL, NULL, "tensor '%s': strides reach past 2^64 bytes", desc->name);
   }
   if (!buf->data || last + elem > buf->bytes)
     return er_fail(ER_ERR_STATE, NULL, NULL, "tensor '%s': strides reach byte %llu of a %llu-byte buffer",
@@ -177,7 +181,9 @@ static void quant_params(const er_tensor_desc *d, int64_t axis_index, float *sca
   *zp = d->zero_point_count == 0 ? 0 : d->zero_points[d->zero_point_count == 1 ? 0 : (i < d->zero_point_count ? i : 0)];
 }
 
+/* NaN (a zero or NaN scale from the model) stores 0: converting NaN to an integer is undefined. */
 static double clamp_round(double v, double lo, double hi) {
+  if (isnan(v)) return 0;
   v = nearbyint(v);
   return v < lo ? lo : (v > hi ? hi : v);
 }
@@ -249,6 +255,7 @@ static int32_t copy(const er_tensor_desc *desc, const er_tensor_buf *buf, void *
   uint32_t elem = er_dtype_size(desc->dtype);
   int64_t n = element_count(buf);
   if (elem == 0) return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL, "tensor '%s' has an unsupported dtype", desc->name);
+  if (n == -2) return er_fail(ER_ERR_STATE, NULL, NULL, "tensor '%s' has more elements than fit in 64 bits", desc->name);
   if (n < 0)
     return er_fail(ER_ERR_STATE, NULL, NULL, "tensor '%s' has no concrete shape yet", desc->name);
   int32_t rc = check_layout(desc, buf, elem);

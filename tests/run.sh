@@ -11,6 +11,23 @@ bun=${BUN:-node_modules/.bin/bun}
 total_pass=0
 total_fail=0
 status=0
+# The native ABI test under ASan+UBSan first (tests/native/, `zig build test`): one failure if it fails.
+if [ -z "${SKIP_NATIVE:-}" ]; then
+  echo "== native =="
+  native_log=$(mktemp)
+  timeout 300 "${ZIG:-.tools/py/ziglang/zig}" build test >"$native_log" 2>&1
+  native_rc=$?
+  native_line=$(grep -E '^native: [0-9]+ checks, [0-9]+ failed' "$native_log" | tail -n 1)
+  if [ "$native_rc" -ne 0 ]; then
+    grep -v '^native: ' "$native_log" | tail -n 80
+    echo "${native_line:-native: no summary} (zig build test exited $native_rc: a failed check, a sanitizer report or a build error above)"
+    total_fail=$((total_fail + 1))
+    status=1
+  else
+    echo "$native_line"
+  fi
+  rm -f "$native_log"
+fi
 for rt in $runtimes; do
   log=$(mktemp)
   echo "== $rt =="

@@ -149,6 +149,7 @@ _Static_assert(sizeof(void *) == sizeof(void (*)(void)), "function and data poin
 #define HB_ERR_TASK_TIMEOUT (-200002)
 #define HB_ERR_MEM_ALLOC (-400001)
 #define HB_ERR_FILE_OPEN (-500001)
+#define HB_ERR_MODEL_NUMBER_EXCEED (-600001) /* a file packs more models than the runtime takes */
 #define HB_ERR_MODEL_INVALID (-600002)
 #define HB_ERR_MODEL_INCOMPATIBLE (-600004)
 
@@ -253,6 +254,7 @@ static struct hb_state {
 static int32_t map_vendor_code(int32_t code) {
   switch (code) {
     case HB_ERR_FILE_OPEN: return ER_ERR_FILE;
+    case HB_ERR_MODEL_NUMBER_EXCEED:
     case HB_ERR_MODEL_INVALID:
     case HB_ERR_MODEL_INCOMPATIBLE: return ER_ERR_INVALID_MODEL;
     case HB_ERR_TASK_LIMIT: return ER_ERR_BUSY;
@@ -684,7 +686,7 @@ static void fill_strides(hbDNNTensorProperties *p, uint32_t elem) {
   int64_t step = elem;
   for (int32_t i = rank - 1; i >= 0; i--) {
     if (p->stride[i] < 0) p->stride[i] = rank >= 3 && i == rank - 3 ? round_up(step, ROW_ALIGN) : step;
-    step = p->stride[i] * p->validShape.dimensionSize[i];
+    step = p->stride[i] * p->validShape.dimensionSize[i]; /* bounded by layout_in_range */
   }
 }
 
@@ -696,6 +698,22 @@ static uint64_t strided_extent(const hbDNNTensorProperties *p, uint32_t elem) {
     if (span > extent) extent = span;
   }
   return (uint64_t)extent;
+}
+
+/*
+ * Whether every stride*dim the functions above compute stays below MAX_TENSOR_BYTES, strides to
+ * be filled included (each at most the step below it, rounded up). A runtime never reports such
+ * sizes; a corrupt or misread struct could, and the arithmetic must not overflow on it.
+ */
+#define MAX_TENSOR_BYTES ((int64_t)1 << 40)
+static int layout_in_range(const hbDNNTensorProperties *p, uint32_t elem) {
+  int64_t step = elem;
+  for (int32_t i = p->validShape.numDimensions - 1; i >= 0; i--) {
+    int64_t stride = p->stride[i] >= 0 ? p->stride[i] : round_up(step, ROW_ALIGN);
+    int64_t dim = p->validShape.dimensionSize[i] > 0 ? p->validShape.dimensionSize[i] : 1;
+    if (stride > MAX_TENSOR_BYTES || __builtin_mul_overflow(stride, dim, &step) || step > MAX_TENSOR_BYTES) return 0;
+  }
+  return 1;
 }
 
 /* What a request allocates: alignedByteSize, or the strided extent when that is larger (filled strides). */
@@ -755,6 +773,9 @@ static int32_t describe_tensor(const char *name, int is_input, int dims, hbDNNTe
     return er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL, "%s '%s' has %d dimensions (this layout allows %d)", kind,
                    d->name, rank, dims);
   uint32_t elem = er_dtype_size(d->dtype);
+  if (!layout_in_range(p, elem))
+    return er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL, "%s '%s' spans more than %lld bytes by its shape and strides",
+                   kind, d->name, (long long)MAX_TENSOR_BYTES);
   if (is_input && shape_known(p)) fill_strides(p, elem);
 
   d->rank = (uint32_t)rank;

@@ -207,7 +207,8 @@ static int strides_ok(int rank, const int32_t *dims, const int64_t *stride, int 
       continue;
     }
     if (stride[i + 1] == -1 || dims[i + 1] == -1) return 0; /* fixed outer over dynamic inner */
-    if (stride[i] < stride[i + 1] * (int64_t)dims[i + 1]) return 0;
+    int64_t inner;
+    if (__builtin_mul_overflow(stride[i + 1], (int64_t)dims[i + 1], &inner) || stride[i] < inner) return 0;
   }
   return 1;
 }

@@ -1,0 +1,867 @@
+/*
+ * native_test: drives the er_* ABI (shim/include/edgerun.h) directly, without a JS runtime, so
+ * the shim can run under AddressSanitizer + UndefinedBehaviorSanitizer and valgrind.
+ *
+ *   native_test SIM_DIR ORT_LIB ONNX_MODEL
+ *     SIM_DIR     directory of the hbDNN/UCP simulator (libhbucp.so + libdnn.so, tests/sim/)
+ *     ORT_LIB     onnxruntime-node's libonnxruntime.so.1
+ *     ONNX_MODEL  the PaddleOCR text-direction classifier (x: [-1,3,48,192] -> [-1,2] softmax)
+ *
+ * The hbdnn half runs against the simulator only (never a board). Its model files are written
+ * here, following tests/sim/FORMAT.md. Prints one line per failed check and, at the end,
+ * "native: N checks, N failed"; exits 1 if any check failed.
+ */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "edgerun.h"
+
+static int checks, failures;
+static char tmp_dir[256];
+
+static void check_at(int ok, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void check_at(int ok, int line, const char *fmt, ...) {
+  checks++;
+  if (ok) return;
+  failures++;
+  char err[512];
+  er_last_error(err, sizeof err);
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "FAIL native_test.c:%d: ", line);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (last error: %s)\n", err);
+}
+#define CHECK(cond, ...) check_at((cond) ? 1 : 0, __LINE__, __VA_ARGS__)
+/* A call's status must be `want`; names the call in the message. */
+#define EXPECT_RC(call, want)                                                                            \
+  do {                                                                                                   \
+    int32_t rc_ = (call);                                                                                \
+    check_at(rc_ == (want), __LINE__, "%s returned %d, expected %d", #call, (int)rc_, (int)(want));      \
+  } while (0)
+/* Fatal setup steps: without them the rest of a section means nothing. */
+#define REQUIRE_OK(call)                                                                                 \
+  do {                                                                                                   \
+    int32_t rc_ = (call);                                                                                \
+    check_at(rc_ == ER_OK, __LINE__, "%s returned %d", #call, (int)rc_);                                  \
+    if (rc_ != ER_OK) return;                                                                            \
+  } while (0)
+
+/* ---- small byte writer for HBSIM1 simulator model files ---------------------------------- */
+
+typedef struct bytes {
+  uint8_t *p;
+  size_t len, cap;
+} bytes;
+
+static void put(bytes *b, const void *src, size_t n) {
+  if (b->len + n > b->cap) {
+    b->cap = (b->len + n) * 2;
+    b->p = realloc(b->p, b->cap);
+    if (!b->p) abort();
+  }
+  memcpy(b->p + b->len, src, n);
+  b->len += n;
+}
+static void u16(bytes *b, uint16_t v) { put(b, &v, 2); }
+static void u32(bytes *b, uint32_t v) { put(b, &v, 4); }
+static void i32(bytes *b, int32_t v) { put(b, &v, 4); }
+static void i64(bytes *b, int64_t v) { put(b, &v, 8); }
+static void f32(bytes *b, float v) { put(b, &v, 4); }
+static void f64(bytes *b, double v) { put(b, &v, 8); }
+static void str(bytes *b, const char *s) {
+  u16(b, (uint16_t)strlen(s));
+  put(b, s, strlen(s));
+}
+
+enum { S8 = 2, F32 = 7 };
+
+typedef struct sim_tensor {
+  const char *name;
+  int32_t dtype, rank;
+  int32_t shape[4];
+  int64_t stride[4];
+  int64_t aligned;
+  int32_t quant_axis;
+  uint32_t n_scales;
+  float scales[4];
+  int32_t zps[4]; /* n_scales of them when has_zp */
+  int has_zp;
+  int32_t source; /* outputs */
+  double a, b;
+} sim_tensor;
+
+static void sim_put_tensor(bytes *b, const sim_tensor *t, int output) {
+  str(b, t->name);
+  i32(b, t->dtype);
+  i32(b, t->rank);
+  for (int i = 0; i < t->rank; i++) i32(b, t->shape[i]);
+  for (int i = 0; i < t->rank; i++) i64(b, t->stride[i]);
+  i64(b, t->aligned);
+  i32(b, t->n_scales ? 1 : 0);
+  i32(b, t->quant_axis);
+  i32(b, (int32_t)t->n_scales);
+  for (uint32_t i = 0; i < t->n_scales; i++) f32(b, t->scales[i]);
+  i32(b, t->has_zp ? (int32_t)t->n_scales : 0);
+  for (uint32_t i = 0; t->has_zp && i < t->n_scales; i++) i32(b, t->zps[i]);
+  u32(b, 0); /* dynStrideAlign */
+  if (output) {
+    i32(b, t->source);
+    f64(b, t->a);
+    f64(b, t->b);
+  }
+}
+
+typedef struct sim_model {
+  const char *name;
+  uint32_t latency_us, function_calls;
+  uint32_t n_in, n_out;
+  const sim_tensor *in, *out;
+} sim_model;
+
+/* A complete HBSIM1 file image of the given models (caller frees b->p). */
+static bytes sim_file(const sim_model *models, uint32_t count) {
+  bytes b = {0};
+  put(&b, "HBSIM1\0\0", 8);
+  u32(&b, 1);
+  u32(&b, count);
+  i64(&b, 0); /* fileSize, patched below */
+  for (uint32_t m = 0; m < count; m++) {
+    str(&b, models[m].name);
+    u32(&b, 1);
+    u32(&b, models[m].latency_us);
+    u32(&b, models[m].function_calls);
+    u32(&b, models[m].n_in);
+    u32(&b, models[m].n_out);
+    for (uint32_t i = 0; i < models[m].n_in; i++) sim_put_tensor(&b, &models[m].in[i], 0);
+    for (uint32_t i = 0; i < models[m].n_out; i++) sim_put_tensor(&b, &models[m].out[i], 1);
+  }
+  uint64_t size = b.len;
+  memcpy(b.p + 16, &size, 8);
+  return b;
+}
+
+static const char *write_file(const char *name, const void *data, size_t len) {
+  static char paths[16][512];
+  static int next;
+  char *path = paths[next++ % 16];
+  snprintf(path, 512, "%s/%s", tmp_dir, name);
+  FILE *f = fopen(path, "wb");
+  if (!f || (len && fwrite(data, 1, len, f) != len)) {
+    fprintf(stderr, "cannot write %s\n", path);
+    exit(2);
+  }
+  fclose(f);
+  return path;
+}
+
+/* The simulated models: exact affine maps (FORMAT.md section 2). */
+static const sim_tensor affine_in[] = {{.name = "x", .dtype = F32, .rank = 2, .shape = {2, 3}, .stride = {12, 4},
+                                        .aligned = 24, .quant_axis = -1}};
+/* y = 2x + 1 through padded rows (16-byte row stride): the shim must depad. */
+static const sim_tensor affine_out[] = {{.name = "y", .dtype = F32, .rank = 2, .shape = {2, 3}, .stride = {16, 4},
+                                         .aligned = 32, .quant_axis = -1, .source = 0, .a = 2, .b = 1}};
+/* Quantized S8 input (per-axis scales on dim 1) and output (per-tensor scale + zero point). */
+static const sim_tensor quant_in[] = {{.name = "q", .dtype = S8, .rank = 2, .shape = {2, 3}, .stride = {3, 1},
+                                       .aligned = 6, .quant_axis = 1, .n_scales = 3, .scales = {0.5f, 0.25f, 1.0f}}};
+static const sim_tensor quant_out[] = {{.name = "o", .dtype = S8, .rank = 2, .shape = {2, 3}, .stride = {3, 1},
+                                        .aligned = 6, .quant_axis = -1, .n_scales = 1, .scales = {0.5f}, .zps = {2},
+                                        .has_zp = 1, .source = 0, .a = 1, .b = 0}};
+/* Dynamic batch input (shape -1, stride -1); output counts elements (source -1). */
+static const sim_tensor dyn_in[] = {{.name = "d", .dtype = F32, .rank = 2, .shape = {-1, 3}, .stride = {-1, 4},
+                                     .aligned = 0, .quant_axis = -1}};
+static const sim_tensor dyn_out[] = {{.name = "e", .dtype = F32, .rank = 1, .shape = {4}, .stride = {4},
+                                      .aligned = 16, .quant_axis = -1, .source = -1, .a = 1, .b = 0}};
+
+static const sim_model sim_models[] = {
+    {"affine", 0, 1, 1, 1, affine_in, affine_out},
+    {"quant", 0, 1, 1, 1, quant_in, quant_out},
+    {"slow", 300000, 100, 1, 1, affine_in, affine_out},
+    {"dyn", 0, 1, 1, 1, dyn_in, dyn_out},
+};
+enum { M_AFFINE, M_QUANT, M_SLOW, M_DYN, M_COUNT };
+
+/* ---- the simulator's control API (tests/sim/FORMAT.md section 4) ------------------------- */
+
+static int64_t (*sim_counter)(const char *name);
+static void (*sim_set_latency)(int64_t us);
+
+static void sim_control_open(const char *sim_dir) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/libhbucp.so", sim_dir);
+  void *h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+  if (!h) {
+    fprintf(stderr, "cannot open the simulator: %s\n", dlerror());
+    exit(2);
+  }
+  void *s1 = dlsym(h, "hbSimCounter"), *s2 = dlsym(h, "hbSimSetLatencyUs");
+  memcpy(&sim_counter, &s1, sizeof s1);
+  memcpy(&sim_set_latency, &s2, sizeof s2);
+  if (!sim_counter || !sim_set_latency) {
+    fprintf(stderr, "the simulator lacks its hbSim* control API\n");
+    exit(2);
+  }
+  /* The handle stays open for the process: the shim's dlopen of the same file shares it. */
+}
+
+/* Waits (up to 10 s) until the simulator has no live task: an orphaned run has settled. */
+static int64_t sim_wait_idle(void) {
+  for (int i = 0; i < 1000 && sim_counter("tasks_live") != 0; i++) usleep(10000);
+  return sim_counter("tasks_live");
+}
+
+static void sleep_ms(int ms) { usleep((useconds_t)ms * 1000u); }
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static int32_t rd_i32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+static uint32_t rd_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static int64_t rd_i64(const uint8_t *p) { int64_t v; memcpy(&v, p, 8); return v; }
+
+static int last_error_contains(const char *needle) {
+  char err[1024];
+  er_last_error(err, sizeof err);
+  return strstr(err, needle) != NULL;
+}
+
+/* Waits for one completion tag (up to 10 s); 0 if none arrived. */
+static uint32_t wait_tag(void) {
+  uint32_t tag = 0;
+  for (int i = 0; i < 100; i++) {
+    int32_t n = er_completion_wait(&tag, 1, 100);
+    if (n == 1) return tag;
+  }
+  return 0;
+}
+
+/* ---- sections ----------------------------------------------------------------------------- */
+
+static void test_globals(void) {
+  CHECK(er_abi_version() == ER_ABI_VERSION, "er_abi_version() = %u", er_abi_version());
+  EXPECT_RC(er_backend_set_search_path(7, "/x"), ER_ERR_INVALID_ARGUMENT);
+  char *long_path = malloc(5000);
+  memset(long_path, 'a', 4999);
+  long_path[4999] = 0;
+  EXPECT_RC(er_backend_set_search_path(ER_BACKEND_ORT, long_path), ER_ERR_INVALID_ARGUMENT);
+  free(long_path);
+  EXPECT_RC(er_backend_set_search_path(ER_BACKEND_HBDNN, NULL), ER_OK);
+  EXPECT_RC(er_backend_load(9, NULL, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_set_worker_limit(0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_set_worker_limit(65), ER_ERR_INVALID_ARGUMENT);
+  /* One worker thread until the ort section is done: jobs then run strictly in order, so a
+     later job's completion proves an orphaned run before it has ended and freed its request. */
+  EXPECT_RC(er_set_worker_limit(1), ER_OK);
+  EXPECT_RC(er_completion_wait(NULL, 4, 0), ER_ERR_INVALID_ARGUMENT);
+  uint32_t tag;
+  EXPECT_RC(er_completion_wait(&tag, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_completion_wait(&tag, 1, 0), 0);
+  EXPECT_RC(er_completion_wait(&tag, 1, 10), 0);
+  er_completion_wake();
+  EXPECT_RC(er_completion_wait(&tag, 1, 1000), 0);
+
+  /* The last error: full length returned, truncated copy always NUL-terminated. */
+  er_backend_load(9, NULL, 0);
+  char full[256], small[5];
+  uint32_t n = er_last_error(full, sizeof full);
+  CHECK(n == strlen(full) && n > 4, "er_last_error length %u for '%s'", n, full);
+  memset(small, 'x', sizeof small);
+  CHECK(er_last_error(small, sizeof small) == n && small[4] == 0 && strncmp(small, full, 4) == 0,
+        "truncated last error '%.5s'", small);
+  CHECK(er_last_error(NULL, 0) == n, "er_last_error(NULL, 0) gives the length");
+  CHECK(er_last_error_field(99, small, sizeof small) == 0 && small[0] == 0, "unknown field is empty");
+
+  /* NULL handles: every call answers, none crashes. */
+  uint32_t counts[2];
+  uint8_t info[ER_TENSOR_INFO_SIZE];
+  uint64_t words[ER_REQ_TENSOR_WORDS];
+  char buf[64];
+  er_pack *pack = (er_pack *)1;
+  EXPECT_RC(er_pack_open(NULL, 0, NULL, &pack), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_pack_open("/x", 0, NULL, NULL), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_pack_count(NULL, counts), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_pack_name(NULL, 0, buf, sizeof buf, NULL), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_pack_model(NULL, 0, NULL), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_model_counts(NULL, counts), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_model_tensor(NULL, 0, 0, info, sizeof info), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_model_tensor_name(NULL, 0, 0, buf, sizeof buf), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_model_tensor_quant(NULL, 0, 0, NULL, NULL, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_model_info(NULL, buf, sizeof buf, NULL), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_model_retain(NULL), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_new(NULL, NULL), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_tensor(NULL, 0, 0, words), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_set_shape(NULL, 0, NULL, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write(NULL, 0, buf, 4, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_read(NULL, 0, buf, 4, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_run(NULL, 0, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_submit(NULL, 0, 0, 0, 0, 1), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_finish(NULL), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_cancel(NULL), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_busy(NULL), 0);
+  CHECK(er_request_last_run_us(NULL) == 0, "last_run_us(NULL)");
+  er_pack_free(NULL);
+  er_model_free(NULL);
+  er_request_free(NULL);
+}
+
+/* Files that are missing, not files, empty, corrupt, or of the other backend's format. */
+static void test_bad_files(const char *onnx_path) {
+  er_pack *pack = (er_pack *)1;
+  EXPECT_RC(er_pack_open("/nonexistent/model.hbm", ER_BACKEND_AUTO, NULL, &pack), ER_ERR_FILE);
+  CHECK(pack == NULL, "out is cleared on failure");
+  EXPECT_RC(er_pack_open(tmp_dir, ER_BACKEND_AUTO, NULL, &pack), ER_ERR_FILE);
+  CHECK(last_error_contains("directory"), "a directory is named as such");
+  EXPECT_RC(er_pack_open("/dev/null", ER_BACKEND_AUTO, NULL, &pack), ER_ERR_FILE);
+  EXPECT_RC(er_pack_open(write_file("empty.hbm", "", 0), ER_BACKEND_AUTO, NULL, &pack), ER_ERR_INVALID_MODEL);
+  EXPECT_RC(er_pack_open(write_file("junk.hbm", "not a model at all", 18), ER_BACKEND_AUTO, NULL, &pack),
+            ER_ERR_INVALID_MODEL);
+  EXPECT_RC(er_pack_open(write_file("junk.onnx", "\x08\x07garbage", 9), ER_BACKEND_AUTO, NULL, &pack),
+            ER_ERR_INVALID_MODEL);
+  EXPECT_RC(er_pack_open(onnx_path, 3, NULL, &pack), ER_ERR_INVALID_ARGUMENT);
+
+  bytes good = sim_file(sim_models, M_COUNT);
+  /* Every truncation of a valid file is refused cleanly (size field no longer matches). */
+  int truncations_ok = 1;
+  for (size_t cut = 1; cut < good.len; cut += 7) {
+    const char *p = write_file("cut.hbm", good.p, cut);
+    int32_t rc = er_pack_open(p, ER_BACKEND_HBDNN, NULL, &pack);
+    if (rc != ER_ERR_INVALID_MODEL) {
+      truncations_ok = 0;
+      fprintf(stderr, "  truncated at %zu: rc %d\n", cut, rc);
+      if (rc == ER_OK) er_pack_free(pack);
+    }
+  }
+  CHECK(truncations_ok, "every truncated simulator file is ER_ERR_INVALID_MODEL");
+  /* Byte flips: anything but a crash or a leak; a file that opens must describe itself. */
+  uint32_t seed = 12345;
+  for (int i = 0; i < 200; i++) {
+    bytes bad = {0};
+    put(&bad, good.p, good.len);
+    for (int k = 0; k < 3; k++) {
+      seed = seed * 1103515245u + 12345u;
+      size_t at = 24 + (seed >> 8) % (good.len - 24);
+      bad.p[at] ^= (uint8_t)(1u << ((seed >> 4) & 7));
+    }
+    const char *p = write_file("flip.hbm", bad.p, bad.len);
+    free(bad.p);
+    if (er_pack_open(p, ER_BACKEND_HBDNN, NULL, &pack) != ER_OK) continue;
+    uint32_t n = 0;
+    er_pack_count(pack, &n);
+    for (uint32_t m = 0; m < n; m++) {
+      er_model *model = NULL;
+      if (er_pack_model(pack, m, &model) != ER_OK) continue;
+      /* A flip may leave a valid model of gigabytes; allocate only small ones. */
+      uint32_t c[2] = {0, 0};
+      uint64_t bytes_total = 0;
+      er_model_counts(model, c);
+      for (uint32_t io = 0; io < 2; io++)
+        for (uint32_t k = 0; k < c[io]; k++) {
+          uint8_t info[ER_TENSOR_INFO_SIZE];
+          if (er_model_tensor(model, io, k, info, sizeof info) == ER_OK) bytes_total += (uint64_t)rd_i64(info + 176);
+        }
+      er_request *r = NULL;
+      if (bytes_total <= (1u << 20) && er_request_new(model, &r) == ER_OK) er_request_free(r);
+      er_model_free(model);
+    }
+    er_pack_free(pack);
+  }
+  /* Wrong backend for the format: a simulator file given to ort and an ONNX file given to hbdnn. */
+  const char *sim_path = write_file("models.bin", good.p, good.len);
+  EXPECT_RC(er_pack_open(sim_path, ER_BACKEND_ORT, NULL, &pack), ER_ERR_INVALID_MODEL);
+  EXPECT_RC(er_pack_open(onnx_path, ER_BACKEND_HBDNN, NULL, &pack), ER_ERR_INVALID_MODEL);
+  /* Sniffing by content when the name says nothing: HBSIM1 bytes go to hbdnn, ONNX bytes to ort. */
+  const char *noext = write_file("models_noext", good.p, good.len);
+  pack = NULL;
+  EXPECT_RC(er_pack_open(noext, ER_BACKEND_AUTO, NULL, &pack), ER_OK);
+  uint32_t n = 0;
+  if (pack) er_pack_count(pack, &n);
+  CHECK(n == M_COUNT, "sniffed simulator file has %u models", n);
+  er_pack_free(pack);
+  free(good.p);
+}
+
+static void test_sim_describe(er_pack *pack) {
+  uint32_t n = 0;
+  REQUIRE_OK(er_pack_count(pack, &n));
+  CHECK(n == M_COUNT, "pack has %u models", n);
+  EXPECT_RC(er_pack_count(pack, NULL), ER_ERR_INVALID_ARGUMENT);
+  char name[16];
+  uint32_t len = 0;
+  for (uint32_t i = 0; i < M_COUNT; i++) {
+    EXPECT_RC(er_pack_name(pack, i, name, sizeof name, &len), ER_OK);
+    CHECK(strcmp(name, sim_models[i].name) == 0 && len == strlen(sim_models[i].name), "model %u named '%s'", i, name);
+  }
+  char tiny[3];
+  EXPECT_RC(er_pack_name(pack, M_AFFINE, tiny, sizeof tiny, &len), ER_OK);
+  CHECK(len == 6 && strcmp(tiny, "af") == 0, "short name buffer: '%s', len %u", tiny, len);
+  EXPECT_RC(er_pack_name(pack, M_COUNT, name, sizeof name, &len), ER_ERR_NOT_FOUND);
+  er_model *m = (er_model *)1;
+  EXPECT_RC(er_pack_model(pack, M_COUNT, &m), ER_ERR_NOT_FOUND);
+  CHECK(m == NULL, "out cleared");
+  EXPECT_RC(er_pack_model(pack, 0, NULL), ER_ERR_INVALID_ARGUMENT);
+
+  /* Tensor descriptions of the quantized model. */
+  REQUIRE_OK(er_pack_model(pack, M_QUANT, &m));
+  uint32_t counts[2] = {9, 9};
+  EXPECT_RC(er_model_counts(m, counts), ER_OK);
+  CHECK(counts[0] == 1 && counts[1] == 1, "counts %u/%u", counts[0], counts[1]);
+  EXPECT_RC(er_model_counts(m, NULL), ER_ERR_INVALID_ARGUMENT);
+  uint8_t info[ER_TENSOR_INFO_SIZE + 8];
+  memset(info, 0xAB, sizeof info);
+  EXPECT_RC(er_model_tensor(m, ER_INPUT, 0, info, ER_TENSOR_INFO_SIZE - 1), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_model_tensor(m, ER_INPUT, 0, NULL, ER_TENSOR_INFO_SIZE), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_model_tensor(m, ER_INPUT, 1, info, sizeof info), ER_ERR_NOT_FOUND);
+  EXPECT_RC(er_model_tensor(m, 2, 0, info, sizeof info), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_model_tensor(m, ER_INPUT, 0, info, sizeof info), ER_OK);
+  CHECK(rd_u32(info) == ER_TENSOR_INFO_SIZE, "record size %u", rd_u32(info));
+  CHECK(rd_i32(info + 4) == ER_DTYPE_INT8, "dtype %d", rd_i32(info + 4));
+  CHECK(rd_u32(info + 8) == 2, "rank %u", rd_u32(info + 8));
+  CHECK(rd_u32(info + 12) == ER_TENSOR_QUANTIZED, "flags %u", rd_u32(info + 12));
+  CHECK(rd_i64(info + 16) == 2 && rd_i64(info + 24) == 3 && rd_i64(info + 32) == 0, "shape %lld,%lld,%lld",
+        (long long)rd_i64(info + 16), (long long)rd_i64(info + 24), (long long)rd_i64(info + 32));
+  CHECK(rd_i64(info + 96) == 3 && rd_i64(info + 104) == 1, "strides");
+  CHECK(rd_i64(info + 176) == 6, "byte size %lld", (long long)rd_i64(info + 176));
+  CHECK(rd_i32(info + 184) == 1 && rd_i32(info + 188) == 1, "quant %d axis %d", rd_i32(info + 184), rd_i32(info + 188));
+  CHECK(rd_u32(info + 192) == 3 && rd_u32(info + 196) == 0, "scale/zp counts %u/%u", rd_u32(info + 192),
+        rd_u32(info + 196));
+  CHECK(rd_i32(info + 200) == S8 && rd_u32(info + 204) == 1, "vendor type %d, name length %u", rd_i32(info + 200),
+        rd_u32(info + 204));
+  CHECK(info[ER_TENSOR_INFO_SIZE] == 0xAB, "nothing written past the record");
+  float scales[4] = {0};
+  int32_t zps[4] = {7, 7, 7, 7};
+  EXPECT_RC(er_model_tensor_quant(m, ER_INPUT, 0, scales, zps, 2), ER_OK);
+  CHECK(scales[0] == 0.5f && scales[1] == 0.25f && scales[2] == 0 && zps[0] == 7, "scales honour cap");
+  EXPECT_RC(er_model_tensor_quant(m, ER_OUTPUT, 0, scales, zps, 4), ER_OK);
+  CHECK(scales[0] == 0.5f && zps[0] == 2, "output scale %g zp %d", scales[0], zps[0]);
+  EXPECT_RC(er_model_tensor_quant(m, ER_OUTPUT, 0, NULL, NULL, 4), ER_OK);
+  EXPECT_RC(er_model_tensor_quant(m, ER_OUTPUT, 3, scales, zps, 4), ER_ERR_NOT_FOUND);
+  char tname[8];
+  EXPECT_RC(er_model_tensor_name(m, ER_OUTPUT, 0, tname, sizeof tname), ER_OK);
+  CHECK(strcmp(tname, "o") == 0, "output name '%s'", tname);
+  EXPECT_RC(er_model_tensor_name(m, ER_OUTPUT, 0, NULL, 0), ER_OK);
+  EXPECT_RC(er_model_tensor_name(m, ER_OUTPUT, 1, tname, sizeof tname), ER_ERR_NOT_FOUND);
+
+  char json[1024];
+  uint32_t json_len = 0;
+  EXPECT_RC(er_model_info(m, json, sizeof json, &json_len), ER_OK);
+  CHECK(json_len == strlen(json) && json[0] == '{' && json[json_len - 1] == '}' &&
+            strstr(json, "\"backend\":\"hbdnn\"") && strstr(json, "simulator"),
+        "model info %s", json);
+  char cut[10];
+  uint32_t cut_len = 0;
+  EXPECT_RC(er_model_info(m, cut, sizeof cut, &cut_len), ER_OK);
+  CHECK(cut_len == json_len && strlen(cut) == sizeof cut - 1, "short info buffer: len %u", cut_len);
+  EXPECT_RC(er_model_info(m, NULL, 0, &cut_len), ER_OK);
+  CHECK(cut_len == json_len, "info length without a buffer");
+  er_model_free(m);
+}
+
+/* Synchronous runs: exact results of the simulator's affine maps, strides and quantization. */
+static void test_sim_run(er_pack *pack) {
+  er_model *m = NULL;
+  er_request *r = NULL;
+  REQUIRE_OK(er_pack_model(pack, M_AFFINE, &m));
+  REQUIRE_OK(er_request_new(m, &r));
+  EXPECT_RC(er_request_new(m, NULL), ER_ERR_INVALID_ARGUMENT);
+
+  uint64_t w[ER_REQ_TENSOR_WORDS];
+  EXPECT_RC(er_request_tensor(r, ER_OUTPUT, 0, w), ER_OK);
+  CHECK(w[0] != 0 && w[1] == 32 && w[2] == 2 && w[3] == 2 && w[4] == 3 && w[13] == 16 && w[14] == 4,
+        "output words: bytes %llu rank %llu shape %llu,%llu strides %llu,%llu", (unsigned long long)w[1],
+        (unsigned long long)w[2], (unsigned long long)w[3], (unsigned long long)w[4], (unsigned long long)w[13],
+        (unsigned long long)w[14]);
+  EXPECT_RC(er_request_tensor(r, ER_OUTPUT, 0, NULL), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_tensor(r, ER_INPUT, 5, w), ER_ERR_NOT_FOUND);
+  EXPECT_RC(er_request_tensor(r, 7, 0, w), ER_ERR_INVALID_ARGUMENT);
+
+  float x[6] = {0, 1, -2, 3.5f, 4, -5}, y[6] = {0}, y2[8];
+  EXPECT_RC(er_request_write(r, 0, x, sizeof x - 1, ER_COPY_DENSE), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write(r, 0, x, sizeof x + 4, ER_COPY_DENSE), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write(r, 0, NULL, sizeof x, ER_COPY_DENSE), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write(r, 0, x, sizeof x, 5), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write(r, 1, x, sizeof x, ER_COPY_DENSE), ER_ERR_NOT_FOUND);
+  float bad[6] = {0, 0, NAN, 0, 0, 0};
+  EXPECT_RC(er_request_write(r, 0, bad, sizeof bad, ER_COPY_FLOAT32), ER_ERR_INVALID_ARGUMENT);
+  CHECK(last_error_contains("not finite"), "non-finite input named");
+  EXPECT_RC(er_request_write(r, 0, x, sizeof x, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_run(r, 256, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_run(r, -1, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+  EXPECT_RC(er_request_read(r, 0, y, sizeof y - 4, ER_COPY_DENSE), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_read(r, 0, y2, sizeof y2, ER_COPY_DENSE), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_read(r, 1, y, sizeof y, ER_COPY_DENSE), ER_ERR_NOT_FOUND);
+  EXPECT_RC(er_request_read(r, 0, y, sizeof y, ER_COPY_DENSE), ER_OK);
+  int exact = 1;
+  for (int i = 0; i < 6; i++) exact &= y[i] == 2 * x[i] + 1;
+  CHECK(exact, "y = 2x+1 depadded: %g %g %g %g %g %g", y[0], y[1], y[2], y[3], y[4], y[5]);
+  /* The padding bytes hold the simulator's 0xCD fill: the read above really depadded. */
+  const uint8_t *raw = (const uint8_t *)(uintptr_t)w[0];
+  CHECK(raw[12] == 0xCD && raw[15] == 0xCD, "row padding is the simulator's fill");
+  memset(y, 0, sizeof y);
+  EXPECT_RC(er_request_read(r, 0, y, sizeof y, ER_COPY_FLOAT32), ER_OK);
+  CHECK(y[5] == -9, "float32 read of a float tensor");
+  CHECK(er_request_busy(r) == 0, "idle after a sync run");
+  EXPECT_RC(er_request_finish(r), ER_ERR_STATE);
+  er_request_free(r);
+  er_model_free(m);
+
+  /* Quantized input (per-axis) and output (scale 0.5, zero point 2). */
+  REQUIRE_OK(er_pack_model(pack, M_QUANT, &m));
+  REQUIRE_OK(er_request_new(m, &r));
+  float q[6] = {1.0f, 0.5f, -3.0f, 200.0f, -0.25f, 2.0f};
+  EXPECT_RC(er_request_write(r, 0, q, sizeof q, ER_COPY_FLOAT32), ER_OK);
+  int8_t raw_in[6];
+  EXPECT_RC(er_request_tensor(r, ER_INPUT, 0, w), ER_OK);
+  memcpy(raw_in, (const void *)(uintptr_t)w[0], 6);
+  /* q / scale[col], rounded, clamped to int8: col scales 0.5, 0.25, 1. */
+  const int8_t want_in[6] = {2, 2, -3, 127, -1, 2};
+  CHECK(memcmp(raw_in, want_in, 6) == 0, "quantized input %d %d %d %d %d %d", raw_in[0], raw_in[1], raw_in[2],
+        raw_in[3], raw_in[4], raw_in[5]);
+  EXPECT_RC(er_request_run(r, 10, 1, 0, 0), ER_OK);
+  int8_t out_raw[6];
+  float out_f[6];
+  EXPECT_RC(er_request_read(r, 0, out_raw, sizeof out_raw, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_read(r, 0, out_f, sizeof out_f, ER_COPY_FLOAT32), ER_OK);
+  int quant_ok = 1;
+  for (int i = 0; i < 6; i++) {
+    static const float in_scale[3] = {0.5f, 0.25f, 1.0f};
+    double v = want_in[i] * (double)in_scale[i % 3];          /* dequantized input */
+    double stored = nearbyint(v / 0.5) + 2;                    /* output quantization */
+    if (stored > 127) stored = 127;
+    if (stored < -128) stored = -128;
+    quant_ok &= out_raw[i] == (int8_t)stored && out_f[i] == (float)((stored - 2) * 0.5);
+  }
+  CHECK(quant_ok, "quantized output %d %d %d %d %d %d", out_raw[0], out_raw[1], out_raw[2], out_raw[3], out_raw[4],
+        out_raw[5]);
+  er_request_free(r);
+  er_model_free(m);
+
+  /* Dynamic input: set_shape before writing; bad shapes refused. */
+  REQUIRE_OK(er_pack_model(pack, M_DYN, &m));
+  uint8_t info[ER_TENSOR_INFO_SIZE];
+  EXPECT_RC(er_model_tensor(m, ER_INPUT, 0, info, sizeof info), ER_OK);
+  CHECK((rd_u32(info + 12) & ER_TENSOR_DYNAMIC) && rd_i64(info + 16) == -1 && rd_i64(info + 176) == 0,
+        "dynamic input flagged");
+  REQUIRE_OK(er_request_new(m, &r));
+  float d[6] = {1, 2, 3, 4, 5, 6};
+  EXPECT_RC(er_request_write(r, 0, d, sizeof d, ER_COPY_DENSE), ER_ERR_STATE);
+  int64_t dims[2] = {2, 3};
+  EXPECT_RC(er_request_set_shape(r, 0, dims, 1), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_set_shape(r, 0, NULL, 2), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_set_shape(r, 1, dims, 2), ER_ERR_NOT_FOUND);
+  int64_t neg[2] = {-2, 3}, fixed[2] = {2, 4};
+  EXPECT_RC(er_request_set_shape(r, 0, neg, 2), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_set_shape(r, 0, fixed, 2), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_set_shape(r, 0, dims, 2), ER_OK);
+  EXPECT_RC(er_request_write(r, 0, d, sizeof d, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+  float e[4];
+  EXPECT_RC(er_request_read(r, 0, e, sizeof e, ER_COPY_DENSE), ER_OK);
+  CHECK(e[0] == 0 && e[3] == 3, "element-index output %g %g", e[0], e[3]);
+  int64_t dims1[2] = {1, 3};
+  EXPECT_RC(er_request_set_shape(r, 0, dims1, 2), ER_OK);
+  EXPECT_RC(er_request_write(r, 0, d, sizeof d, ER_COPY_DENSE), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write(r, 0, d, 12, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+  er_request_free(r);
+  er_model_free(m);
+}
+
+/* Submitted runs, timeouts, cancel, and closing with runs in flight. */
+static void test_sim_async(er_pack *pack) {
+  er_model *m = NULL, *slow = NULL;
+  er_request *r = NULL, *s = NULL;
+  REQUIRE_OK(er_pack_model(pack, M_AFFINE, &m));
+  REQUIRE_OK(er_pack_model(pack, M_SLOW, &slow));
+  REQUIRE_OK(er_request_new(m, &r));
+  REQUIRE_OK(er_request_new(slow, &s));
+  float x[6] = {1, 2, 3, 4, 5, 6}, y[6];
+  EXPECT_RC(er_request_write(r, 0, x, sizeof x, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_write(s, 0, x, sizeof x, ER_COPY_DENSE), ER_OK);
+
+  EXPECT_RC(er_request_submit(r, 300, 0, 0, 0, 1), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_submit(r, 5, 0, 0, 0, 41), ER_OK);
+  CHECK(er_request_busy(r) == 1, "busy once submitted");
+  uint32_t tag = wait_tag();
+  CHECK(tag == 41, "completion tag %u", tag);
+  CHECK(er_request_busy(r) == 1, "busy until finished");
+  EXPECT_RC(er_request_finish(r), ER_OK);
+  CHECK(er_request_busy(r) == 0, "idle after finish");
+  EXPECT_RC(er_request_finish(r), ER_ERR_STATE);
+  EXPECT_RC(er_request_read(r, 0, y, sizeof y, ER_COPY_DENSE), ER_OK);
+  CHECK(y[5] == 13, "async result %g", y[5]);
+  EXPECT_RC(er_request_cancel(r), ER_ERR_UNSUPPORTED);
+
+  /* One run at a time: sync run, set_shape or a second submit while submitted is a state error. */
+  EXPECT_RC(er_request_submit(s, 0, 0, 0, 0, 42), ER_OK);
+  EXPECT_RC(er_request_submit(s, 0, 0, 0, 0, 43), ER_ERR_STATE);
+  EXPECT_RC(er_request_run(s, 0, 0, 0, 0), ER_ERR_STATE);
+  EXPECT_RC(er_request_finish(s), ER_ERR_STATE);
+  tag = wait_tag();
+  CHECK(tag == 42, "slow completion tag %u", tag);
+  EXPECT_RC(er_request_finish(s), ER_OK);
+  CHECK(er_request_last_run_us(s) >= 250000, "slow run took %u us", er_request_last_run_us(s));
+
+  /* Timeouts: sync and submitted; the request is usable afterwards. */
+  EXPECT_RC(er_request_run(s, 0, 0, 0, 30), ER_ERR_TIMEOUT);
+  EXPECT_RC(er_request_submit(s, 0, 0, 0, 30, 44), ER_OK);
+  tag = wait_tag();
+  CHECK(tag == 44, "timed-out completion tag %u", tag);
+  EXPECT_RC(er_request_finish(s), ER_ERR_TIMEOUT);
+  sim_set_latency(0);
+  EXPECT_RC(er_request_run(s, 0, 0, 0, 0), ER_OK);
+  EXPECT_RC(er_request_read(s, 0, y, sizeof y, ER_COPY_DENSE), ER_OK);
+  CHECK(y[0] == 3, "run after timeouts %g", y[0]);
+  sim_set_latency(-1);
+
+  /* Many submissions drain through the completion queue, each tag once. */
+  enum { N = 24 };
+  er_request *many[N];
+  int seen[N] = {0}, made = 0;
+  for (int i = 0; i < N; i++) {
+    if (er_request_new(m, &many[i]) != ER_OK) break;
+    made++;
+    er_request_write(many[i], 0, x, sizeof x, ER_COPY_DENSE);
+    EXPECT_RC(er_request_submit(many[i], i % 256, i, 0, 0, 100 + (uint32_t)i), ER_OK);
+  }
+  int got = 0;
+  for (int spins = 0; got < made && spins < 200; spins++) {
+    uint32_t tags[8];
+    int32_t k = er_completion_wait(tags, 8, 100);
+    for (int32_t j = 0; j < k; j++) {
+      uint32_t i = tags[j] - 100;
+      if (i < N && !seen[i]) {
+        seen[i] = 1;
+        got++;
+        EXPECT_RC(er_request_finish(many[i]), ER_OK);
+      } else {
+        CHECK(0, "unexpected or repeated tag %u", tags[j]);
+      }
+    }
+  }
+  CHECK(got == made && made == N, "%d of %d completions", got, made);
+  for (int i = 0; i < made; i++) er_request_free(many[i]);
+
+  /* Closing with a run in flight: free request, model and pack order-free; the worker cleans up. */
+  EXPECT_RC(er_request_submit(s, 0, 0, 0, 0, 45), ER_OK);
+  er_request_free(s);
+  er_model_free(slow);
+  er_request_free(r);
+  er_model_free(m);
+  CHECK(sim_wait_idle() == 0, "orphaned run settled, no live task");
+  uint32_t none;
+  EXPECT_RC(er_completion_wait(&none, 1, 50), 0); /* orphaned runs post no tag */
+}
+
+/* Handles keep each other alive: model outlives its pack, request outlives its model. */
+static void test_refcounts(const char *sim_path) {
+  er_pack *pack = NULL;
+  er_model *m = NULL;
+  er_request *r = NULL;
+  REQUIRE_OK(er_pack_open(sim_path, ER_BACKEND_HBDNN, NULL, &pack));
+  REQUIRE_OK(er_pack_model(pack, M_AFFINE, &m));
+  er_pack_free(pack); /* pack before model */
+  char name[8];
+  EXPECT_RC(er_model_tensor_name(m, ER_INPUT, 0, name, sizeof name), ER_OK);
+  EXPECT_RC(er_model_retain(m), ER_OK);
+  REQUIRE_OK(er_request_new(m, &r));
+  er_model_free(m);
+  er_model_free(m); /* model (both references) before request */
+  float x[6] = {1, 1, 1, 1, 1, 1}, y[6];
+  EXPECT_RC(er_request_write(r, 0, x, sizeof x, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+  EXPECT_RC(er_request_read(r, 0, y, sizeof y, ER_COPY_DENSE), ER_OK);
+  CHECK(y[0] == 3, "run on a request whose model and pack were freed: %g", y[0]);
+  er_request_free(r);
+}
+
+static void test_hbdnn(const char *sim_dir) {
+  setenv("EDGERUN_HBDNN_LIB_DIR", sim_dir, 1);
+  char version[128] = {0};
+  EXPECT_RC(er_backend_load(ER_BACKEND_HBDNN, version, sizeof version), ER_OK);
+  CHECK(strstr(version, "simulator") != NULL, "hbdnn version '%s' names the simulator", version);
+  bytes file = sim_file(sim_models, M_COUNT);
+  const char *path = write_file("models.hbm", file.p, file.len);
+  free(file.p);
+  er_pack *pack = NULL;
+  EXPECT_RC(er_pack_open(path, ER_BACKEND_AUTO, "ignored=1", &pack), ER_OK);
+  if (!pack) return;
+  test_sim_describe(pack);
+  test_sim_run(pack);
+  test_sim_async(pack);
+  er_pack_free(pack);
+  test_refcounts(path);
+  CHECK(sim_wait_idle() == 0 && sim_counter("mem_live") == 0, "simulator: %lld live tasks, %lld live buffers",
+        (long long)sim_counter("tasks_live"), (long long)sim_counter("mem_live"));
+}
+
+/* ---- ort: the PaddleOCR classifier -------------------------------------------------------- */
+
+static void fill_image(float *x, size_t n, uint32_t seed) {
+  for (size_t i = 0; i < n; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    x[i] = (float)((seed >> 8) & 0xffff) / 65535.0f - 0.5f;
+  }
+}
+
+static void test_ort(const char *ort_lib, const char *onnx_path) {
+  setenv("EDGERUN_ORT_LIB", ort_lib, 1);
+  char version[64] = {0};
+  EXPECT_RC(er_backend_load(ER_BACKEND_ORT, version, sizeof version), ER_OK);
+  CHECK(version[0] >= '1' && version[0] <= '9', "ort version '%s'", version);
+  er_pack *pack = NULL;
+  EXPECT_RC(er_pack_open(onnx_path, ER_BACKEND_AUTO, "intra_op_threads=abc", &pack), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_pack_open(onnx_path, ER_BACKEND_AUTO, "graph_optimization=3", &pack), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_pack_open(onnx_path, ER_BACKEND_AUTO, "inter_op_threads=99999999999999999999999", &pack),
+            ER_ERR_INVALID_ARGUMENT);
+  REQUIRE_OK(er_pack_open(onnx_path, ER_BACKEND_AUTO, "intra_op_threads=1;graph_optimization=99", &pack));
+  uint32_t n = 0;
+  EXPECT_RC(er_pack_count(pack, &n), ER_OK);
+  CHECK(n == 1, "an ONNX file is one model (%u)", n);
+  er_model *m = NULL;
+  REQUIRE_OK(er_pack_model(pack, 0, &m));
+  er_pack_free(pack);
+  uint32_t counts[2];
+  EXPECT_RC(er_model_counts(m, counts), ER_OK);
+  CHECK(counts[0] == 1 && counts[1] == 1, "cls counts %u/%u", counts[0], counts[1]);
+  uint8_t info[ER_TENSOR_INFO_SIZE];
+  EXPECT_RC(er_model_tensor(m, ER_INPUT, 0, info, sizeof info), ER_OK);
+  CHECK(rd_i32(info + 4) == ER_DTYPE_FLOAT32 && rd_u32(info + 8) == 4 && rd_i64(info + 16) == -1 &&
+            rd_i64(info + 24) == 3 && rd_i64(info + 32) == -1 && rd_i64(info + 40) == -1 &&
+            (rd_u32(info + 12) & ER_TENSOR_DYNAMIC),
+        "cls input: dtype %d rank %u shape %lld,%lld,%lld,%lld", rd_i32(info + 4), rd_u32(info + 8),
+        (long long)rd_i64(info + 16), (long long)rd_i64(info + 24), (long long)rd_i64(info + 32),
+        (long long)rd_i64(info + 40));
+  char json[1024];
+  uint32_t len = 0;
+  EXPECT_RC(er_model_info(m, json, sizeof json, &len), ER_OK);
+  CHECK(strstr(json, "\"backend\":\"ort\"") && strstr(json, "\"intra_op_threads\":1"), "ort info %s", json);
+
+  er_request *r = NULL;
+  REQUIRE_OK(er_request_new(m, &r));
+  enum { PIX = 3 * 48 * 192 };
+  float *x = malloc(sizeof(float) * PIX * 8);
+  fill_image(x, PIX * 8, 7);
+  /* Until set_shape, ort binds unknown dimensions as 1. */
+  EXPECT_RC(er_request_write(r, 0, x, PIX * 4, ER_COPY_DENSE), ER_ERR_INVALID_ARGUMENT);
+  int64_t fixed3[4] = {1, 4, 48, 192};
+  EXPECT_RC(er_request_set_shape(r, 0, fixed3, 4), ER_ERR_INVALID_ARGUMENT);
+  int64_t dims[4] = {2, 3, 48, 192};
+  EXPECT_RC(er_request_set_shape(r, 0, dims, 4), ER_OK);
+  EXPECT_RC(er_request_write(r, 0, x, PIX * 4, ER_COPY_DENSE), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write(r, 0, x, 2 * PIX * 4, ER_COPY_FLOAT32), ER_OK);
+  EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+  float p[4] = {0}, p2[4] = {0};
+  EXPECT_RC(er_request_read(r, 0, p, sizeof p, ER_COPY_DENSE), ER_OK);
+  int softmax = 1;
+  for (int b = 0; b < 2; b++)
+    softmax &= p[2 * b] >= 0 && p[2 * b + 1] >= 0 && fabsf(p[2 * b] + p[2 * b + 1] - 1) < 1e-4f;
+  CHECK(softmax, "cls output is a softmax per image: %g %g %g %g", p[0], p[1], p[2], p[3]);
+  uint64_t w[ER_REQ_TENSOR_WORDS];
+  EXPECT_RC(er_request_tensor(r, ER_OUTPUT, 0, w), ER_OK);
+  CHECK(w[1] == 16 && w[2] == 2 && w[3] == 2 && w[4] == 2, "output words after run: %llu bytes, shape %llux%llu",
+        (unsigned long long)w[1], (unsigned long long)w[3], (unsigned long long)w[4]);
+
+  /* The same input submitted gives the same answer. */
+  EXPECT_RC(er_request_submit(r, 0, 0, 0, 0, 7), ER_OK);
+  CHECK(wait_tag() == 7, "ort completion");
+  EXPECT_RC(er_request_finish(r), ER_OK);
+  EXPECT_RC(er_request_read(r, 0, p2, sizeof p2, ER_COPY_FLOAT32), ER_OK);
+  CHECK(memcmp(p, p2, sizeof p) == 0, "async result equals sync result");
+
+  /* Cancel: idle is a no-op; a long run stops early (or finishes first: both are answers). */
+  EXPECT_RC(er_request_cancel(r), ER_OK);
+  int64_t big[4] = {8, 3, 48, 192};
+  EXPECT_RC(er_request_set_shape(r, 0, big, 4), ER_OK);
+  EXPECT_RC(er_request_write(r, 0, x, 8 * PIX * 4, ER_COPY_DENSE), ER_OK);
+  int cancelled = 0;
+  for (int attempt = 0; attempt < 5 && !cancelled; attempt++) {
+    EXPECT_RC(er_request_submit(r, 0, 0, 0, 0, 8), ER_OK);
+    sleep_ms(2);
+    int32_t crc = er_request_cancel(r);
+    CHECK(crc == ER_OK, "cancel returned %d", crc);
+    CHECK(wait_tag() == 8, "cancelled run completes");
+    int32_t frc = er_request_finish(r);
+    CHECK(frc == ER_OK || frc == ER_ERR_CANCELLED, "finish after cancel: %d", frc);
+    cancelled = frc == ER_ERR_CANCELLED;
+  }
+  CHECK(cancelled, "a cancel stopped a run in 5 attempts");
+  /* The request still works after a cancel. */
+  EXPECT_RC(er_request_set_shape(r, 0, dims, 4), ER_OK);
+  EXPECT_RC(er_request_write(r, 0, x, 2 * PIX * 4, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+  EXPECT_RC(er_request_read(r, 0, p2, sizeof p2, ER_COPY_DENSE), ER_OK);
+  CHECK(memcmp(p, p2, sizeof p) == 0, "run after cancel gives the same result");
+  EXPECT_RC(er_request_read(r, 0, p2, sizeof p2, 9), ER_ERR_INVALID_ARGUMENT);
+
+  /* Freed in flight (the abort path): the worker finishes and frees; model freed first here.
+     With one worker thread, the sentinel's completion proves the orphaned run is over. */
+  er_request *sentinel = NULL;
+  REQUIRE_OK(er_request_new(m, &sentinel));
+  EXPECT_RC(er_request_set_shape(sentinel, 0, dims, 4), ER_OK);
+  EXPECT_RC(er_request_write(sentinel, 0, x, 2 * PIX * 4, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_set_shape(r, 0, big, 4), ER_OK);
+  EXPECT_RC(er_request_write(r, 0, x, 8 * PIX * 4, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_submit(r, 0, 0, 0, 0, 9), ER_OK);
+  er_model_free(m);
+  er_request_free(r);
+  EXPECT_RC(er_request_submit(sentinel, 0, 0, 0, 0, 10), ER_OK);
+  uint32_t tag = wait_tag();
+  CHECK(tag == 10, "only the sentinel posts a tag after the orphan (got %u)", tag);
+  EXPECT_RC(er_request_finish(sentinel), ER_OK);
+  EXPECT_RC(er_request_read(sentinel, 0, p2, sizeof p2, ER_COPY_DENSE), ER_OK);
+  CHECK(memcmp(p, p2, sizeof p) == 0, "sentinel result");
+  er_request_free(sentinel);
+  free(x);
+}
+
+/* Section timings on stderr when NATIVE_TEST_TIMES is set. */
+static void lap(const char *what) {
+  static struct timespec last;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  if (getenv("NATIVE_TEST_TIMES") && last.tv_sec)
+    fprintf(stderr, "  %-10s %.2f s\n", what,
+            (double)(now.tv_sec - last.tv_sec) + (double)(now.tv_nsec - last.tv_nsec) / 1e9);
+  last = now;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: %s SIM_DIR ORT_LIB ONNX_MODEL\n", argv[0]);
+    return 2;
+  }
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  lap("start");
+  snprintf(tmp_dir, sizeof tmp_dir, "/tmp/edgerun-native-XXXXXX");
+  if (!mkdtemp(tmp_dir)) {
+    perror("mkdtemp");
+    return 2;
+  }
+  sim_control_open(argv[1]);
+  test_globals();
+  lap("globals");
+  test_ort(argv[2], argv[3]);
+  lap("ort");
+  er_set_worker_limit(8);
+  test_hbdnn(argv[1]);
+  lap("hbdnn");
+  test_bad_files(argv[3]);
+  lap("bad files");
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_dir);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  printf("native: %d checks, %d failed (%.1f s)\n", checks, failures,
+         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+  return failures ? 1 : 0;
+}
