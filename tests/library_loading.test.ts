@@ -5,17 +5,24 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { loadLibrary } from "../mod.ts";
 import { runtime, test } from "./compat.ts";
 import { root, runScript, tempDir, tempFile } from "./helpers.ts";
 
-/** A copy of the package's modules as a JSR install has them, without a built library. */
+/**
+ * A copy of the package's modules as an install has them, without a built library. Bun: the npm
+ * layout `bunx jsr add` makes, with the npyjs dependency beside it. Deno runs TypeScript under
+ * node_modules only from npm packages, so its copy is a plain directory (its import map, named by
+ * runScript's --config, resolves npyjs).
+ */
 function installedPackage(): string {
-  const pkg = join(mkdtempSync(join(tempDir(), "pkg-")), "node_modules", "@edgerun", "edgerun");
+  const base = mkdtempSync(join(tempDir(), "pkg-"));
+  const pkg = runtime === "bun" ? join(base, "node_modules", "@edgerun", "edgerun") : join(base, "edgerun");
   mkdirSync(pkg, { recursive: true });
+  if (runtime === "bun") symlinkSync(join(root, "node_modules", "npyjs"), join(base, "node_modules", "npyjs"));
   copyFileSync(join(root, "mod.ts"), join(pkg, "mod.ts"));
   for (const dir of ["src", "ffi"]) cpSync(join(root, dir), join(pkg, dir), { recursive: true });
   return pkg;
@@ -76,7 +83,7 @@ test("loading: a library built in the installed package's directory is found the
 /** Runs a script on Deno with --allow-read --allow-ffi only (no --allow-env, no prompt). */
 function runWithoutEnvPermission(code: string): { status: number | null; stdout: string; stderr: string } {
   const file = tempFile(`noenv-${Math.random().toString(36).slice(2)}.ts`, code);
-  const args = ["run", "--no-prompt", "--allow-read", "--allow-ffi", file];
+  const args = ["run", "--no-prompt", "--allow-read", "--allow-ffi", "--config", join(root, "deno.json"), file];
   const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX;
   const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
   const env = { ...process.env, EDGERUN_LIB: "/nonexistent/libedgerun.so" } as Record<string, string>;
