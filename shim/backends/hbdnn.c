@@ -982,7 +982,16 @@ typedef struct hb_request {
   unsigned char *raw[2];         /* hbDNNTensor arrays in the runtime's layout: inputs, outputs */
   int stuck;                     /* a task could not be released: the device may still use the buffers */
   void *late;                    /* a task whose wait timed out: released once the device is done with it */
+  struct hb_request *next_late;  /* the list of requests holding a late task (under late_lock) */
 } hb_request;
+
+/*
+ * Requests whose last task timed out keep that task (and its slot of the 32) until they run again
+ * or are freed. When the slots run out, finished late tasks of any request are released
+ * (reap_late) so idle requests cannot starve everyone else. late_lock guards every r->late.
+ */
+static pthread_mutex_t late_lock = PTHREAD_MUTEX_INITIALIZER;
+static hb_request *late_list;
 
 static er_tensor_buf *buf_of(hb_request *r, uint32_t k) {
   return k < r->model->n_in ? &r->bufs[0][k] : &r->bufs[1][k - r->model->n_in];
@@ -1236,12 +1245,51 @@ static int32_t release_task(hb_request *r, void *task, int32_t rc, int in_doubt)
   return vendor_fail("hbUCPReleaseTask", release, "releasing a finished task");
 }
 
+static void unlink_late(hb_request *r) {
+  for (hb_request **p = &late_list; *p; p = &(*p)->next_late) {
+    if (*p == r) {
+      *p = r->next_late;
+      break;
+    }
+  }
+  r->next_late = NULL;
+}
+
+static void keep_late(hb_request *r, void *task) {
+  pthread_mutex_lock(&late_lock);
+  r->late = task;
+  r->next_late = late_list;
+  late_list = r;
+  pthread_mutex_unlock(&late_lock);
+}
+
 /* Waits for a task that timed out earlier, then releases it: its buffers are free to reuse. */
 static void settle_late(hb_request *r) {
-  if (!r->late) return;
-  int32_t rc = hb.hbUCPWaitTaskDone(r->late, 0);
-  release_task(r, r->late, rc == 0 ? ER_OK : ER_ERR_BACKEND, rc != 0);
+  pthread_mutex_lock(&late_lock);
+  void *task = r->late;
+  if (task) unlink_late(r);
   r->late = NULL;
+  pthread_mutex_unlock(&late_lock);
+  if (!task) return;
+  int32_t rc = hb.hbUCPWaitTaskDone(task, 0);
+  release_task(r, task, rc == 0 ? ER_OK : ER_ERR_BACKEND, rc != 0);
+}
+
+/* Releases the late tasks the device has finished (a 1 ms wait each: the runtime has no poll). */
+static void reap_late(void) {
+  pthread_mutex_lock(&late_lock);
+  for (hb_request **p = &late_list; *p;) {
+    hb_request *r = *p;
+    if (hb.hbUCPWaitTaskDone(r->late, 1) == 0) {
+      release_task(r, r->late, ER_OK, 0);
+      r->late = NULL;
+      *p = r->next_late;
+      r->next_late = NULL;
+    } else {
+      p = &r->next_late;
+    }
+  }
+  pthread_mutex_unlock(&late_lock);
 }
 
 static int32_t hb_request_run(void *request, const er_sched *sched) {
@@ -1254,7 +1302,7 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   if (rc == ER_OK) rc = flush_range(r, 0, m->n_in, HB_MEM_CACHE_CLEAN);
   if (rc != ER_OK) return rc;
 
-  if (!take_task_slot())
+  if (!take_task_slot() && (reap_late(), !take_task_slot()))
     return er_fail(ER_ERR_BUSY, BACKEND, NULL, "%d BPU tasks are already in flight in this process", MAX_LIVE_TASKS);
   void *task = NULL;
   rc = create_task(r, &task);
@@ -1268,7 +1316,7 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
     in_doubt = 1;
     rc = wait_task(task, sched->timeout_ms);
     if (rc == ER_ERR_TIMEOUT) {
-      r->late = task; /* not released while the device may still use the buffers; keeps its task slot */
+      keep_late(r, task); /* not released while the device may still use the buffers; keeps its task slot */
       return rc;
     }
   }
