@@ -3,8 +3,8 @@
  * @module
  */
 import type { Handle, Native } from "../ffi/abi.ts";
-import { check, EdgerunError } from "../ffi/errors.ts";
-import { loadNative } from "../ffi/load.ts";
+import { check, EdgerunError, nativeError } from "../ffi/errors.ts";
+import { loadNative, withPermissionHint } from "../ffi/load.ts";
 import { dtypeFromNumber, type TypedArray } from "./dtype.ts";
 import { formatDescription } from "./describe.ts";
 import { type CheckedFeed, checkFeed, isTensorFeed, Request, type Schedule, type TensorFeed } from "./request.ts";
@@ -513,7 +513,8 @@ function openPack(path: string, options: OpenOptions): { native: Native; pack: H
   const native = loadNative(options.library);
   const out = new BigUint64Array(1);
   const s = native.symbols;
-  check(native, s.er_pack_open(cString(path), BACKEND_NUMBER[backend], cString(optionText), out), `cannot open ${path}`);
+  const status = s.er_pack_open(cString(path), BACKEND_NUMBER[backend], cString(optionText), out);
+  if (status !== 0) throw withPermissionHint(nativeError(native, status, `cannot open ${path}`));
   const pack = native.handle(out[0]);
   try {
     const count = new Uint32Array(1);
