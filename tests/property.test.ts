@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { type DType, EdgerunError, type Model, open, type TypedArray } from "../mod.ts";
+import { arrayConstructor } from "../src/dtype.ts";
 import { test } from "./compat.ts";
 import { mulberry32 } from "./fixtures/inputs.ts";
 import { dtypeModel } from "./fixtures/onnx_models.ts";
@@ -88,20 +89,8 @@ const RANGE: Partial<Record<DType, [number, number]>> = {
   uint64: [0, 1000],
   bool: [0, 1],
 };
-const CTOR: Record<DType, new (n: number) => TypedArray> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  float16: Uint16Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-  bool: Uint8Array,
-} as never;
+/** The array a caller fills: the dtype's own, except float16, which is always fed as bits. */
+const arrayFor = (dtype: DType) => (dtype === "float16" ? Uint16Array : arrayConstructor(dtype)) as new (n: number) => TypedArray;
 
 /** Random logical values of a dtype (numbers; float16 as values, written as bits later). */
 function randomValues(rng: Rng, dtype: DType, n: number): number[] {
@@ -114,7 +103,7 @@ function randomValues(rng: Rng, dtype: DType, n: number): number[] {
 
 /** The TypedArray a caller passes for these values. */
 function toArray(dtype: DType, vals: readonly number[]): TypedArray {
-  const out = new CTOR[dtype](vals.length);
+  const out = new (arrayFor(dtype))(vals.length);
   vals.forEach((v, i) => {
     if (dtype === "int64" || dtype === "uint64") (out as BigInt64Array)[i] = BigInt(v);
     else if (dtype === "float16") (out as Uint16Array)[i] = simF16Bits(v);
@@ -201,11 +190,11 @@ function simCase(rng: Rng, index: number): SimCase {
     const dense = toArray(t.edtype, vals);
     if (kind === "offset") {
       const before = rng.int(1, 7);
-      const big = new CTOR[t.edtype](before + n + rng.int(0, 3));
+      const big = new (arrayFor(t.edtype))(before + n + rng.int(0, 3));
       (big as Uint8Array).set(dense as Uint8Array, before);
       return (big as Uint8Array).subarray(before, before + n);
     }
-    if (kind === "wrong-size") return new CTOR[t.edtype](n + rng.pick([-1, 1, 3]));
+    if (kind === "wrong-size") return new (arrayFor(t.edtype))(n + rng.pick([-1, 1, 3]));
     if (kind === "wrong-type") return new (t.edtype === "float64" ? Float32Array : Float64Array)(n);
     return dense;
   });
@@ -278,10 +267,10 @@ async function runOnnx(rng: Rng, useAsync: boolean): Promise<void> {
   const kind = rng.pick(["dense", "offset", "wrong-size", "wrong-type"]);
   let feed: TypedArray = toArray(dtype, vals);
   if (kind === "offset") {
-    const big = new CTOR[dtype](12);
+    const big = new (arrayFor(dtype))(12);
     (big as Uint8Array).set(feed as Uint8Array, 3);
     feed = (big as Uint8Array).subarray(3, 9);
-  } else if (kind === "wrong-size") feed = new CTOR[dtype](rng.pick([0, 5, 7]));
+  } else if (kind === "wrong-size") feed = new (arrayFor(dtype))(rng.pick([0, 5, 7]));
   else if (kind === "wrong-type") feed = new (dtype === "float64" ? Float32Array : Float64Array)(6);
   let out;
   try {
