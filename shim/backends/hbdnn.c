@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -1123,7 +1124,7 @@ static int32_t hb_request_set_shape(void *request, uint32_t index, const int64_t
 
 /* ---- running ------------------------------------------------------------------------------------------- */
 
-/* The process-wide task budget: a 33rd task is refused here as ER_ERR_BUSY; the TS side queues. */
+/* The process-wide task budget: a 33rd task waits for a slot (wait_task_slot). */
 static int take_task_slot(void) {
   pthread_mutex_lock(&hb_lock);
   int ok = g.live_tasks < MAX_LIVE_TASKS;
@@ -1292,6 +1293,31 @@ static void reap_late(void) {
   pthread_mutex_unlock(&late_lock);
 }
 
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Takes one of the 32 task slots, waiting while they are all taken: finished late tasks are
+ * released, running ones are given time to end. Returns the milliseconds left of timeout_ms
+ * (<= 0: no limit, returned as is), or -1 when it passed first.
+ */
+static int32_t wait_task_slot(int32_t timeout_ms) {
+  int64_t deadline = timeout_ms > 0 ? monotonic_ms() + timeout_ms : 0;
+  for (;;) {
+    if (take_task_slot()) break;
+    reap_late();
+    if (take_task_slot()) break;
+    if (deadline && monotonic_ms() >= deadline) return -1;
+    nanosleep(&(struct timespec){.tv_nsec = 500000}, NULL);
+  }
+  if (!deadline) return timeout_ms;
+  int64_t left = deadline - monotonic_ms();
+  return left < 1 ? 1 : (int32_t)left;
+}
+
 static int32_t hb_request_run(void *request, const er_sched *sched) {
   hb_request *r = request;
   hb_model *m = r->model;
@@ -1302,8 +1328,10 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   if (rc == ER_OK) rc = flush_range(r, 0, m->n_in, HB_MEM_CACHE_CLEAN);
   if (rc != ER_OK) return rc;
 
-  if (!take_task_slot() && (reap_late(), !take_task_slot()))
-    return er_fail(ER_ERR_BUSY, BACKEND, NULL, "%d BPU tasks are already in flight in this process", MAX_LIVE_TASKS);
+  int32_t timeout_ms = wait_task_slot(sched->timeout_ms);
+  if (timeout_ms < 0)
+    return er_fail(ER_ERR_TIMEOUT, BACKEND, NULL, "all %d BPU task slots stayed in use for %d ms", MAX_LIVE_TASKS,
+                   sched->timeout_ms);
   void *task = NULL;
   rc = create_task(r, &task);
   if (rc != ER_OK && !task) {
@@ -1314,7 +1342,7 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   if (rc == ER_OK) rc = submit_task(task, &param);
   if (rc == ER_OK) {
     in_doubt = 1;
-    rc = wait_task(task, sched->timeout_ms);
+    rc = wait_task(task, timeout_ms);
     if (rc == ER_ERR_TIMEOUT) {
       keep_late(r, task); /* not released while the device may still use the buffers; keeps its task slot */
       return rc;
