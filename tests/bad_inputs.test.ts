@@ -471,6 +471,38 @@ const rows: Row[] = [
     expect: "works",
   },
   {
+    name: "a sync run while 32 async runs hold every vendor task slot waits for one",
+    run: () =>
+      sim.with({ latencyUs: 100_000, cores: 4 }, async () => {
+        using busy = open(SIM_QUANT, { maxRequests: 32 });
+        using model = open(SIM_QUANT);
+        const runs = Promise.all(Array.from({ length: 32 }, () => busy.runAsync(new Float32Array(4))));
+        try {
+          assert.ok(await sim.waitFor(() => sim.counter("tasks_live") === 32), "32 tasks in flight");
+          assert.deepEqual(values(model.run(Float32Array.from([1, 2, 3, 4]))[0].data), [2, 4, 6, 8]);
+        } finally {
+          await runs;
+        }
+      }),
+    expect: "works",
+  },
+  {
+    name: "a sync run whose timeout passes while it waits for a task slot",
+    run: () =>
+      sim.with({ latencyUs: 100_000, cores: 4 }, async () => {
+        using busy = open(SIM_QUANT, { maxRequests: 32 });
+        using model = open(SIM_QUANT);
+        const runs = Promise.all(Array.from({ length: 32 }, () => busy.runAsync(new Float32Array(4))));
+        try {
+          assert.ok(await sim.waitFor(() => sim.counter("tasks_live") === 32), "32 tasks in flight");
+          model.run(new Float32Array(4), { timeoutMs: 5 });
+        } finally {
+          await runs;
+        }
+      }),
+    expect: [EdgerunError, "TIMEOUT"],
+  },
+  {
     name: "abort after a run finished: no effect, the result stays",
     run: () =>
       withModelAsync(SIM_QUANT, async (m) => {
