@@ -100,7 +100,8 @@ for (const path of [SIM_PATH, ORT_PATH]) {
       for (let round = 0; round < 12; round++) {
         const model = open(path);
         const runs = track(Array.from({ length: 100 }, (_, i) => model.runAsync(input(i))));
-        await sleep(pick(12));
+        // Some rounds close at once (runs still queued), the others after a random delay.
+        if (round % 4 !== 0) await sleep(pick(12));
         if (round % 3 === 0) await model.closeAsync();
         else model.close();
         const c = await outcomes(path, runs, ["CLOSED"]);
@@ -220,8 +221,10 @@ stress("pool: a worker terminated mid-run: its runs reject, the other worker kee
     globalThis.Worker = Original;
   }
   assert.equal(made.length, 2);
-  const runs = Promise.allSettled(Array.from({ length: 40 }, (_, i) => pool.run<{ sum: number }>({ values: Array.from(input(i)) })));
-  await sleep(1);
+  const runs = Promise.allSettled(
+    Array.from({ length: 40 }, (_, i) => pool.run<{ sum: number }>({ values: Array.from(input(i)), delayMs: 20 })),
+  );
+  await sleep(5);
   made[0].terminate();
   const settled = await runs;
   let lost = 0;
