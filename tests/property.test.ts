@@ -19,6 +19,7 @@ import { liveCounts, settledTo } from "./live_counts.ts";
 import { simModelFile, useSim } from "./sim_helpers.ts";
 import {
   simCount,
+  simDenseStrides,
   simElemSize,
   simExpected,
   simF16Bits,
@@ -36,7 +37,7 @@ function envNumber(name: string): number | undefined {
   return v ? Number(v) : undefined;
 }
 const SEED = envNumber("EDGERUN_PROPERTY_SEED") ?? (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
-const CASES = envNumber("EDGERUN_PROPERTY_CASES") ?? 300;
+const CASES = envNumber("EDGERUN_PROPERTY_CASES") ?? 600;
 
 /** A small seeded generator. */
 class Rng {
@@ -153,10 +154,17 @@ function quantizeLike(dtype: DType, q: { scales: number[]; zeroPoints?: number[]
 }
 
 function simCase(rng: Rng, index: number): SimCase {
-  const inputs: (SimTensorSpec & { edtype: DType })[] = Array.from({ length: rng.int(1, 2) }, (_, k) => {
+  const inputs: (SimTensorSpec & { edtype: DType; actual: number[] })[] = Array.from({ length: rng.int(1, 2) }, (_, k) => {
     const edtype = rng.pick(DTYPES);
-    const shape = randomShape(rng);
-    return { name: `in${k}`, edtype, dtype: SIM_TYPE[edtype], shape, stride: randomStride(rng, shape, edtype), quant: randomQuant(rng, edtype) };
+    const actual = randomShape(rng);
+    const base = { name: `in${k}`, edtype, actual, dtype: SIM_TYPE[edtype], quant: randomQuant(rng, edtype) };
+    if (!rng.chance(0.2)) return { ...base, shape: actual, stride: randomStride(rng, actual, edtype) };
+    // Dynamic dimensions (-1): the feed gives the shape; strides over a dynamic dimension are
+    // left to the runtime (-1), the others stay fixed.
+    const shape = actual.map((d) => (rng.chance(0.5) ? -1 : d));
+    if (!shape.includes(-1)) shape[0] = -1;
+    const dense = simDenseStrides(actual, SIM_TYPE[edtype]);
+    return { ...base, shape, stride: shape.map((_, i) => (shape.slice(i + 1).includes(-1) ? -1 : dense[i])) };
   });
   const outputs: SimOutputSpec[] = Array.from({ length: rng.int(1, 2) }, (_, k) => {
     const edtype = rng.pick(DTYPES);
@@ -172,11 +180,24 @@ function simCase(rng: Rng, index: number): SimCase {
       b: rng.pick([0, 1, -3]),
     };
   });
-  const spec: SimModelSpec = { name: `p${index}`, inputs: inputs.map(({ edtype: _, ...t }) => t), outputs };
-  const kind = rng.pick(["dense", "dense", "offset", "offset", "quantize", "wrong-size", "wrong-type", "record"]);
+  const spec: SimModelSpec = { name: `p${index}`, inputs: inputs.map(({ edtype: _, actual: __, ...t }) => t), outputs };
+  const kind = rng.pick(["dense", "dense", "offset", "offset", "quantize", "wrong-size", "wrong-type", "wrong-shape", "record"]);
   const raw: number[][] = [];
-  const feeds = inputs.map((t) => {
-    const n = simCount(t.shape);
+  const feeds = inputs.map((t) => withShape(t, feedFor(t)));
+  const bad = kind.startsWith("wrong");
+  return { spec, feeds, raw: bad ? undefined : raw, kind };
+
+  /** Dynamic inputs get { data, shape } (wrong-shape: every input gets a shape one off). */
+  function withShape(t: (typeof inputs)[number], feed: unknown): unknown {
+    const dynamic = t.shape.includes(-1);
+    if (!dynamic && kind !== "wrong-shape") return feed;
+    const shape = t.actual.slice();
+    if (kind === "wrong-shape") shape[rng.int(0, shape.length - 1)] += 1;
+    return ArrayBuffer.isView(feed) ? { data: feed, shape } : { ...(feed as object), shape };
+  }
+
+  function feedFor(t: (typeof inputs)[number]): unknown {
+    const n = simCount(t.actual);
     const canQuantize = t.quant !== undefined || ["float16", "float32", "float64"].includes(t.edtype);
     if (kind === "quantize" && canQuantize) {
       // Some values land exactly halfway between two steps: rounding must be half to even.
@@ -197,9 +218,7 @@ function simCase(rng: Rng, index: number): SimCase {
     if (kind === "wrong-size") return new (arrayFor(t.edtype))(n + rng.pick([-1, 1, 3]));
     if (kind === "wrong-type") return new (t.edtype === "float64" ? Float32Array : Float64Array)(n);
     return dense;
-  });
-  const bad = kind === "wrong-size" || kind === "wrong-type";
-  return { spec, feeds, raw: bad ? undefined : raw, kind };
+  }
 }
 
 function readValues(t: { dense(): TypedArray; dtype: DType }): number[] {
@@ -222,7 +241,7 @@ function isTyped(e: unknown): boolean {
 }
 
 /** Outcomes seen, so the run shows it checked outputs and not only errors. */
-const tally = { outputs: 0, errors: 0, padded: 0, quantized: 0 };
+const tally = { outputs: 0, errors: 0, padded: 0, quantized: 0, dynamic: 0 };
 
 async function runSim(rng: Rng, c: SimCase, useAsync: boolean): Promise<void> {
   using model = open(simModelFile(c.spec, "prop"));
@@ -242,6 +261,7 @@ async function runSim(rng: Rng, c: SimCase, useAsync: boolean): Promise<void> {
   tally.outputs++;
   if (model.inputs.some((t) => t.padded) || model.outputs.some((t) => t.padded)) tally.padded++;
   if (model.inputs.some((t) => t.quantization) || model.outputs.some((t) => t.quantization)) tally.quantized++;
+  if (model.inputs.some((t) => t.dynamic)) tally.dynamic++;
 }
 
 const ONNX_TYPES = DTYPES;
