@@ -246,6 +246,7 @@ export class Model implements Disposable, AsyncDisposable {
   #busy = 0;
   #maxRequests = 1;
   #drainWaiters: (() => void)[] = [];
+  #closing = false;
   #stats = new StatsRecorder();
   #host!: RunHost;
 
@@ -361,6 +362,8 @@ export class Model implements Disposable, AsyncDisposable {
 
   #live(): Request {
     if (this.#handle === null) throw new EdgerunError("CLOSED", `model '${this.name}' is closed`);
+    // closeAsync() in progress: new work would keep it waiting, possibly forever.
+    if (this.#closing) throw new EdgerunError("CLOSED", `model '${this.name}' is closing`);
     return this.#request;
   }
 
@@ -487,6 +490,7 @@ export class Model implements Disposable, AsyncDisposable {
   /** Rejects queued runs, waits for the runs on the device to finish, then closes. */
   async closeAsync(): Promise<void> {
     if (this.#handle === null) return;
+    this.#closing = true;
     rejectQueued(this.#host, new EdgerunError("CLOSED", `model '${this.name}' was closed`));
     while (this.#busy > 0) await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
     this.close();
