@@ -235,6 +235,36 @@ const rows: Row[] = [
       }),
     expect: "works",
   },
+  {
+    name: "an output Tensor of a closed model as a feed",
+    run: () => {
+      const other = open(F32);
+      const [y] = other.run(x6());
+      other.close();
+      return withModel(F32, (m) => m.run(y));
+    },
+    expect: [TypeError],
+  },
+  {
+    name: "another model's input view as a feed (zero-copy native memory; works)",
+    run: () =>
+      withModel(SIM_PADDED, (a) =>
+        withModel(F32, (m) => {
+          (m.inputs[0].data as Float32Array).set(x6());
+          assert.deepEqual(values(a.run(m.inputs[0].data)[0].dense(), Number), [2, 4, 6, 8, 10, 12]);
+        })),
+    expect: "works",
+  },
+  {
+    name: "a model's own input view and its previous output as feeds (works)",
+    run: () =>
+      withModel(F32, (m) => {
+        (m.inputs[0].data as Float32Array).set(x6());
+        const [y] = m.run(m.inputs[0].data);
+        assert.deepEqual(values(m.run(y)[0].data), [4, 8, 12, 16, 20, 24]);
+      }),
+    expect: "works",
+  },
   // ---- quantization ----
   {
     name: "quantize with NaN",
@@ -312,6 +342,45 @@ const rows: Row[] = [
   { name: "negative timeout", run: () => withModel(F32, (m) => m.run(x6(), { timeoutMs: -1 })), expect: [RangeError] },
   { name: "NaN timeout", run: () => withModel(F32, (m) => m.run(x6(), { timeoutMs: NaN })), expect: [RangeError] },
   { name: "Infinity timeout", run: () => withModel(F32, (m) => m.runAsync(x6(), { timeoutMs: Infinity })), expect: [RangeError] },
+  { name: "customId NaN", run: () => withModel(F32, (m) => m.run(x6(), { customId: NaN })), expect: [RangeError] },
+  {
+    name: "duplicate core indexes (works)",
+    run: () => withModel(SIM_QUANT, (m) => assert.equal(m.run(new Float32Array(4), { cores: [0, 0] })[0].data.length, 4)),
+    expect: "works",
+  },
+  { name: "maxRequests 0", run: () => open(F32, { maxRequests: 0 }), expect: [RangeError] },
+  { name: "maxRequests 1.5", run: () => open(F32, { maxRequests: 1.5 }), expect: [RangeError] },
+  { name: "unknown backend for a search path", run: () => setBackendSearchPath("tpu" as never, []), expect: [RangeError] },
+  { name: "another library path on open()", run: () => open(F32, { library: "/elsewhere/libedgerun.so" }), expect: [EdgerunError, "LOAD_FAILED"] },
+  {
+    name: "runAsync while closeAsync() waits for runs in flight",
+    run: () =>
+      sim.with({ latencyUs: 20_000 }, async () => {
+        const m = open(SIM_QUANT);
+        const first = m.runAsync(new Float32Array(4));
+        const closing = m.closeAsync();
+        try {
+          return await m.runAsync(new Float32Array(4));
+        } finally {
+          await first;
+          await closing;
+          assert.equal(m.closed, true);
+        }
+      }),
+    expect: [EdgerunError, "CLOSED"],
+  },
+  {
+    name: "copy() of an output after close",
+    run: () => {
+      const m = open(F32);
+      const [y] = m.run(x6());
+      const kept = y.copy();
+      m.close();
+      assert.deepEqual(values(kept.data), [2, 4, 6, 8, 10, 12], "a copy outlives its model");
+      return y.copy();
+    },
+    expect: [RangeError],
+  },
   { name: "customId beyond 32 bits", run: () => withModel(F32, (m) => m.run(x6(), { customId: 2 ** 40 })), expect: [RangeError] },
   { name: "unknown run option", run: () => withModel(F32, (m) => m.run(x6(), { prio: 1 } as never)), expect: [TypeError] },
   {
