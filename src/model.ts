@@ -61,7 +61,10 @@ export interface InputTensor extends TensorInfo {
   readonly data: TypedArray;
 }
 
-/** One feed: a TypedArray (dense, the input's dtype), a {data, shape} pair, or a Tensor. */
+/**
+ * One feed: a TypedArray (dense, the input's dtype), a {data, shape} pair, or a Tensor. Its buffer
+ * must have a fixed length: views of resizable or growable buffers are refused (TypeError).
+ */
 export type Feed = TypedArray | TensorFeed | Tensor;
 
 /** Feeds of a run: one Feed (single-input models), an array in input order, or a record by name. */
@@ -487,7 +490,7 @@ export class Model implements Disposable, AsyncDisposable {
     this.#native.symbols.er_model_free(handle);
   }
 
-  /** Rejects queued runs, waits for the runs on the device to finish, then closes. */
+  /** Rejects queued runs (and any new one), waits for the runs on the device to finish, then closes. */
   async closeAsync(): Promise<void> {
     if (this.#handle === null) return;
     this.#closing = true;
