@@ -7,6 +7,7 @@
  * pthread_cond_signal was seen hanging in __condvar_quiesce_and_switch_g1 (a known glibc condvar
  * defect), which froze every worker. A semaphore holds one token per queued job / tag / wake.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -42,7 +43,19 @@ static struct {
 
 static pthread_once_t sems_once = PTHREAD_ONCE_INIT;
 
+/*
+ * Worker threads live as long as the process, parked in this library's code. Deno unloads a
+ * library when its handle is dropped (at the latest when the runtime shuts down), and a parked
+ * thread would then wake into unmapped memory: a crash at exit. So before the first worker starts,
+ * the library pins itself in memory (RTLD_NODELETE: dlclose no longer unmaps it).
+ */
+static void pin_library(void) {
+  Dl_info info;
+  if (dladdr((void *)pin_library, &info) && info.dli_fname) dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 static void init_sems(void) {
+  pin_library();
   sem_init(&pool.jobs, 0, 0);
   sem_init(&done.ready, 0, 0);
 }
