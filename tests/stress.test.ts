@@ -5,13 +5,14 @@
  * handles and the simulator's tasks and buffers are back at their baseline.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { EdgerunError, type Model, open, type Outputs, Pool } from "../mod.ts";
 import { test } from "./compat.ts";
 import { mulberry32 } from "./fixtures/inputs.ts";
 import { dtypeModel } from "./fixtures/onnx_models.ts";
-import { tempFile, values } from "./helpers.ts";
+import { root, runScript, tempFile, values } from "./helpers.ts";
 import { liveCounts, settledTo } from "./live_counts.ts";
-import { simModelFile, useSim } from "./sim_helpers.ts";
+import { simDir, simModelFile, useSim } from "./sim_helpers.ts";
 import type { SimModelSpec } from "./sim/simfile.ts";
 
 const sim = useSim();
@@ -239,4 +240,22 @@ stress("pool: a worker terminated mid-run: its runs reject, the other worker kee
   assert.equal(after.sum, 12, "the surviving worker serves new runs");
   assert.ok(lost > 0 && lost < 40, `runs lost with the terminated worker: ${lost}`);
   await pool.close();
+});
+
+test("stress: processes that exit right after runAsync never crash (worker threads outlive the runtime)", () => {
+  // Deno unloads libedgerun at shutdown while a shim worker thread may still be leaving the run it
+  // just completed; before the library pinned itself this script died of SIGSEGV about one time
+  // in four.
+  const script = `
+    import { open } from ${JSON.stringify(join(root, "mod.ts"))};
+    const model = open(${JSON.stringify(SIM_PATH)});
+    const [y] = await model.runAsync(Float32Array.from([1, 2, 3, 4, 5, 6]));
+    console.log("result", Array.from(y.data).join(","));
+    model.close();`;
+  for (let i = 0; i < 30; i++) {
+    const r = runScript(script, { EDGERUN_HBDNN_LIB_DIR: simDir() });
+    assert.equal(r.signal, null, `process ${i} was killed by ${r.signal}: ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "result 3,5,7,9,11,13");
+  }
 });
