@@ -82,6 +82,21 @@ const closedModel = (path = F32): Model => {
   return model;
 };
 
+/** Runs fn on a fresh model while 32 async runs of another hold every hbdnn task slot. */
+function whileSlotsFull(fn: (m: Model) => unknown): Promise<unknown> {
+  return sim.with({ latencyUs: 100_000, cores: 4 }, async () => {
+    using busy = open(SIM_QUANT, { maxRequests: 32 });
+    using model = open(SIM_QUANT);
+    const runs = Promise.all(Array.from({ length: 32 }, () => busy.runAsync(new Float32Array(4))));
+    try {
+      assert.ok(await sim.waitFor(() => sim.counter("tasks_live") === 32), "32 tasks in flight");
+      return fn(model);
+    } finally {
+      await runs;
+    }
+  });
+}
+
 /** A fresh process runs `body` (a snippet that may throw); the error it threw is rebuilt here. */
 function inChild(body: string, env: Record<string, string>): void {
   const code = `
@@ -541,34 +556,12 @@ const rows: Row[] = [
   },
   {
     name: "a sync run while 32 async runs hold every vendor task slot waits for one",
-    run: () =>
-      sim.with({ latencyUs: 100_000, cores: 4 }, async () => {
-        using busy = open(SIM_QUANT, { maxRequests: 32 });
-        using model = open(SIM_QUANT);
-        const runs = Promise.all(Array.from({ length: 32 }, () => busy.runAsync(new Float32Array(4))));
-        try {
-          assert.ok(await sim.waitFor(() => sim.counter("tasks_live") === 32), "32 tasks in flight");
-          assert.deepEqual(values(model.run(Float32Array.from([1, 2, 3, 4]))[0].data), [2, 4, 6, 8]);
-        } finally {
-          await runs;
-        }
-      }),
+    run: () => whileSlotsFull((m) => assert.deepEqual(values(m.run(Float32Array.from([1, 2, 3, 4]))[0].data), [2, 4, 6, 8])),
     expect: "works",
   },
   {
     name: "a sync run whose timeout passes while it waits for a task slot",
-    run: () =>
-      sim.with({ latencyUs: 100_000, cores: 4 }, async () => {
-        using busy = open(SIM_QUANT, { maxRequests: 32 });
-        using model = open(SIM_QUANT);
-        const runs = Promise.all(Array.from({ length: 32 }, () => busy.runAsync(new Float32Array(4))));
-        try {
-          assert.ok(await sim.waitFor(() => sim.counter("tasks_live") === 32), "32 tasks in flight");
-          model.run(new Float32Array(4), { timeoutMs: 5 });
-        } finally {
-          await runs;
-        }
-      }),
+    run: () => whileSlotsFull((m) => m.run(new Float32Array(4), { timeoutMs: 5 })),
     expect: [EdgerunError, "TIMEOUT"],
   },
   {
