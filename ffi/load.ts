@@ -27,11 +27,20 @@ const adapter: Adapter = isBun ? (await import("./bun.ts")).adapter : (await imp
  */
 export const runtime: "deno" | "bun" = adapter.runtime;
 
-/** Reads an environment variable; missing permission reads as unset. */
+/** A Deno permission refusal: passed on as is, so the message names the missing flag. */
+function isPermissionError(e: unknown): boolean {
+  return e instanceof Error && (e.name === "NotCapable" || e.name === "PermissionDenied");
+}
+
+/**
+ * Reads an environment variable. A denied read is thrown (Deno: --allow-env=NAME), never taken
+ * for unset: that would quietly load another library than the one the variable names.
+ */
 export function env(name: string): string | undefined {
   try {
     return process.env[name] || undefined;
-  } catch {
+  } catch (e) {
+    if (isPermissionError(e)) throw e;
     return undefined;
   }
 }
@@ -51,13 +60,18 @@ function localPath(relative: string): string | undefined {
   return url.protocol === "file:" ? decodeURIComponent(url.pathname) : undefined;
 }
 
+/** Whether a file exists; a denied check is thrown (Deno: --allow-read=PATH), not read as "no". */
 function fileExists(path: string): boolean {
   try {
     return existsSync(path);
-  } catch {
+  } catch (e) {
+    if (isPermissionError(e)) throw e;
     return false;
   }
 }
+
+/** ONNX Runtime candidates that Deno did not let us check (named when ort is not found). */
+const ortDenied = new Set<string>();
 
 /** Candidate paths of libedgerun, in the order they are tried. */
 export function libraryCandidates(explicit?: string): { path: string; source: string }[] {
@@ -82,7 +96,32 @@ function ortCandidates(): string[] {
   } catch {
     // no read permission for cwd: skip it
   }
-  return paths.filter((p): p is string => !!p && fileExists(p));
+  return paths.filter((p): p is string => {
+    if (!p) return false;
+    try {
+      return fileExists(p);
+    } catch {
+      // Optional places: an app that runs only hbdnn need not grant read access to them.
+      ortDenied.add(p);
+      return false;
+    }
+  });
+}
+
+/**
+ * Adds to an "ONNX Runtime not found" error the candidates Deno did not let us check, with the
+ * flag that would, so a missing --allow-read is not mistaken for a missing runtime.
+ */
+export function withPermissionHint(error: EdgerunError): EdgerunError {
+  if (error.code !== "LIBRARY_NOT_FOUND" || error.backend !== "ort" || ortDenied.size === 0) return error;
+  const denied = [...ortDenied];
+  const dirs = [...new Set(denied.map((p) => p.slice(0, p.lastIndexOf("/"))))];
+  return new EdgerunError(
+    error.code,
+    `${error.message}. Not checked for lack of read permission: ${denied.join(", ")} ` +
+      `(grant --allow-read=${dirs.join(",")} or set EDGERUN_ORT_LIB)`,
+    error,
+  );
 }
 
 /** Loads another library through the runtime's FFI with a neutral symbol table. */

@@ -41,6 +41,17 @@ struct er_request {
 
 ER_API uint32_t er_abi_version(void) { return ER_ABI_VERSION; }
 
+/* Live handles and runs on worker threads, for leak checks (er_debug_live_counts). */
+static atomic_int live_packs, live_models, live_requests, live_submitted;
+
+ER_API void er_debug_live_counts(int32_t *counts) {
+  if (!counts) return;
+  counts[0] = atomic_load(&live_packs);
+  counts[1] = atomic_load(&live_models);
+  counts[2] = atomic_load(&live_requests);
+  counts[3] = atomic_load(&live_submitted);
+}
+
 static uint64_t now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -142,6 +153,7 @@ ER_API int32_t er_pack_open(const char *path, uint32_t backend, const char *opti
   }
   pack->ops = ops;
   atomic_init(&pack->refs, 1);
+  atomic_fetch_add(&live_packs, 1);
   *out = pack;
   return ER_OK;
 }
@@ -169,6 +181,7 @@ static void pack_release(er_pack *pack) {
   if (atomic_fetch_sub(&pack->refs, 1) == 1) {
     pack->ops->pack_close(pack->state);
     free(pack);
+    atomic_fetch_sub(&live_packs, 1);
   }
 }
 
@@ -193,6 +206,7 @@ ER_API int32_t er_pack_model(er_pack *pack, uint32_t index, er_model **out) {
   atomic_fetch_add(&pack->refs, 1);
   m->pack = pack;
   atomic_init(&m->refs, 1);
+  atomic_fetch_add(&live_models, 1);
   *out = m;
   return ER_OK;
 }
@@ -206,6 +220,7 @@ static void model_release(er_model *m) {
   free(m->outputs);
   pack_release(m->pack);
   free(m);
+  atomic_fetch_sub(&live_models, 1);
 }
 
 ER_API int32_t er_model_retain(er_model *model) {
@@ -317,6 +332,7 @@ ER_API int32_t er_request_new(er_model *model, er_request **out) {
   r->outputs = outs;
   atomic_flag_clear(&r->running);
   atomic_init(&r->phase, PHASE_IDLE);
+  atomic_fetch_add(&live_requests, 1);
   *out = r;
   return ER_OK;
 }
@@ -327,6 +343,7 @@ static void request_destroy(er_request *r) {
   free(r->outputs);
   model_release(r->model);
   free(r);
+  atomic_fetch_sub(&live_requests, 1);
 }
 
 ER_API void er_request_free(er_request *r) {
@@ -433,6 +450,7 @@ static void run_submitted(void *arg) {
   er_clear_error();
   r->result = timed_run(r, &r->sched);
   er_error_save(&r->error);
+  atomic_fetch_sub(&live_submitted, 1);
   if (atomic_exchange(&r->phase, PHASE_DONE) == PHASE_ORPHANED) {
     request_destroy(r);
     return;
@@ -451,8 +469,10 @@ ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom
   r->sched = (er_sched){priority, custom_id, core_mask, timeout_ms};
   r->tag = tag;
   atomic_store(&r->phase, PHASE_SUBMITTED);
+  atomic_fetch_add(&live_submitted, 1);
   int32_t rc = er_pool_submit(run_submitted, r);
   if (rc != ER_OK) {
+    atomic_fetch_sub(&live_submitted, 1);
     atomic_store(&r->phase, PHASE_IDLE);
     atomic_flag_clear(&r->running);
   }

@@ -7,7 +7,6 @@
  * pthread_cond_signal was seen hanging in __condvar_quiesce_and_switch_g1 (a known glibc condvar
  * defect), which froze every worker. A semaphore holds one token per queued job / tag / wake.
  */
-#define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -45,15 +44,14 @@ static struct {
 static pthread_once_t sems_once = PTHREAD_ONCE_INIT;
 
 /*
- * Worker threads live until the process ends, so the library must stay mapped as long: Deno
- * dlcloses it while tearing down at exit, and a worker waking or finishing a run then jumps into
- * unmapped code (SIGSEGV). RTLD_NODELETE on our own, already loaded, file prevents the unmap.
+ * Worker threads live as long as the process, parked in this library's code. Deno unloads a
+ * library when its handle is dropped (at the latest when the runtime shuts down), and a parked
+ * thread would then wake into unmapped memory: a crash at exit. So before the first worker starts,
+ * the library pins itself in memory (RTLD_NODELETE: dlclose no longer unmaps it).
  */
 static void pin_library(void) {
-  Dl_info self;
-  if (dladdr((void *)pin_library, &self) && self.dli_fname) {
-    dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
-  }
+  Dl_info info;
+  if (dladdr((void *)pin_library, &info) && info.dli_fname) dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
 static void init_sems(void) {

@@ -3,8 +3,8 @@
  * @module
  */
 import type { Handle, Native } from "../ffi/abi.ts";
-import { check, EdgerunError } from "../ffi/errors.ts";
-import { loadNative } from "../ffi/load.ts";
+import { check, EdgerunError, nativeError } from "../ffi/errors.ts";
+import { loadNative, withPermissionHint } from "../ffi/load.ts";
 import { dtypeFromNumber, type TypedArray } from "./dtype.ts";
 import { formatDescription } from "./describe.ts";
 import { type CheckedFeed, checkFeed, isTensorFeed, Request, type Schedule, type TensorFeed } from "./request.ts";
@@ -233,7 +233,8 @@ export interface InputTensor extends TensorInfo {
 
 /**
  * One feed: a TypedArray (dense, the input's dtype), a {data, shape} pair, a Tensor, or an image
- * the shim converts (nv12() / normalized()).
+ * the shim converts (nv12() / normalized()). Its buffer must have a fixed length: views of
+ * resizable or growable buffers are refused (TypeError).
  *
  * @example
  * ```ts
@@ -508,6 +509,7 @@ export class Model implements Disposable, AsyncDisposable {
   #busy = 0;
   #maxRequests = 1;
   #drainWaiters: (() => void)[] = [];
+  #closing = false;
   #stats = new StatsRecorder();
   #host!: RunHost;
 
@@ -633,6 +635,8 @@ export class Model implements Disposable, AsyncDisposable {
 
   #live(): Request {
     if (this.#handle === null) throw new EdgerunError("CLOSED", `model '${this.name}' is closed`);
+    // closeAsync() in progress: new work would keep it waiting, possibly forever.
+    if (this.#closing) throw new EdgerunError("CLOSED", `model '${this.name}' is closing`);
     return this.#request;
   }
 
@@ -833,7 +837,7 @@ export class Model implements Disposable, AsyncDisposable {
   }
 
   /**
-   * Rejects queued runs, waits for the runs on the device to finish, then closes.
+   * Rejects queued runs (and any new one), waits for the runs on the device to finish, then closes.
    *
    * @example
    * ```ts
@@ -846,6 +850,7 @@ export class Model implements Disposable, AsyncDisposable {
    */
   async closeAsync(): Promise<void> {
     if (this.#handle === null) return;
+    this.#closing = true;
     rejectQueued(this.#host, new EdgerunError("CLOSED", `model '${this.name}' was closed`));
     while (this.#busy > 0) await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
     this.close();
@@ -894,7 +899,8 @@ function openPack(path: string, options: OpenOptions): { native: Native; pack: H
   const native = loadNative(options.library);
   const out = new BigUint64Array(1);
   const s = native.symbols;
-  check(native, s.er_pack_open(cString(path), BACKEND_NUMBER[backend], cString(optionText), out), `cannot open ${path}`);
+  const status = s.er_pack_open(cString(path), BACKEND_NUMBER[backend], cString(optionText), out);
+  if (status !== 0) throw withPermissionHint(nativeError(native, status, `cannot open ${path}`));
   const pack = native.handle(out[0]);
   try {
     const count = new Uint32Array(1);

@@ -34,6 +34,7 @@ export interface PoolOptions {
 }
 
 interface Pending {
+  slot: Slot;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -41,7 +42,14 @@ interface Pending {
 interface Slot {
   worker: Worker;
   busy: number;
+  /** The worker's own terminate(). */
+  stop: () => void;
+  /** Set once the worker is being detached and stopped. */
+  retired?: Promise<void>;
 }
+
+/** How long a detaching worker may take to release its model before it is stopped anyway. */
+const DETACH_GRACE_MS = 5000;
 
 type Reply = { type: "ready" } | { type: "result"; id: number; value: unknown } | {
   type: "error";
@@ -70,7 +78,10 @@ export class Pool implements AsyncDisposable {
   private constructor(slots: Slot[]) {
     this.#slots = slots;
     for (const slot of slots) {
-      slot.worker.onmessage = (event: MessageEvent<Reply>) => this.#reply(slot, event.data);
+      // A worker terminated from outside (a supervisor, a test) must neither strand its runs nor
+      // keep its native model reference: its runs are rejected, then it detaches and stops.
+      slot.worker.terminate = () => void this.#retire(slot);
+      slot.worker.onmessage = (event: MessageEvent<Reply>) => this.#reply(event.data);
       slot.worker.onerror = (event: ErrorEvent) => {
         event.preventDefault?.();
         this.#failAll(new EdgerunError("BACKEND", `a pool worker failed: ${event.message}`));
@@ -97,7 +108,7 @@ export class Pool implements AsyncDisposable {
     try {
       for (let i = 0; i < count; i++) {
         const worker = new Worker(workerModule, { type: "module" });
-        slots.push({ worker, busy: 0 });
+        slots.push({ worker, busy: 0, stop: worker.terminate.bind(worker) });
         await new Promise<void>((resolve, reject) => {
           worker.onmessage = (event: MessageEvent<Reply | { type: "hello" }>) => {
             // Attach only once the worker listens: Bun drops messages that arrive while a
@@ -113,7 +124,7 @@ export class Pool implements AsyncDisposable {
         });
       }
     } catch (e) {
-      for (const s of slots) s.worker.terminate();
+      for (const s of slots) s.stop();
       throw e;
     }
     return new Pool(slots);
@@ -149,21 +160,23 @@ export class Pool implements AsyncDisposable {
    */
   run<T = unknown>(message: unknown, transfer: Transferable[] = []): Promise<T> {
     if (this.#closed) return Promise.reject(new EdgerunError("CLOSED", "the pool is closed"));
-    const slot = this.#slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const live = this.#slots.filter((s) => !s.retired);
+    if (live.length === 0) return Promise.reject(new EdgerunError("CLOSED", "every worker of the pool was terminated"));
+    const slot = live.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.#nextId++;
     slot.busy++;
     return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#pending.set(id, { slot, resolve: resolve as (v: unknown) => void, reject });
       slot.worker.postMessage({ type: "run", id, message }, transfer);
     });
   }
 
-  #reply(slot: Slot, reply: Reply): void {
+  #reply(reply: Reply): void {
     if (reply.type === "ready") return;
     const pending = this.#pending.get(reply.id);
     if (!pending) return;
     this.#pending.delete(reply.id);
-    slot.busy--;
+    pending.slot.busy--;
     if (reply.type === "result") pending.resolve(reply.value);
     else pending.reject(toError(reply.error));
   }
@@ -198,14 +211,34 @@ export class Pool implements AsyncDisposable {
         p.reject = (e) => (reject(e), done());
       })
     ));
-    await Promise.all(this.#slots.map((slot) =>
-      new Promise<void>((resolve) => {
-        slot.worker.onmessage = (event: MessageEvent<{ type: string }>) => {
-          if (event.data.type === "detached") resolve();
-        };
-        slot.worker.postMessage({ type: "detach" });
-      }).then(() => slot.worker.terminate())
-    ));
+    await Promise.all(this.#slots.map((slot) => slot.retired ?? this.#detach(slot)));
+  }
+
+  /** A worker terminated from outside: reject its runs, then detach and stop it. */
+  #retire(slot: Slot): Promise<void> {
+    if (slot.retired) return slot.retired;
+    const error = new EdgerunError("CLOSED", "the pool worker running this message was terminated");
+    for (const [id, p] of this.#pending) {
+      if (p.slot !== slot) continue;
+      this.#pending.delete(id);
+      p.reject(error);
+    }
+    slot.busy = 0;
+    return this.#detach(slot);
+  }
+
+  /** Lets the worker release its model reference, then stops it (after a grace period at most). */
+  #detach(slot: Slot): Promise<void> {
+    slot.retired = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, DETACH_GRACE_MS);
+      slot.worker.onmessage = (event: MessageEvent<{ type: string }>) => {
+        if (event.data.type !== "detached") return;
+        clearTimeout(timer);
+        resolve();
+      };
+      slot.worker.postMessage({ type: "detach" });
+    }).then(() => slot.stop());
+    return slot.retired;
   }
 
   /**

@@ -331,8 +331,13 @@ export function checkFeed(info: TensorInfo, feed: unknown, where: string): Check
     throw new TypeError(`${where} must be a ${expectedArrayName(info.dtype)}, got ${describeValue(data)}`);
   }
   const view = data as TypedArray;
-  if ((view.buffer as ArrayBuffer & { detached?: boolean }).detached) {
+  const buffer = view.buffer as ArrayBuffer & { detached?: boolean; resizable?: boolean; growable?: boolean };
+  if (buffer.detached) {
     throw new TypeError(`${where}: the ArrayBuffer is detached`);
+  }
+  // A queued run copies its feeds in later: a buffer that can shrink by then would feed stale data.
+  if (buffer.resizable || buffer.growable) {
+    throw new TypeError(`${where}: resizable and growable buffers are not accepted; copy the data into a fixed-length one`);
   }
   if (quantize) {
     if (!(view instanceof Float32Array)) {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Native } from "../ffi/abi.ts";
-import { EdgerunError, nativeError } from "../ffi/errors.ts";
+import { EdgerunError, nativeError, Status } from "../ffi/errors.ts";
 import { completionsOf } from "./completions.ts";
 import { Outputs } from "./outputs.ts";
 import type { CheckedFeed, Request, Schedule } from "./request.ts";
@@ -46,12 +46,16 @@ interface Lane {
   queue: Job[];
   running: Set<Job>;
   inflight: number;
+  /** A drain scheduled after the backend refused a run for lack of vendor task slots. */
+  retry?: ReturnType<typeof setTimeout>;
 }
 
 const lanes: Record<"ort" | "hbdnn", Lane> = {
   ort: { queue: [], running: new Set(), inflight: 0 },
   hbdnn: { queue: [], running: new Set(), inflight: 0 },
 };
+/** How long a run refused with BUSY waits before it is tried again. */
+const BUSY_RETRY_MS = 2;
 let sequence = 0;
 
 /** Higher priority first, then smaller customId, then first come. */
@@ -74,6 +78,7 @@ function enqueue(lane: Lane, job: Job): void {
 function settle(job: Job, error: unknown, outputs?: Outputs): void {
   if (job.state === "settled") return;
   job.state = "settled";
+  job.feeds = []; // the caller's arrays are no longer needed
   job.cleanup();
   if (error !== undefined) job.reject(error);
   else job.resolve(outputs!);
@@ -102,7 +107,6 @@ function start(lane: Lane, job: Job, request: Request): void {
     host.release(request);
     return settle(job, e);
   }
-  job.feeds = []; // the caller's arrays are no longer needed
   const completions = completionsOf(host.native);
   const tag = completions.register(() => complete(lane, job, request));
   const remaining = job.deadline === Infinity ? 0 : Math.max(1, Math.ceil(job.deadline - performance.now()));
@@ -126,6 +130,19 @@ function complete(lane: Lane, job: Job, request: Request): void {
   lane.running.delete(job);
   const { host } = job;
   const status = request.complete();
+  if (status === Status.BUSY && job.state === "running") {
+    // Vendor task slots are still held by runs this lane no longer counts (a closed model's runs
+    // finishing on the device, timed-out tasks): queue the run again and retry shortly.
+    host.release(request);
+    job.state = "queued";
+    job.request = undefined;
+    enqueue(lane, job);
+    lane.retry ??= setTimeout(() => {
+      lane.retry = undefined;
+      drain(host.backend);
+    }, BUSY_RETRY_MS);
+    return;
+  }
   if (status !== 0) {
     settle(job, nativeError(host.native, status, `run of '${host.name}' failed`));
   } else if (job.state !== "settled") {

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -1003,7 +1004,16 @@ typedef struct hb_request {
   unsigned char *raw[2];         /* hbDNNTensor arrays in the runtime's layout: inputs, outputs */
   int stuck;                     /* a task could not be released: the device may still use the buffers */
   void *late;                    /* a task whose wait timed out: released once the device is done with it */
+  struct hb_request *next_late;  /* the list of requests holding a late task (under late_lock) */
 } hb_request;
+
+/*
+ * Requests whose last task timed out keep that task (and its slot of the 32) until they run again
+ * or are freed. When the slots run out, finished late tasks of any request are released
+ * (reap_late) so idle requests cannot starve everyone else. late_lock guards every r->late.
+ */
+static pthread_mutex_t late_lock = PTHREAD_MUTEX_INITIALIZER;
+static hb_request *late_list;
 
 static er_tensor_buf *buf_of(hb_request *r, uint32_t k) {
   return k < r->model->n_in ? &r->bufs[0][k] : &r->bufs[1][k - r->model->n_in];
@@ -1135,7 +1145,7 @@ static int32_t hb_request_set_shape(void *request, uint32_t index, const int64_t
 
 /* ---- running ------------------------------------------------------------------------------------------- */
 
-/* The process-wide task budget: a 33rd task is refused here as ER_ERR_BUSY; the TS side queues. */
+/* The process-wide task budget: a 33rd task waits for a slot (wait_task_slot). */
 static int take_task_slot(void) {
   pthread_mutex_lock(&hb_lock);
   int ok = g.live_tasks < MAX_LIVE_TASKS;
@@ -1257,12 +1267,76 @@ static int32_t release_task(hb_request *r, void *task, int32_t rc, int in_doubt)
   return vendor_fail("hbUCPReleaseTask", release, "releasing a finished task");
 }
 
+static void unlink_late(hb_request *r) {
+  for (hb_request **p = &late_list; *p; p = &(*p)->next_late) {
+    if (*p == r) {
+      *p = r->next_late;
+      break;
+    }
+  }
+  r->next_late = NULL;
+}
+
+static void keep_late(hb_request *r, void *task) {
+  pthread_mutex_lock(&late_lock);
+  r->late = task;
+  r->next_late = late_list;
+  late_list = r;
+  pthread_mutex_unlock(&late_lock);
+}
+
 /* Waits for a task that timed out earlier, then releases it: its buffers are free to reuse. */
 static void settle_late(hb_request *r) {
-  if (!r->late) return;
-  int32_t rc = hb.hbUCPWaitTaskDone(r->late, 0);
-  release_task(r, r->late, rc == 0 ? ER_OK : ER_ERR_BACKEND, rc != 0);
+  pthread_mutex_lock(&late_lock);
+  void *task = r->late;
+  if (task) unlink_late(r);
   r->late = NULL;
+  pthread_mutex_unlock(&late_lock);
+  if (!task) return;
+  int32_t rc = hb.hbUCPWaitTaskDone(task, 0);
+  release_task(r, task, rc == 0 ? ER_OK : ER_ERR_BACKEND, rc != 0);
+}
+
+/* Releases the late tasks the device has finished (a 1 ms wait each: the runtime has no poll). */
+static void reap_late(void) {
+  pthread_mutex_lock(&late_lock);
+  for (hb_request **p = &late_list; *p;) {
+    hb_request *r = *p;
+    if (hb.hbUCPWaitTaskDone(r->late, 1) == 0) {
+      release_task(r, r->late, ER_OK, 0);
+      r->late = NULL;
+      *p = r->next_late;
+      r->next_late = NULL;
+    } else {
+      p = &r->next_late;
+    }
+  }
+  pthread_mutex_unlock(&late_lock);
+}
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Takes one of the 32 task slots, waiting while they are all taken: finished late tasks are
+ * released, running ones are given time to end. Returns the milliseconds left of timeout_ms
+ * (<= 0: no limit, returned as is), or -1 when it passed first.
+ */
+static int32_t wait_task_slot(int32_t timeout_ms) {
+  int64_t deadline = timeout_ms > 0 ? monotonic_ms() + timeout_ms : 0;
+  for (;;) {
+    if (take_task_slot()) break;
+    reap_late();
+    if (take_task_slot()) break;
+    if (deadline && monotonic_ms() >= deadline) return -1;
+    nanosleep(&(struct timespec){.tv_nsec = 500000}, NULL);
+  }
+  if (!deadline) return timeout_ms;
+  int64_t left = deadline - monotonic_ms();
+  return left < 1 ? 1 : (int32_t)left;
 }
 
 static int32_t hb_request_run(void *request, const er_sched *sched) {
@@ -1275,8 +1349,10 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   if (rc == ER_OK) rc = flush_range(r, 0, m->n_in, HB_MEM_CACHE_CLEAN);
   if (rc != ER_OK) return rc;
 
-  if (!take_task_slot())
-    return er_fail(ER_ERR_BUSY, BACKEND, NULL, "%d BPU tasks are already in flight in this process", MAX_LIVE_TASKS);
+  int32_t timeout_ms = wait_task_slot(sched->timeout_ms);
+  if (timeout_ms < 0)
+    return er_fail(ER_ERR_TIMEOUT, BACKEND, NULL, "all %d BPU task slots stayed in use for %d ms", MAX_LIVE_TASKS,
+                   sched->timeout_ms);
   void *task = NULL;
   rc = create_task(r, &task);
   if (rc != ER_OK && !task) {
@@ -1287,9 +1363,9 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   if (rc == ER_OK) rc = submit_task(task, &param);
   if (rc == ER_OK) {
     in_doubt = 1;
-    rc = wait_task(task, sched->timeout_ms);
+    rc = wait_task(task, timeout_ms);
     if (rc == ER_ERR_TIMEOUT) {
-      r->late = task; /* not released while the device may still use the buffers; keeps its task slot */
+      keep_late(r, task); /* not released while the device may still use the buffers; keeps its task slot */
       return rc;
     }
   }

@@ -184,6 +184,11 @@ ER_API int32_t er_completion_wait(uint32_t *tags, uint32_t cap, int32_t timeout_
 ER_API void er_completion_wake(void);
 /* Microseconds the native side spent in the request's last run (device time on NPU backends). */
 ER_API uint32_t er_request_last_run_us(er_request *request);
+/*
+ * Diagnostics for leak tests: counts[0] live packs, [1] models, [2] requests, [3] submitted runs
+ * not yet done on a worker thread. Not part of the versioned ABI (ffi/ does not bind it).
+ */
+ER_API void er_debug_live_counts(int32_t *counts);
 /* Worker threads: the most that run at once (default 64, at most 64; created on demand). */
 ER_API int32_t er_set_worker_limit(uint32_t limit);
 

@@ -125,7 +125,11 @@ static struct timespec deadline_ts(int64_t us) {
 
 /* ---- version / errors ------------------------------------------------------------------ */
 
-SIM_API const char *hbUCPGetVersion(void) { return "3.13.6"; }
+/* HBSIM_UCP_VERSION pretends another release, so tests can check how an unknown one is refused. */
+SIM_API const char *hbUCPGetVersion(void) {
+  const char *e = getenv("HBSIM_UCP_VERSION");
+  return e && *e ? e : "3.13.6";
+}
 SIM_API const char *hbUCPGetSocName(void) { return "edgerun simulator (S100 nash-e, not a real SoC)"; }
 
 SIM_API const char *hbUCPGetErrorDesc(int32_t code) {
