@@ -45,16 +45,6 @@ export function env(name: string): string | undefined {
   }
 }
 
-/** True when the runtime refuses to read the variable (Deno without --allow-env). */
-function envDenied(name: string): boolean {
-  try {
-    void process.env[name];
-    return false;
-  } catch {
-    return true;
-  }
-}
-
 function localPath(relative: string): string | undefined {
   const url = new URL(relative, import.meta.url);
   return url.protocol === "file:" ? decodeURIComponent(url.pathname) : undefined;
@@ -175,7 +165,7 @@ export function loadNative(path?: string): Native {
     try {
       native = adapter.open(candidate);
     } catch (e) {
-      if (e instanceof Error && (e.name === "NotCapable" || e.name === "PermissionDenied")) throw e;
+      if (isPermissionError(e)) throw e;
       tried.push(`${candidate} (${source}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)})`);
       continue;
     }
@@ -220,7 +210,6 @@ function notFoundMessage(tried: string[], explicit: boolean): string {
     "  2. set EDGERUN_LIB=/path/to/libedgerun.so (or pass { library } to open() / loadLibrary());",
     "  3. install it system-wide: copy it to /usr/lib, or to /usr/local/lib and run ldconfig.",
   );
-  if (envDenied("EDGERUN_LIB")) lines.push("EDGERUN_LIB could not be read: run Deno with --allow-env.");
   lines.push('See "Getting libedgerun.so" in the README.');
   return lines.join("\n");
 }

@@ -53,7 +53,7 @@ const script = (keepThem: boolean, waitMs: number) => `
 
 function runChild(code: string) {
   const file = tempFile(`finalizer-${process.pid}-${Math.random().toString(36).slice(2)}.ts`, code);
-  const args = runtime === "bun" ? ["run", file] : ["run", "--allow-all", "--v8-flags=--expose-gc", file];
+  const args = runtime === "bun" ? ["run", file] : ["run", "--allow-all", "--config", join(root, "deno.json"), "--v8-flags=--expose-gc", file];
   const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX;
   const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
   const env: Record<string, string | undefined> = { ...process.env };

@@ -45,7 +45,7 @@ const SCRIPT = tempFile(
 const EXPECTED = "result 2,4,6,8,10,12 2,4,6,8,10,12";
 
 function infer(flags: string[], model: string, env: Record<string, string> = {}) {
-  const args = runtime === "bun" ? ["run", SCRIPT, model] : ["run", "--no-prompt", ...flags, SCRIPT, model];
+  const args = runtime === "bun" ? ["run", SCRIPT, model] : ["run", "--no-prompt", "--config", join(root, "deno.json"), ...flags, SCRIPT, model];
   const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX;
   const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
   const childEnv: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", ...env };
