@@ -5,7 +5,9 @@
  * per-thread arenas does not either. Memory still allocated is never trimmed: a leak stays visible.
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { openRawLibrary } from "../ffi/load.ts";
 import { gc } from "../tests/compat.ts";
@@ -20,6 +22,8 @@ export interface MemoryReading {
   anon: number;
   /** RssFile: pages of mapped files (code of the runtime and libraries, paged in on use). */
   file: number;
+  /** Bytes allocated through glibc malloc and not freed (malloc_info): exact, unlike RSS. */
+  malloc: number;
   /** Bytes in use on the JS heap. */
   heap: number;
 }
@@ -35,13 +39,46 @@ export function residentBytes(): { rss: number; anon: number; file: number } {
   return { rss: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile") };
 }
 
-let libc: { malloc_trim(pad: bigint): number } | undefined;
+interface Libc {
+  malloc_trim(pad: bigint): number;
+  fopen(path: Uint8Array, mode: Uint8Array): unknown;
+  fclose(file: unknown): number;
+  malloc_info(options: number, file: unknown): number;
+}
 
-/** glibc's malloc_trim(0): returns free pages of every malloc arena to the kernel. */
-function mallocTrim(): void {
-  libc ??= openRawLibrary("libc.so.6", { malloc_trim: { args: ["i64"], result: "i32" } })
-    .symbols as unknown as { malloc_trim(pad: bigint): number };
-  libc.malloc_trim(0n);
+let libc: Libc | undefined;
+
+function c(): Libc {
+  libc ??= openRawLibrary("libc.so.6", {
+    malloc_trim: { args: ["i64"], result: "i32" },
+    fopen: { args: ["buffer", "buffer"], result: "handle" },
+    fclose: { args: ["handle"], result: "i32" },
+    malloc_info: { args: ["i32", "handle"], result: "i32" },
+  }).symbols as unknown as Libc;
+  return libc;
+}
+
+const cString = (s: string) => new TextEncoder().encode(s + "\0");
+const infoPath = join(tmpdir(), `edgerun-soak-malloc-${process.pid}.xml`);
+
+/**
+ * Bytes glibc malloc has handed out and not had back, over every arena: from malloc_info's
+ * process-wide totals, the arenas' memory less their free chunks, plus mmapped chunks. RSS cannot
+ * see a small leak that fills free space already resident; this count does.
+ */
+function mallocInUse(): number {
+  const file = c().fopen(cString(infoPath), cString("w"));
+  if (!file) throw new Error(`cannot write ${infoPath}`);
+  c().malloc_info(0, file);
+  c().fclose(file);
+  const xml = readFileSync(infoPath, "utf8");
+  rmSync(infoPath, { force: true });
+  const totals = xml.slice(xml.lastIndexOf("</heap>"));
+  const size = (re: RegExp) => Number(re.exec(totals)?.[1] ?? NaN);
+  const inUse = size(/<system type="current" size="(\d+)"/) - size(/<total type="fast" count="\d+" size="(\d+)"/) -
+    size(/<total type="rest" count="\d+" size="(\d+)"/) + size(/<total type="mmap" count="\d+" size="(\d+)"/);
+  if (!Number.isFinite(inUse)) throw new Error("cannot read glibc malloc_info totals");
+  return inUse;
 }
 
 /**
@@ -55,6 +92,6 @@ export async function readMemory(): Promise<MemoryReading> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const untrimmed = residentBytes().rss;
-  mallocTrim();
-  return { untrimmed, ...residentBytes(), heap: process.memoryUsage().heapUsed };
+  c().malloc_trim(0n);
+  return { untrimmed, ...residentBytes(), malloc: mallocInUse(), heap: process.memoryUsage().heapUsed };
 }
