@@ -56,18 +56,15 @@ function scaled(s: Scenario, scale: number): { iterations: number; warmup: numbe
   return { iterations, warmup: Math.max(1, Math.round(iterations * (s.warmup ?? 0.1))) };
 }
 
+/** A result with no readings yet. */
+function emptyResult(rt: string, s: Scenario, scale: number): Result {
+  return { runtime: rt, scenario: s.name, ...scaled(s, scale), readings: [], limitMiB: s.limitMiB, wallMs: 0 };
+}
+
 /** The child: one scenario, measured; prints one result line. */
 async function child(s: Scenario, scale: number): Promise<void> {
-  const { iterations, warmup } = scaled(s, scale);
-  const result: Result = {
-    runtime,
-    scenario: s.name,
-    iterations,
-    warmup,
-    readings: [],
-    limitMiB: s.limitMiB,
-    wallMs: 0,
-  };
+  const result = emptyResult(runtime, s, scale);
+  const { iterations, warmup } = result;
   const dir = mkdtempSync(join(tmpdir(), "edgerun-soak-"));
   const t0 = performance.now();
   try {
@@ -112,21 +109,12 @@ function runChild(rt: string, s: Scenario, scale: number): Result {
   });
   const line = out.stdout?.split("\n").find((l) => l.startsWith(RESULT));
   if (line) return JSON.parse(line.slice(RESULT.length)) as Result;
-  const { iterations, warmup } = scaled(s, scale);
   const why = out.error ? String(out.error) : `exit ${out.status ?? out.signal}`;
-  return {
-    runtime: rt,
-    scenario: s.name,
-    iterations,
-    warmup,
-    readings: [],
-    limitMiB: s.limitMiB,
-    wallMs: 0,
-    error: `child process failed (${why}): ${(out.stderr ?? "").trim().split("\n").slice(-3).join(" | ")}`,
-  };
+  const stderr = (out.stderr ?? "").trim().split("\n").slice(-3).join(" | ");
+  return { ...emptyResult(rt, s, scale), error: `child process failed (${why}): ${stderr}` };
 }
 
-const mb = (bytes: number) => (bytes / MiB).toFixed(2);
+const mb = (bytes: number) => (Number.isFinite(bytes) ? (bytes / MiB).toFixed(2) : "-");
 const signed = (bytes: number) => (bytes >= 0 ? "+" : "") + mb(bytes);
 /** Last reading minus the warm-up one, of one field. */
 const growth = (r: Result, key: keyof MemoryReading = "rss") =>
