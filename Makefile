@@ -7,6 +7,7 @@
 #   make bench   benchmarks, printed as a table
 #   make check   type check (code and JSDoc examples), lint, doc lint, publish dry run
 #   make fuzz    libFuzzer targets of tests/fuzz/ (apt: clang-14), FUZZ_SECONDS each (default 60)
+#   make soak    leak and soak test (RSS table); make soak SOAK_SCALE=0.1 for the short CI variant
 
 SHELL := /bin/bash
 ZIG_VERSION := 0.15.2
@@ -122,6 +123,13 @@ bench: deps build sim
 
 fuzz: $(FUZZ_APT_STAMP)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
+
+# Leak and soak test: RSS over 100,000 runs and 1,000 open/close cycles on Deno and Bun (bench/soak.ts);
+# SOAK_SCALE=0.1 is the bounded CI variant.
+SOAK_SCALE ?= 1
+.PHONY: soak
+soak: deps build sim
+	$(DENO) run --allow-all bench/soak.ts --runtimes deno,bun --scale $(SOAK_SCALE)
 
 check: deps
 	$(DENO) check mod.ts examples/*.ts bench/*.ts tests/*.ts
