@@ -36,7 +36,7 @@ interface Result {
   warmup: number;
   /** Readings: after warm-up, after 10%, ..., after 100%. */
   readings: MemoryReading[];
-  limitMiB: number;
+  limitMB: number;
   wallMs: number;
   error?: string;
 }
@@ -58,7 +58,7 @@ function scaled(s: Scenario, scale: number): { iterations: number; warmup: numbe
 
 /** A result with no readings yet. */
 function emptyResult(rt: string, s: Scenario, scale: number): Result {
-  return { runtime: rt, scenario: s.name, ...scaled(s, scale), readings: [], limitMiB: s.limitMiB, wallMs: 0 };
+  return { runtime: rt, scenario: s.name, ...scaled(s, scale), readings: [], limitMB: s.limitMB, wallMs: 0 };
 }
 
 /** The child: one scenario, measured; prints one result line. */
@@ -124,8 +124,8 @@ const growth = (r: Result, key: keyof MemoryReading = "rss") =>
  * paged in as later JIT tiers and GC paths first run), which the kernel can drop and no leak can hold.
  */
 const passed = (r: Result) =>
-  !r.error && r.readings.length === SAMPLES + 1 && growth(r, "anon") < r.limitMiB * MiB &&
-  growth(r, "malloc") < r.limitMiB * MiB;
+  !r.error && r.readings.length === SAMPLES + 1 && growth(r, "anon") < r.limitMB * 1e6 &&
+  growth(r, "malloc") < r.limitMB * 1e6;
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -196,7 +196,7 @@ function parent(options: Map<string, string>, scale: number): number {
       mb(growth(r)),
       mb(growth(r, "anon")),
       mb(growth(r, "malloc")),
-      String(r.limitMiB),
+      mb(r.limitMB * 1e6),
       passed(r) ? "PASS" : "FAIL",
       (r.wallMs / 1000).toFixed(1),
       mb(growth(r, "untrimmed")),
