@@ -101,13 +101,24 @@ void er_rgb_to_nv12(const uint8_t *src, size_t src_stride, uint32_t width, uint3
  * step between pixels in the destination (1 for NCHW planes, 3 for NHWC). One loop per dtype.
  */
 #pragma clang fp contract(off)
+/*
+ * Half floats: _Float16 where the compiler has it (zig's clang, on x86-64 and aarch64); clang-14 on
+ * x86-64 (the fuzz build) only has the storage type __fp16, which converts from float the same way
+ * (IEEE, round to nearest even).
+ */
+#ifdef __FLT16_MAX__
+typedef _Float16 er_half;
+#else
+typedef __fp16 er_half;
+#endif
+
 static void norm_f32(const uint8_t *restrict s, uint32_t width, float mul, float add, float *restrict d, size_t step) {
   for (uint32_t x = 0; x < width; x++) d[x * step] = (float)s[3 * (size_t)x] * mul + add;
 }
 
-static void norm_f16(const uint8_t *restrict s, uint32_t width, float mul, float add, _Float16 *restrict d,
+static void norm_f16(const uint8_t *restrict s, uint32_t width, float mul, float add, er_half *restrict d,
                      size_t step) {
-  for (uint32_t x = 0; x < width; x++) d[x * step] = (_Float16)((float)s[3 * (size_t)x] * mul + add);
+  for (uint32_t x = 0; x < width; x++) d[x * step] = (er_half)((float)s[3 * (size_t)x] * mul + add);
 }
 
 /* Quantized: q = clamp(round_half_even(v / scale + zero_point)), as the vendor runtimes quantize. */
@@ -130,7 +141,7 @@ void er_normalize_u8(const uint8_t *src, size_t src_stride, uint32_t width, uint
       uint8_t *d = dst + row * row_stride + (size_t)c * channel_stride;
       switch (p->dtype) {
         case ER_DTYPE_FLOAT32: norm_f32(sc, width, p->mul[c], p->add[c], (float *)(void *)d, step); break;
-        case ER_DTYPE_FLOAT16: norm_f16(sc, width, p->mul[c], p->add[c], (_Float16 *)(void *)d, step); break;
+        case ER_DTYPE_FLOAT16: norm_f16(sc, width, p->mul[c], p->add[c], (er_half *)(void *)d, step); break;
         case ER_DTYPE_INT8:
           norm_q(sc, width, p->mul[c], p->add[c], p->scale[c], (float)p->zero_point[c], -128.0f, 127.0f, d, step, 1);
           break;
