@@ -314,9 +314,15 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
       return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
                      "input '%s' is quantized with %u scales on axis %d; only per-tensor or per-channel scales apply",
                      d->name, d->scale_count, d->quant_axis);
+    /*
+     * Zero points are read as er_copy_in reads them (tensor.c quant_params): per channel only with
+     * per-channel scales and only as far as the model gives them, else the first. The counts come
+     * from the model file and need not agree (a scale count of 1 with 2 zero points is possible).
+     */
     for (int c = 0; c < 3; c++) {
+      uint32_t zi = d->scale_count == 3 && (uint32_t)c < d->zero_point_count ? (uint32_t)c : 0;
       p.scale[c] = d->scales[d->scale_count == 1 ? 0 : c];
-      p.zero_point[c] = d->zero_point_count == 0 ? 0 : d->zero_points[d->zero_point_count == 1 ? 0 : c];
+      p.zero_point[c] = d->zero_point_count == 0 ? 0 : d->zero_points[zi];
       if (!(p.scale[c] > 0.0f) || !isfinite(p.scale[c]))
         return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL, "input '%s' has a non-positive scale", d->name);
     }
