@@ -343,6 +343,11 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
     channel_stride = (size_t)st[0];
     row_stride = (size_t)st[1];
   }
+  /* The kernels store typed elements: an odd row step for float16/32 (a model file may give one) would misalign them. */
+  if (channel_stride % (size_t)elem || row_stride % (size_t)elem || (uintptr_t)b->data % (uintptr_t)elem)
+    return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
+                   "input '%s': row and channel strides (%zu, %zu bytes) must be multiples of its %lld-byte elements",
+                   d->name, row_stride, channel_stride, (long long)elem);
   er_normalize_u8(image, stride, width, height, &p, b->data, channel_stride, row_stride, nhwc);
   return ER_OK;
 }
