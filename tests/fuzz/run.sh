@@ -21,9 +21,9 @@ LIBS="-ldl -lpthread -lm"
 BUILTINS=$($CC --rtlib=compiler-rt -print-libgcc-file-name)
 
 # One line per target: name, then the sources linked with its harness tests/fuzz/<name>.c (or, for
-# sim_loader, the simulator's own harness). To add a target (e.g. the NV12/normalization kernels of
-# shim/image.c once merged), write tests/fuzz/<name>.c and a seed corpus tests/fuzz/corpus/<name>/,
-# and add its line here. (image includes shim/core.c and shim/image.c, like core.)
+# sim_loader, the simulator's own harness; core and image include shim/core.c, image also
+# shim/image.c). To add a target, write tests/fuzz/<name>.c and a seed corpus
+# tests/fuzz/corpus/<name>/ (tests/fuzz/make_seeds.py), and add its line here.
 ALL_TARGETS=(
   "options     shim/util.c"
   "tensor_copy shim/tensor.c shim/util.c"
