@@ -273,6 +273,10 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
       return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL,
                      "channel %d: mean %g and std %g must be finite and std non-zero", c, mean, std);
     p.mul[c] = 1.0f / std;
+    /* A subnormal std has no finite float32 reciprocal: every value would be inf, or NaN at x = mean. */
+    if (!isfinite(p.mul[c]))
+      return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "channel %d: std %g is too small (1/std overflows float32)", c,
+                     std);
     p.add[c] = -mean * p.mul[c];
     p.src_channel[c] = (uint8_t)(flags & ER_NORM_SWAP_CHANNELS ? 2 - c : c);
     p.scale[c] = 1.0f;
