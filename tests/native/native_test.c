@@ -960,6 +960,9 @@ static void test_sim_image(void) {
   EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, 0, NULL), ER_ERR_INVALID_ARGUMENT);
   EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, 0, zero_std), ER_ERR_INVALID_ARGUMENT);
   EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, 0, nan_mean), ER_ERR_INVALID_ARGUMENT);
+  const float tiny_std[6] = {0, 0, 0, 1, 1e-40f, 1};
+  EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, 0, tiny_std), ER_ERR_INVALID_ARGUMENT);
+  CHECK(last_error_contains("too small"), "a subnormal std is named");
   EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, 3, ms), ER_ERR_INVALID_ARGUMENT);
   EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, 8, ms), ER_ERR_INVALID_ARGUMENT);
   EXPECT_RC(er_request_write_normalized(r, 9, packed, PACKED, IW, IH, 0, 0, ms), ER_ERR_NOT_FOUND);
