@@ -101,13 +101,24 @@ void er_rgb_to_nv12(const uint8_t *src, size_t src_stride, uint32_t width, uint3
  * step between pixels in the destination (1 for NCHW planes, 3 for NHWC). One loop per dtype.
  */
 #pragma clang fp contract(off)
+/*
+ * Half floats: _Float16 where the compiler has it (zig's clang, on x86-64 and aarch64); clang-14 on
+ * x86-64 (the fuzz build) only has the storage type __fp16, which converts from float the same way
+ * (IEEE, round to nearest even).
+ */
+#ifdef __FLT16_MAX__
+typedef _Float16 er_half;
+#else
+typedef __fp16 er_half;
+#endif
+
 static void norm_f32(const uint8_t *restrict s, uint32_t width, float mul, float add, float *restrict d, size_t step) {
   for (uint32_t x = 0; x < width; x++) d[x * step] = (float)s[3 * (size_t)x] * mul + add;
 }
 
-static void norm_f16(const uint8_t *restrict s, uint32_t width, float mul, float add, _Float16 *restrict d,
+static void norm_f16(const uint8_t *restrict s, uint32_t width, float mul, float add, er_half *restrict d,
                      size_t step) {
-  for (uint32_t x = 0; x < width; x++) d[x * step] = (_Float16)((float)s[3 * (size_t)x] * mul + add);
+  for (uint32_t x = 0; x < width; x++) d[x * step] = (er_half)((float)s[3 * (size_t)x] * mul + add);
 }
 
 /* Quantized: q = clamp(round_half_even(v / scale + zero_point)), as the vendor runtimes quantize. */
@@ -130,7 +141,7 @@ void er_normalize_u8(const uint8_t *src, size_t src_stride, uint32_t width, uint
       uint8_t *d = dst + row * row_stride + (size_t)c * channel_stride;
       switch (p->dtype) {
         case ER_DTYPE_FLOAT32: norm_f32(sc, width, p->mul[c], p->add[c], (float *)(void *)d, step); break;
-        case ER_DTYPE_FLOAT16: norm_f16(sc, width, p->mul[c], p->add[c], (_Float16 *)(void *)d, step); break;
+        case ER_DTYPE_FLOAT16: norm_f16(sc, width, p->mul[c], p->add[c], (er_half *)(void *)d, step); break;
         case ER_DTYPE_INT8:
           norm_q(sc, width, p->mul[c], p->add[c], p->scale[c], (float)p->zero_point[c], -128.0f, 127.0f, d, step, 1);
           break;
@@ -262,6 +273,10 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
       return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL,
                      "channel %d: mean %g and std %g must be finite and std non-zero", c, mean, std);
     p.mul[c] = 1.0f / std;
+    /* A subnormal std has no finite float32 reciprocal: every value would be inf, or NaN at x = mean. */
+    if (!isfinite(p.mul[c]))
+      return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "channel %d: std %g is too small (1/std overflows float32)", c,
+                     std);
     p.add[c] = -mean * p.mul[c];
     p.src_channel[c] = (uint8_t)(flags & ER_NORM_SWAP_CHANNELS ? 2 - c : c);
     p.scale[c] = 1.0f;
@@ -303,9 +318,15 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
       return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
                      "input '%s' is quantized with %u scales on axis %d; only per-tensor or per-channel scales apply",
                      d->name, d->scale_count, d->quant_axis);
+    /*
+     * Zero points are read as er_copy_in reads them (tensor.c quant_params): per channel only with
+     * per-channel scales and only as far as the model gives them, else the first. The counts come
+     * from the model file and need not agree (a scale count of 1 with 2 zero points is possible).
+     */
     for (int c = 0; c < 3; c++) {
+      uint32_t zi = d->scale_count == 3 && (uint32_t)c < d->zero_point_count ? (uint32_t)c : 0;
       p.scale[c] = d->scales[d->scale_count == 1 ? 0 : c];
-      p.zero_point[c] = d->zero_point_count == 0 ? 0 : d->zero_points[d->zero_point_count == 1 ? 0 : c];
+      p.zero_point[c] = d->zero_point_count == 0 ? 0 : d->zero_points[zi];
       if (!(p.scale[c] > 0.0f) || !isfinite(p.scale[c]))
         return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL, "input '%s' has a non-positive scale", d->name);
     }
@@ -326,6 +347,11 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
     channel_stride = (size_t)st[0];
     row_stride = (size_t)st[1];
   }
+  /* The kernels store typed elements: an odd row step for float16/32 (a model file may give one) would misalign them. */
+  if (channel_stride % (size_t)elem || row_stride % (size_t)elem || (uintptr_t)b->data % (uintptr_t)elem)
+    return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
+                   "input '%s': row and channel strides (%zu, %zu bytes) must be multiples of its %lld-byte elements",
+                   d->name, row_stride, channel_stride, (long long)elem);
   er_normalize_u8(image, stride, width, height, &p, b->data, channel_stride, row_stride, nhwc);
   return ER_OK;
 }

@@ -107,3 +107,57 @@ for target in ("pack_open", "sim_loader"):
     save(target, "affine", simfile([affine]))
     save(target, "three_models", simfile([affine, quant, dyn]))
 save("pack_open", "onnx_head", bytes([0x08, 0x07, 0x12, 0x04]) + b"test")
+
+
+# image: mode byte (0 NV12 kernel, 1 normalize kernel, 2 request level), its parameters, then pixels.
+pixels = bytes((i * 53 + 7) % 256 for i in range(97))
+# NV12 kernel: width (u16, 2*(1+v%320)), height (2*(1+v%12)), src/Y/UV row padding, bit0 BGR, bit1 video.
+save("image", "nv12_rgb_full", bytes([0, 3, 0, 1, 0, 0, 0, 0]) + pixels)
+save("image", "nv12_bgr_video_padded", bytes([0, 5, 0, 2, 3, 5, 7, 3]) + pixels)
+save("image", "nv12_wide", struct.pack("<BHBBBBB", 0, 299, 1, 1, 2, 4, 2) + pixels)  # 600 px: three blocks
+
+
+# normalize kernel: width (u16, 1+v%300), height, src padding, mode (bits 0-1 dtype f32/f16/s8/u8, bit2 NHWC),
+# per channel (source channel, mul, add, scale, zero point), row and channel padding.
+def norm_seed(w, h, pad, mode, chans, row_pad, chan_pad):
+    b = struct.pack("<BHBBB", 1, w - 1, h - 1, pad, mode)
+    for src, mul, add, scale, zp in chans:
+        b += struct.pack("<Bfffi", src, mul, add, scale, zp)
+    return b + bytes([row_pad, chan_pad]) + pixels
+
+
+imagenet = [(c, 1 / (255 * s), -m / s, 0.02, 3 - c) for c, (m, s) in enumerate([(0.485, 0.229), (0.456, 0.224),
+                                                                                (0.406, 0.225)])]
+save("image", "norm_f32_nchw", norm_seed(5, 3, 1, 0, imagenet, 1, 2))
+save("image", "norm_f16_nhwc_bgr", norm_seed(7, 2, 0, 1 | 4, [(2 - c, *x[1:]) for c, x in enumerate(imagenet)], 2, 0))
+save("image", "norm_s8_nchw", norm_seed(4, 4, 2, 2, imagenet, 0, 1))
+save("image", "norm_u8_nhwc", norm_seed(3, 5, 0, 3 | 4, imagenet, 3, 0))
+
+
+# request level: sel (bit0 NV12, bit1 NULL image, bits 6-7 fuzzed sizes), width (2*(1+v%24)), height
+# (2*(1+v%12)), stride (<128 packed, else one more byte: 3w + v%9 - 2), length adjust (<220 exact),
+# flags, format, two input indices, mean/std bytes (v, or v/3 for std), NULL mean_std (0xff); then the
+# test backend's reads: input count (1+v%3) and per input (kind: bits 0-2 (mod 6) shape, bits 3-5
+# dtype u8,u8,f32,f16,s8,u8,f64,i32; a byte per dim (<200 exact); padding (3 bits row, 3 bits plane);
+# stride fuzz (<240 none); quant byte; scale count; zero-point count; scales; zero points), then a
+# length adjust byte per input buffer, then pixels.
+def req_input(kind, dims, pad, quant=0, scales=(), zps=()):
+    b = bytes([kind] + [0] * dims + [pad, 0, quant, len(scales), len(zps)])
+    return b + b"".join(struct.pack("<f", v) for v in scales) + b"".join(struct.pack("<i", v) for v in zps)
+
+
+def req_seed(sel, w, h, stride, flags, fmt, i0, i1, ms, inputs):
+    b = bytes([2, sel, w // 2 - 1, h // 2 - 1]) + (bytes([0]) if stride is None else bytes([200, stride]))
+    b += bytes([0, flags, fmt, i0, i1]) + bytes(ms) + bytes([0, len(inputs) - 1])
+    return b + b"".join(inputs) + bytes(len(inputs)) + pixels
+
+
+save("image", "req_nv12", req_seed(1, 8, 4, None, 0, 0, 0, 1, [0] * 6, [req_input(0, 3, 0), req_input(1, 3, 0)]))
+save("image", "req_nv12_video_bgr_padded",
+     req_seed(1, 12, 6, 4, 1, 1, 1, 0, [0] * 6, [req_input(1, 3, 3 | 2 << 3), req_input(0, 3, 5)]))
+mean_std = [124, 116, 104, 174, 171, 173]  # ImageNet's mean and std in 0..255 (std bytes are divided by 3)
+save("image", "req_norm_f32_nchw", req_seed(0, 6, 4, None, 1, 0, 0, 0, mean_std, [req_input(2 << 3 | 2, 4, 1)]))
+save("image", "req_norm_f16_nhwc_swap",
+     req_seed(0, 4, 2, 5, 2 | 4, 0, 0, 0, mean_std, [req_input(3 << 3 | 3, 4, 2)]))
+save("image", "req_norm_s8_per_channel",
+     req_seed(0, 4, 4, None, 0, 0, 0, 0, mean_std, [req_input(4 << 3 | 2, 4, 0, 5, (0.02, 0.03, 0.04), (1, -2, 3))]))

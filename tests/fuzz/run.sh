@@ -16,11 +16,14 @@ SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wno-unused-function -Ishim/include -Ishim -Itests/fuzz"
 SHIM="shim/core.c shim/tensor.c shim/util.c shim/workers.c shim/backends/ort.c shim/backends/hbdnn.c"
 LIBS="-ldl -lpthread -lm"
+# compiler-rt's builtins: clang-14 on x86-64 converts float to __fp16 (image's float16 kernel) by a
+# libcall libgcc lacks.
+BUILTINS=$($CC --rtlib=compiler-rt -print-libgcc-file-name)
 
 # One line per target: name, then the sources linked with its harness tests/fuzz/<name>.c (or, for
-# sim_loader, the simulator's own harness). To add a target (e.g. the NV12/normalization kernels of
-# shim/image.c once merged), write tests/fuzz/<name>.c and a seed corpus tests/fuzz/corpus/<name>/,
-# and add its line here.
+# sim_loader, the simulator's own harness; core and image include shim/core.c, image also
+# shim/image.c). To add a target, write tests/fuzz/<name>.c and a seed corpus
+# tests/fuzz/corpus/<name>/ (tests/fuzz/make_seeds.py), and add its line here.
 ALL_TARGETS=(
   "options     shim/util.c"
   "tensor_copy shim/tensor.c shim/util.c"
@@ -28,7 +31,7 @@ ALL_TARGETS=(
   "hbdnn_props shim/core.c shim/tensor.c shim/util.c shim/workers.c shim/backends/ort.c"
   "pack_open   $SHIM"
   "sim_loader  tests/sim/sim_dnn.c tests/sim/sim_ucp.c"
-  # "image       shim/image.c shim/util.c"
+  "image       shim/tensor.c shim/util.c shim/workers.c $BUILTINS"
 )
 
 # The simulator for pack_open, instrumented like the harness (coverage + ASan + UBSan).

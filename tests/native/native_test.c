@@ -83,7 +83,7 @@ static void str(bytes *b, const char *s) {
   put(b, s, strlen(s));
 }
 
-enum { S8 = 2, F32 = 7 };
+enum { S8 = 2, U8 = 3, F16 = 4, F32 = 7 };
 
 typedef struct sim_tensor {
   const char *name;
@@ -683,6 +683,305 @@ static void test_refcounts(const char *sim_path) {
   er_request_free(r);
 }
 
+/* ---- image writers (er_request_write_nv12 / _normalized) on the simulator ---------------- */
+
+/* A 6x4 image into inputs with padded rows: every input lays its elements out differently. */
+enum { IW = 6, IH = 4 };
+static const sim_tensor image_in[] = {
+    /* 0 NV12 Y [1,H,W,1], rows 8 bytes apart; 1 UV [1,H/2,W/2,2], rows 10 apart */
+    {.name = "y", .dtype = U8, .rank = 4, .shape = {1, IH, IW, 1}, .stride = {32, 8, 1, 1}, .aligned = 32, .quant_axis = -1},
+    {.name = "uv", .dtype = U8, .rank = 4, .shape = {1, IH / 2, IW / 2, 2}, .stride = {20, 10, 2, 1}, .aligned = 20,
+     .quant_axis = -1},
+    /* 2 float32 NCHW, rows 32 bytes (8 elements), planes 144 bytes apart */
+    {.name = "x", .dtype = F32, .rank = 4, .shape = {1, 3, IH, IW}, .stride = {432, 144, 32, 4}, .aligned = 432,
+     .quant_axis = -1},
+    /* 3 float16 NHWC, rows 40 bytes (20 elements for 18) */
+    {.name = "h", .dtype = F16, .rank = 4, .shape = {1, IH, IW, 3}, .stride = {160, 40, 6, 2}, .aligned = 160,
+     .quant_axis = -1},
+    /* 4 int8 NCHW, per-channel scales and zero points on axis 1, rows 8 bytes */
+    {.name = "q", .dtype = S8, .rank = 4, .shape = {1, 3, IH, IW}, .stride = {96, 32, 8, 1}, .aligned = 96,
+     .quant_axis = 1, .n_scales = 3, .scales = {0.5f, 0.25f, 1.0f}, .zps = {1, -2, 3}, .has_zp = 1},
+    /* 5 uint8 NHWC, one scale of 0.5: half-integer quotients test round-half-even */
+    {.name = "u", .dtype = U8, .rank = 4, .shape = {1, IH, IW, 3}, .stride = {72, 18, 3, 1}, .aligned = 72,
+     .quant_axis = -1, .n_scales = 1, .scales = {0.5f}},
+    /* 6 [1,3,3,3]: NCHW and NHWC alike for a 3x3 image */
+    {.name = "amb", .dtype = F32, .rank = 4, .shape = {1, 3, 3, 3}, .stride = {108, 36, 12, 4}, .aligned = 108,
+     .quant_axis = -1},
+    /* 7 float16 NHWC with an odd row step (37 bytes): the simulator accepts it, the typed kernel cannot */
+    {.name = "odd", .dtype = F16, .rank = 4, .shape = {1, IH, IW, 3}, .stride = {148, 37, 6, 2}, .aligned = 148,
+     .quant_axis = -1},
+};
+/* o = Y read through its strides, so a run proves the simulator sees what was written. */
+static const sim_tensor image_out[] = {{.name = "o", .dtype = F32, .rank = 1, .shape = {IW * IH}, .stride = {4},
+                                        .aligned = IW * IH * 4, .quant_axis = -1, .source = 0, .a = 1, .b = 0}};
+static const sim_model image_model[] = {{"image", 0, 1, 8, 1, image_in, image_out}};
+
+#define POISON 0xEE
+
+typedef struct input_view {
+  uint8_t *data;
+  uint64_t bytes;
+  int64_t shape[4], strides[4];
+} input_view;
+
+static input_view view_input(er_request *r, uint32_t index) {
+  uint64_t w[ER_REQ_TENSOR_WORDS];
+  input_view v = {0};
+  if (er_request_tensor(r, ER_INPUT, index, w) != ER_OK || w[2] != 4) return v;
+  v.data = (uint8_t *)(uintptr_t)w[0];
+  v.bytes = w[1];
+  for (int i = 0; i < 4; i++) v.shape[i] = (int64_t)w[3 + i], v.strides[i] = (int64_t)w[13 + i];
+  return v;
+}
+
+static void poison_inputs(er_request *r) {
+  for (uint32_t i = 0; i < 8; i++) {
+    input_view v = view_input(r, i);
+    if (v.data) memset(v.data, POISON, v.bytes);
+  }
+}
+
+/* Whether every byte of input index is still the poison (a failed call wrote nothing). */
+static int input_untouched(er_request *r, uint32_t index) {
+  input_view v = view_input(r, index);
+  for (uint64_t i = 0; v.data && i < v.bytes; i++)
+    if (v.data[i] != POISON) return 0;
+  return v.data != NULL;
+}
+
+/*
+ * BT.601 in double, rounded; the shim's 14-bit fixed point may land on the other side of .5 when
+ * the exact value is within 0.05 of it, so there either neighbour is accepted.
+ */
+static int bt601_ok(int got, double exact) {
+  if (exact < 0) exact = 0;
+  if (exact > 255) exact = 255;
+  double f = exact - floor(exact);
+  if (fabs(f - 0.5) < 0.05) return got == (int)floor(exact) || got == (int)floor(exact) + 1;
+  return got == (int)floor(exact + 0.5);
+}
+
+/* Checks Y and UV (values and untouched padding) against the image; returns mismatches. */
+static int nv12_mismatches(er_request *r, const uint8_t *img, uint32_t stride, int bgr, int video) {
+  input_view y = view_input(r, 0), uv = view_input(r, 1);
+  if (!y.data || !uv.data) return -1;
+  const int ri = bgr ? 2 : 0, bi = bgr ? 0 : 2;
+  const double ys = video ? 219.0 / 255.0 : 1.0, cs = video ? 224.0 / 255.0 : 1.0, yb = video ? 16.0 : 0.0;
+  int bad = 0;
+  for (uint64_t o = 0; o < y.bytes; o++) {
+    uint64_t row = o / (uint64_t)y.strides[1], x = o % (uint64_t)y.strides[1];
+    if (row >= IH || x >= IW) {
+      bad += y.data[o] != POISON;
+      continue;
+    }
+    const uint8_t *p = img + row * stride + 3 * x;
+    int got = y.data[o];
+    bad += !bt601_ok(got, yb + ys * (0.299 * p[ri] + 0.587 * p[1] + 0.114 * p[bi]));
+    if (video) bad += got < 16 || got > 235;
+  }
+  for (uint64_t o = 0; o < uv.bytes; o++) {
+    uint64_t row = o / (uint64_t)uv.strides[1], x = o % (uint64_t)uv.strides[1];
+    if (row >= IH / 2 || x >= IW) {
+      bad += uv.data[o] != POISON;
+      continue;
+    }
+    double m[3] = {0, 0, 0};
+    for (int dy = 0; dy < 2; dy++)
+      for (int dx = 0; dx < 2; dx++)
+        for (int c = 0; c < 3; c++) m[c] += img[(2 * row + dy) * stride + 3 * (x / 2 * 2 + dx) + c] / 4.0;
+    double R = m[ri], G = m[1], B = m[bi];
+    double want = x % 2 == 0 ? 128.0 + cs * (-0.168736 * R - 0.331264 * G + 0.5 * B)
+                             : 128.0 + cs * (0.5 * R - 0.418688 * G - 0.081312 * B);
+    int got = uv.data[o];
+    bad += !bt601_ok(got, want);
+    if (video) bad += got < 16 || got > 240;
+  }
+  return bad;
+}
+
+static double half_value(uint16_t h) {
+  int e = (h >> 10) & 31, m = h & 1023;
+  double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
+  return h & 0x8000 ? -v : v;
+}
+
+/*
+ * Checks a normalized input: each element (c, y, x) found through the tensor's strides equals
+ * (pixel - mean[c]) / std[c] computed in double (quantized: round-half-even(v / scale + zp),
+ * clamped), and every other byte is still the poison. The test's means and stds make every value
+ * exact in float16/32, so equality is exact. Returns mismatches.
+ */
+static int norm_mismatches(er_request *r, uint32_t index, const sim_tensor *t, const uint8_t *img, uint32_t stride,
+                           uint32_t w, uint32_t h, int nhwc, int swap, const float *ms) {
+  input_view v = view_input(r, index);
+  if (!v.data) return -1;
+  size_t e = t->dtype == F32 ? 4 : t->dtype == F16 ? 2 : 1;
+  uint8_t *mask = calloc(1, v.bytes);
+  int bad = 0;
+  for (uint32_t c = 0; c < 3; c++)
+    for (uint32_t yy = 0; yy < h; yy++)
+      for (uint32_t x = 0; x < w; x++) {
+        uint64_t at = nhwc ? yy * v.strides[1] + x * v.strides[2] + c * v.strides[3]
+                           : c * v.strides[1] + yy * v.strides[2] + x * v.strides[3];
+        memset(mask + at, 1, e);
+        double want = (img[yy * stride + 3 * x + (swap ? 2 - c : c)] - (double)ms[c]) / ms[3 + c], got;
+        if (t->dtype == F32) {
+          float f;
+          memcpy(&f, v.data + at, 4);
+          got = f;
+        } else if (t->dtype == F16) {
+          uint16_t hb;
+          memcpy(&hb, v.data + at, 2);
+          got = half_value(hb);
+        } else {
+          uint32_t k = t->n_scales == 1 ? 0 : c;
+          double q = rint(want / t->scales[k] + (t->has_zp ? t->zps[k] : 0));
+          double lo = t->dtype == S8 ? -128 : 0, hi = t->dtype == S8 ? 127 : 255;
+          want = q < lo ? lo : q > hi ? hi : q;
+          got = t->dtype == S8 ? (double)(int8_t)v.data[at] : (double)v.data[at];
+        }
+        bad += got != want;
+      }
+  for (uint64_t i = 0; i < v.bytes; i++) bad += !mask[i] && v.data[i] != POISON;
+  free(mask);
+  return bad;
+}
+
+static void test_sim_image(void) {
+  bytes file = sim_file(image_model, 1);
+  const char *path = write_file("image.hbm", file.p, file.len);
+  free(file.p);
+  er_pack *pack = NULL;
+  er_model *m = NULL;
+  er_request *r = NULL;
+  REQUIRE_OK(er_pack_open(path, ER_BACKEND_AUTO, NULL, &pack));
+  er_pack_model(pack, 0, &m);
+  er_pack_free(pack);
+  REQUIRE_OK(er_request_new(m, &r));
+
+  /* RGB rows of 21 bytes (3 of padding). Blocks at the top: white, black, mid grey; the rest varies. */
+  enum { STRIDE = IW * 3 + 3, LEN = STRIDE * (IH - 1) + IW * 3, PACKED = IW * 3 * IH };
+  uint8_t img[LEN], packed[PACKED];
+  for (uint32_t i = 0; i < LEN; i++) img[i] = (uint8_t)(i * 89u + 17u);
+  for (uint32_t yy = 0; yy < 2; yy++)
+    for (uint32_t x = 0; x < IW * 3; x++) img[yy * STRIDE + x] = x < 6 ? 255 : x < 12 ? 0 : 128;
+  for (uint32_t yy = 0; yy < IH; yy++) memcpy(packed + yy * IW * 3, img + yy * STRIDE, IW * 3);
+
+  /* NV12, full range, packed RGB; then the simulator reads Y back through its padded strides. */
+  poison_inputs(r);
+  EXPECT_RC(er_request_write_nv12(r, 0, 1, packed, PACKED, IW, IH, 0, ER_IMAGE_RGB, 0), ER_OK);
+  CHECK(nv12_mismatches(r, packed, IW * 3, 0, 0) == 0, "NV12 full range: %d mismatches",
+        nv12_mismatches(r, packed, IW * 3, 0, 0));
+  input_view yv = view_input(r, 0), uvv = view_input(r, 1);
+  CHECK(yv.data && uvv.data && yv.data[0] == 255 && yv.data[2] == 0 && yv.data[4] == 128 && uvv.data[0] == 128 &&
+            uvv.data[1] == 128 && uvv.data[2] == 128 && uvv.data[5] == 128,
+        "white/black/grey: Y %d %d %d, UV %d %d %d %d", yv.data[0], yv.data[2], yv.data[4], uvv.data[0], uvv.data[1],
+        uvv.data[2], uvv.data[5]);
+  float o[IW * IH];
+  EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+  EXPECT_RC(er_request_read(r, 0, o, sizeof o, ER_COPY_DENSE), ER_OK);
+  int same = 1;
+  for (uint32_t i = 0; i < IW * IH; i++) same &= o[i] == yv.data[i / IW * yv.strides[1] + i % IW];
+  CHECK(same, "the simulator reads the written Y (%g %g .. %g)", o[0], o[1], o[IW * IH - 1]);
+
+  /* Video range, BGR, a padded image stride. */
+  poison_inputs(r);
+  EXPECT_RC(er_request_write_nv12(r, 0, 1, img, LEN, IW, IH, STRIDE, ER_IMAGE_BGR, ER_NV12_VIDEO_RANGE), ER_OK);
+  CHECK(nv12_mismatches(r, img, STRIDE, 1, 1) == 0, "NV12 video range BGR: %d mismatches",
+        nv12_mismatches(r, img, STRIDE, 1, 1));
+  CHECK(yv.data[0] == 235 && yv.data[2] == 16 && uvv.data[0] == 128 && uvv.data[3] == 128, "video white %d black %d",
+        yv.data[0], yv.data[2]);
+
+  /* NV12 errors: nothing written. */
+  poison_inputs(r);
+  EXPECT_RC(er_request_write_nv12(NULL, 0, 1, packed, PACKED, IW, IH, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_nv12(r, 0, 1, NULL, PACKED, IW, IH, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_nv12(r, 0, 1, packed, PACKED - 1, IW, IH, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  CHECK(last_error_contains("buffer holds"), "short image buffer named");
+  EXPECT_RC(er_request_write_nv12(r, 0, 1, packed, PACKED, IW - 1, IH, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  CHECK(last_error_contains("even"), "odd width named");
+  EXPECT_RC(er_request_write_nv12(r, 0, 1, packed, PACKED, IW, IH - 1, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_nv12(r, 0, 1, packed, PACKED, 0, IH, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_nv12(r, 0, 1, packed, PACKED, IW, IH, IW * 3 - 1, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_nv12(r, 0, 1, packed, PACKED, IW, IH, 0, 2, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_nv12(r, 0, 1, packed, PACKED, IW, IH, 0, 0, 2), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_nv12(r, 0, 0, packed, PACKED, IW, IH, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_nv12(r, 8, 1, packed, PACKED, IW, IH, 0, 0, 0), ER_ERR_NOT_FOUND);
+  EXPECT_RC(er_request_write_nv12(r, 0, 9, packed, PACKED, IW, IH, 0, 0, 0), ER_ERR_NOT_FOUND);
+  EXPECT_RC(er_request_write_nv12(r, 2, 1, packed, PACKED, IW, IH, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  CHECK(last_error_contains("uint8"), "float32 Y named");
+  EXPECT_RC(er_request_write_nv12(r, 1, 0, packed, PACKED, IW, IH, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  CHECK(last_error_contains("[1,4,6,1]"), "Y/UV swapped: the wanted shape named");
+  EXPECT_RC(er_request_write_nv12(r, 0, 5, packed, PACKED, IW, IH, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_nv12(r, 0, 1, packed, PACKED, IW + 2, IH - 2, 0, 0, 0), ER_ERR_INVALID_ARGUMENT);
+  CHECK(input_untouched(r, 0) && input_untouched(r, 1), "failed NV12 writes leave Y and UV alone");
+
+  /* Normalization: means and stds that keep every value exact (see norm_mismatches). */
+  const float ms[6] = {100.0f, 128.5f, 3.0f, 0.5f, 2.0f, 0.25f};
+  struct {
+    uint32_t index, flags, nhwc, swap, padded;
+  } cases[] = {
+      {2, ER_LAYOUT_AUTO, 0, 0, 0},
+      {2, ER_LAYOUT_NCHW | ER_NORM_SWAP_CHANNELS, 0, 1, 1},
+      {3, ER_LAYOUT_AUTO, 1, 0, 1},
+      {3, ER_LAYOUT_NHWC | ER_NORM_SWAP_CHANNELS, 1, 1, 0},
+      {4, ER_LAYOUT_NCHW, 0, 0, 1},
+      {5, ER_LAYOUT_AUTO | ER_NORM_SWAP_CHANNELS, 1, 1, 0},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    poison_inputs(r);
+    const uint8_t *src = cases[k].padded ? img : packed;
+    uint32_t st = cases[k].padded ? STRIDE : 0, len = cases[k].padded ? LEN : PACKED;
+    EXPECT_RC(er_request_write_normalized(r, cases[k].index, src, len, IW, IH, st, cases[k].flags, ms), ER_OK);
+    int bad = norm_mismatches(r, cases[k].index, &image_in[cases[k].index], src, st ? st : IW * 3, IW, IH,
+                              (int)cases[k].nhwc, (int)cases[k].swap, ms);
+    CHECK(bad == 0, "normalized into '%s' (flags %u): %d mismatches", image_in[cases[k].index].name, cases[k].flags,
+          bad);
+    for (uint32_t i = 0; i < 8; i++)
+      if (i != cases[k].index) CHECK(input_untouched(r, i), "normalizing into %u left input %u alone", cases[k].index, i);
+  }
+  /* [1,3,3,3] from a 3x3 image: ambiguous unless the layout is given. */
+  poison_inputs(r);
+  EXPECT_RC(er_request_write_normalized(r, 6, packed, 27, 3, 3, 0, ER_LAYOUT_AUTO, ms), ER_ERR_INVALID_ARGUMENT);
+  CHECK(last_error_contains("give the layout"), "ambiguous layout named");
+  EXPECT_RC(er_request_write_normalized(r, 6, packed, 27, 3, 3, 0, ER_LAYOUT_NHWC, ms), ER_OK);
+  CHECK(norm_mismatches(r, 6, &image_in[6], packed, 9, 3, 3, 1, 0, ms) == 0, "3x3 NHWC");
+  EXPECT_RC(er_request_write_normalized(r, 6, packed, 27, 3, 3, 0, ER_LAYOUT_NCHW, ms), ER_OK);
+  CHECK(norm_mismatches(r, 6, &image_in[6], packed, 9, 3, 3, 0, 0, ms) == 0, "3x3 NCHW");
+
+  /* Normalization errors: nothing written. */
+  poison_inputs(r);
+  const float zero_std[6] = {0, 0, 0, 1, 0, 1}, nan_mean[6] = {0, NAN, 0, 1, 1, 1};
+  EXPECT_RC(er_request_write_normalized(NULL, 2, packed, PACKED, IW, IH, 0, 0, ms), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_normalized(r, 2, NULL, PACKED, IW, IH, 0, 0, ms), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED - 1, IW, IH, 0, 0, ms), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_normalized(r, 2, img, LEN, IW, IH, IW * 3 - 1, 0, ms), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, 0, IH, 0, 0, ms), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, 0, NULL), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, 0, zero_std), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, 0, nan_mean), ER_ERR_INVALID_ARGUMENT);
+  const float tiny_std[6] = {0, 0, 0, 1, 1e-40f, 1};
+  EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, 0, tiny_std), ER_ERR_INVALID_ARGUMENT);
+  CHECK(last_error_contains("too small"), "a subnormal std is named");
+  EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, 3, ms), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, 8, ms), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_normalized(r, 9, packed, PACKED, IW, IH, 0, 0, ms), ER_ERR_NOT_FOUND);
+  EXPECT_RC(er_request_write_normalized(r, 0, packed, PACKED, IW, IH, 0, 0, ms), ER_ERR_INVALID_ARGUMENT);
+  CHECK(last_error_contains("quantization parameters"), "unquantized uint8 input named");
+  EXPECT_RC(er_request_write_normalized(r, 2, packed, IW * 3 * 2, IW, 2, 0, 0, ms), ER_ERR_INVALID_ARGUMENT);
+  CHECK(last_error_contains("6x2 image"), "a size mismatch names the image size");
+  EXPECT_RC(er_request_write_normalized(r, 2, packed, PACKED, IW, IH, 0, ER_LAYOUT_NHWC, ms), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_normalized(r, 3, packed, PACKED, IW, IH, 0, ER_LAYOUT_NCHW, ms), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_write_normalized(r, 7, packed, PACKED, IW, IH, 0, 0, ms), ER_ERR_UNSUPPORTED);
+  CHECK(last_error_contains("multiples"), "an odd row step is named");
+  int all_clean = 1;
+  for (uint32_t i = 0; i < 8; i++) all_clean &= input_untouched(r, i);
+  CHECK(all_clean, "failed normalized writes leave every input alone");
+
+  er_request_free(r);
+  er_model_free(m);
+}
+
 static void test_hbdnn(const char *sim_dir) {
   setenv("EDGERUN_HBDNN_LIB_DIR", sim_dir, 1);
   char version[128] = {0};
@@ -699,6 +998,7 @@ static void test_hbdnn(const char *sim_dir) {
   test_sim_async(pack);
   er_pack_free(pack);
   test_refcounts(path);
+  test_sim_image();
   CHECK(sim_wait_idle() == 0 && sim_counter("mem_live") == 0, "simulator: %lld live tasks, %lld live buffers",
         (long long)sim_counter("tasks_live"), (long long)sim_counter("mem_live"));
 }
