@@ -33,6 +33,7 @@ struct er_request {
   /* A submitted run: */
   atomic_int phase;
   er_sched sched;
+  atomic_int cancel; /* see er_sched.cancel */
   uint32_t tag;
   int32_t result;
   er_saved_error error;
@@ -448,7 +449,10 @@ ER_API int32_t er_request_run(er_request *r, int32_t priority, int32_t custom_id
 static void run_submitted(void *arg) {
   er_request *r = arg;
   er_clear_error();
-  r->result = timed_run(r, &r->sched);
+  if (atomic_load(&r->cancel))
+    r->result = er_fail(ER_ERR_CANCELLED, r->model->pack->ops->name, NULL, "the run was cancelled before it started");
+  else
+    r->result = timed_run(r, &r->sched);
   er_error_save(&r->error);
   atomic_fetch_sub(&live_submitted, 1);
   if (atomic_exchange(&r->phase, PHASE_DONE) == PHASE_ORPHANED) {
@@ -466,7 +470,8 @@ ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "priority must be 0..255, got %d", priority);
   if (atomic_flag_test_and_set(&r->running))
     return er_fail(ER_ERR_STATE, r->model->pack->ops->name, NULL, "request is already running");
-  r->sched = (er_sched){priority, custom_id, core_mask, timeout_ms};
+  atomic_store(&r->cancel, 0);
+  r->sched = (er_sched){priority, custom_id, core_mask, timeout_ms, &r->cancel};
   r->tag = tag;
   atomic_store(&r->phase, PHASE_SUBMITTED);
   atomic_fetch_add(&live_submitted, 1);
@@ -496,6 +501,7 @@ ER_API int32_t er_request_cancel(er_request *r) {
   if (!ops->request_cancel)
     return er_fail(ER_ERR_UNSUPPORTED, ops->name, NULL, "a running %s task cannot be stopped early", ops->name);
   if (atomic_load(&r->phase) != PHASE_SUBMITTED) return ER_OK;
+  atomic_store(&r->cancel, 1);
   return ops->request_cancel(r->state);
 }
 

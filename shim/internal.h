@@ -2,6 +2,7 @@
 #ifndef EDGERUN_INTERNAL_H
 #define EDGERUN_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,9 @@ typedef struct er_sched {
   int32_t custom_id;
   uint32_t core_mask;  /* bit i = BPU core i; 0 = any */
   int32_t timeout_ms;  /* <= 0 forever */
+  /* Submitted runs: set by er_request_cancel (reset at each submit); NULL for sync runs. A backend
+     that can stop a run checks it once it is ready to start, so a cancel that came first is kept. */
+  const atomic_int *cancel;
 } er_sched;
 
 /*

@@ -493,7 +493,6 @@ typedef struct ort_request {
   OrtValue **in_values, **out_values;
   void **in_memory, **out_memory; /* our allocations (NULL for ORT-allocated outputs) */
   int has_dynamic_outputs;
-  volatile int cancelled; /* set by ort_request_cancel on another thread */
 } ort_request;
 
 static void *alloc_tensor(uint64_t bytes) {
@@ -667,22 +666,21 @@ static int32_t ort_request_run(void *request, const er_sched *sched) {
             d->name);
   }
   CHECK(API(RunOptionsUnsetTerminate)(r->run_options), "RunOptionsUnsetTerminate", "%s", "run options");
+  /* After the unset: a cancel that came earlier (its terminate flag just cleared) is still seen. */
+  if (sched->cancel && atomic_load(sched->cancel))
+    return er_fail(ER_ERR_CANCELLED, BACKEND, NULL, "the run was cancelled before it started");
   OrtStatus *st = API(RunWithBinding)(r->model->pack->session, r->run_options, r->binding);
   if (st) {
     int32_t rc = ort_fail(st, "RunWithBinding", "%s", "run failed");
-    if (r->cancelled) {
-      r->cancelled = 0;
+    if (sched->cancel && atomic_load(sched->cancel))
       return er_fail(ER_ERR_CANCELLED, BACKEND, "RunWithBinding", "the run was stopped before it finished");
-    }
     return rc;
   }
-  r->cancelled = 0;
   return r->has_dynamic_outputs ? collect_dynamic_outputs(r) : ER_OK;
 }
 
 static int32_t ort_request_cancel(void *request) {
   ort_request *r = request;
-  r->cancelled = 1;
   CHECK(API(RunOptionsSetTerminate)(r->run_options), "RunOptionsSetTerminate", "%s", "cannot stop the run");
   return ER_OK;
 }

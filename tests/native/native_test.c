@@ -1085,7 +1085,8 @@ static void test_ort(const char *ort_lib, const char *onnx_path) {
   int cancelled = 0;
   for (int attempt = 0; attempt < 5 && !cancelled; attempt++) {
     EXPECT_RC(er_request_submit(r, 0, 0, 0, 0, 8), ER_OK);
-    sleep_ms(2);
+    /* 0 ms first: a cancel that comes before the run starts must be kept (not cleared by the run). */
+    sleep_ms(2 * attempt);
     int32_t crc = er_request_cancel(r);
     CHECK(crc == ER_OK, "cancel returned %d", crc);
     CHECK(wait_tag() == 8, "cancelled run completes");
@@ -1101,6 +1102,33 @@ static void test_ort(const char *ort_lib, const char *onnx_path) {
   EXPECT_RC(er_request_read(r, 0, p2, sizeof p2, ER_COPY_DENSE), ER_OK);
   CHECK(memcmp(p, p2, sizeof p) == 0, "run after cancel gives the same result");
   EXPECT_RC(er_request_read(r, 0, p2, sizeof p2, 9), ER_ERR_INVALID_ARGUMENT);
+
+  /* A run cancelled while it waits behind another (one worker thread) never starts, and its
+     cancel does not leak into the next run. */
+  er_request *queued = NULL;
+  REQUIRE_OK(er_request_new(m, &queued));
+  EXPECT_RC(er_request_set_shape(queued, 0, dims, 4), ER_OK);
+  EXPECT_RC(er_request_write(queued, 0, x, 2 * PIX * 4, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_set_shape(r, 0, big, 4), ER_OK);
+  EXPECT_RC(er_request_write(r, 0, x, 8 * PIX * 4, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_submit(r, 0, 0, 0, 0, 11), ER_OK);
+  EXPECT_RC(er_request_submit(queued, 0, 0, 0, 0, 12), ER_OK);
+  EXPECT_RC(er_request_cancel(queued), ER_OK);
+  int32_t first_rc = -1, queued_rc = -1;
+  for (int i = 0; i < 2; i++) {
+    uint32_t done = wait_tag();
+    if (done == 11) first_rc = er_request_finish(r);
+    else if (done == 12) queued_rc = er_request_finish(queued);
+    else CHECK(0, "unexpected tag %u", done);
+  }
+  EXPECT_RC(first_rc, ER_OK);
+  CHECK(queued_rc == ER_ERR_CANCELLED, "a run cancelled before it started finishes CANCELLED (got %d)", queued_rc);
+  EXPECT_RC(er_request_submit(queued, 0, 0, 0, 0, 13), ER_OK);
+  CHECK(wait_tag() == 13, "resubmitted run completes");
+  EXPECT_RC(er_request_finish(queued), ER_OK);
+  EXPECT_RC(er_request_read(queued, 0, p2, sizeof p2, ER_COPY_DENSE), ER_OK);
+  CHECK(memcmp(p, p2, sizeof p) == 0, "the run after a cancelled one gives the same result");
+  er_request_free(queued);
 
   /* Freed in flight (the abort path): the worker finishes and frees; model freed first here.
      With one worker thread, the sentinel's completion proves the orphaned run is over. */
