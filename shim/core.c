@@ -440,7 +440,7 @@ ER_API int32_t er_request_run(er_request *r, int32_t priority, int32_t custom_id
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "priority must be 0..255, got %d", priority);
   if (atomic_flag_test_and_set(&r->running))
     return er_fail(ER_ERR_STATE, r->model->pack->ops->name, NULL, "request is already running");
-  er_sched sched = {priority, custom_id, core_mask, timeout_ms};
+  er_sched sched = {priority, custom_id, core_mask, timeout_ms, NULL};
   int32_t rc = timed_run(r, &sched);
   atomic_flag_clear(&r->running);
   return rc;

@@ -100,7 +100,9 @@ void er_rgb_to_nv12(const uint8_t *src, size_t src_stride, uint32_t width, uint3
  * every platform gives the same bits), then stored as the tensor's type; `step` is the element
  * step between pixels in the destination (1 for NCHW planes, 3 for NHWC). One loop per dtype.
  */
+#if defined(__clang__) /* gcc in -std=c11 mode does not contract across statements */
 #pragma clang fp contract(off)
+#endif
 /*
  * Half floats: _Float16 where the compiler has it (zig's clang, on x86-64 and aarch64); clang-14 on
  * x86-64 (the fuzz build) only has the storage type __fp16, which converts from float the same way
@@ -153,7 +155,9 @@ void er_normalize_u8(const uint8_t *src, size_t src_stride, uint32_t width, uint
     }
   }
 }
+#if defined(__clang__)
 #pragma clang fp contract(on)
+#endif
 
 /* ---- validation shared by both request-level writers ---- */
 
