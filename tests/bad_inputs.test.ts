@@ -19,7 +19,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import * as edgerun from "../mod.ts";
 import { EdgerunError, loadLibrary, type Model, open, setBackendSearchPath } from "../mod.ts";
-import { test } from "./compat.ts";
+import process from "node:process";
+import { runtime, test } from "./compat.ts";
 import { dtypeModel, multiIoModel } from "./fixtures/onnx_models.ts";
 import { root, runScript, tempDir, tempFile, values } from "./helpers.ts";
 import { liveCounts, settledTo } from "./live_counts.ts";
@@ -616,7 +617,16 @@ function checkOutcome(row: Row, error: unknown): void {
 
 const expectation = (e: Expect): string => e === "works" ? "works" : e[1] ? `${e[0].name} ${e[1]}` : e[0].name;
 
+// Bun under qemu-user (make test-aarch64) aborts in JSC's mprotect on any resizable or growable
+// buffer, before edgerun is involved: those rows run natively only.
+const emulatedBun = runtime === "bun" && !!process.env.EDGERUN_TEST_EXEC_PREFIX;
+const needsResizable = (row: Row) => /resizable|growable/.test(row.name);
+
 for (const row of rows) {
+  if (emulatedBun && needsResizable(row)) {
+    console.log(`bad inputs: skipped under qemu on Bun (JSC cannot reserve a resizable buffer there): ${row.name}`);
+    continue;
+  }
   test(`bad inputs: ${row.name} -> ${expectation(row.expect)}`, async () => {
     let error: unknown;
     try {
