@@ -78,5 +78,6 @@ export function runScript(code: string, env: Record<string, string> = {}): Spawn
   const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
   const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
   delete childEnv.LD_LIBRARY_PATH;
-  return spawnSync(cmd, rest, { env: childEnv as Record<string, string>, encoding: "utf8", cwd: root });
+  // Bounded: a hung child (seen once under qemu-user: a fork stuck before exec) fails the test.
+  return spawnSync(cmd, rest, { env: childEnv as Record<string, string>, encoding: "utf8", cwd: root, timeout: 120_000 });
 }
