@@ -141,7 +141,9 @@ fn ortLibrary(b: *std.Build) []const u8 {
     var it = dir.iterate();
     while (it.next() catch null) |entry| {
         if (!std.mem.startsWith(u8, entry.name, "napi-v")) continue;
-        const path = b.fmt("{s}/{s}/linux/x64/libonnxruntime.so.1", .{ base, entry.name });
+        // The native test runs on the build host: its architecture names onnxruntime-node's directory.
+        const arch = if (builtin.cpu.arch == .aarch64) "arm64" else "x64";
+        const path = b.fmt("{s}/{s}/linux/{s}/libonnxruntime.so.1", .{ base, entry.name, arch });
         if (std.fs.cwd().access(b.pathFromRoot(path), .{})) |_| return b.pathFromRoot(path) else |_| {}
     }
     return "libonnxruntime.so.1";

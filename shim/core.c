@@ -53,17 +53,11 @@ ER_API void er_debug_live_counts(int32_t *counts) {
   counts[3] = atomic_load(&live_submitted);
 }
 
-static uint64_t now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* Runs the backend and records how long the native part took. */
 static int32_t timed_run(er_request *r, const er_sched *sched) {
-  uint64_t start = now_us();
+  uint64_t start = er_now_us();
   int32_t rc = r->model->pack->ops->request_run(r->state, sched);
-  uint64_t spent = now_us() - start;
+  uint64_t spent = er_now_us() - start;
   r->last_run_us = spent > UINT32_MAX ? UINT32_MAX : (uint32_t)spent;
   return rc;
 }

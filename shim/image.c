@@ -184,27 +184,22 @@ static int shape_is(const er_tensor_buf *b, int64_t d0, int64_t d1, int64_t d2, 
   return b->rank == 4 && b->shape[0] == d0 && b->shape[1] == d1 && b->shape[2] == d2 && b->shape[3] == d3;
 }
 
-static void shape_text(const er_tensor_buf *b, char *out, size_t cap) {
+static const char *shape_text(const er_tensor_buf *b, char *out, size_t cap) {
   size_t n = (size_t)snprintf(out, cap, "[");
   for (uint32_t i = 0; i < b->rank && n < cap; i++)
     n += (size_t)snprintf(out + n, cap - n, "%s%lld", i ? "," : "", (long long)b->shape[i]);
   if (n < cap) snprintf(out + n, cap - n, "]");
+  return out;
 }
 
-/* Every dimension known, data present, and the last element (through the strides) inside the buffer. */
+/* Every dimension known and non-empty, data present, and every element inside the buffer. */
 static int32_t check_buffer(const er_tensor_desc *d, const er_tensor_buf *b) {
-  uint64_t last = 0;
   for (uint32_t i = 0; i < b->rank; i++) {
     if (b->shape[i] < 0 || b->strides[i] < 0)
       return er_fail(ER_ERR_STATE, NULL, NULL, "input '%s' has a dynamic shape: set its shape first", d->name);
     if (b->shape[i] == 0) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' is empty", d->name);
-    last += (uint64_t)(b->shape[i] - 1) * (uint64_t)b->strides[i];
   }
-  uint64_t elem = er_dtype_size(d->dtype);
-  if (!b->data || last + elem > b->bytes)
-    return er_fail(ER_ERR_STATE, NULL, NULL, "input '%s': strides reach byte %llu of a %llu-byte buffer", d->name,
-                   (unsigned long long)(last + elem), (unsigned long long)b->bytes);
-  return ER_OK;
+  return er_check_layout(d, b, er_dtype_size(d->dtype));
 }
 
 /* ---- NV12 ---- */
@@ -300,21 +295,20 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
                    d->name, d->dtype);
   /* [1,3,H,W] / [1,H,W,3], or the same without the batch dimension. */
   uint32_t lead = b->rank == 4 ? 1 : 0;
-  char shape[128];
-  shape_text(b, shape, sizeof shape);
+  char shape[128]; /* filled only for an error message: this runs once per frame */
   if ((b->rank != 3 && b->rank != 4) || (lead && b->shape[0] != 1))
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' has shape %s; an image input is [1,3,H,W] or [1,H,W,3]",
-                   d->name, shape);
+                   d->name, shape_text(b, shape, sizeof shape));
   if ((rc = check_buffer(d, b)) != ER_OK) return rc;
   const int64_t *s = b->shape + lead;
   int is_nchw = s[0] == 3 && s[1] == height && s[2] == width;
   int is_nhwc = s[2] == 3 && s[0] == height && s[1] == width;
   if (layout == ER_LAYOUT_AUTO && is_nchw && is_nhwc)
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' with shape %s reads as NCHW and as NHWC: give the layout",
-                   d->name, shape);
+                   d->name, shape_text(b, shape, sizeof shape));
   int nhwc = layout == ER_LAYOUT_NHWC || (layout == ER_LAYOUT_AUTO && is_nhwc);
   if (nhwc ? !is_nhwc : !is_nchw)
-    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' has shape %s; a %ux%u image needs %s", d->name, shape,
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' has shape %s; a %ux%u image needs %s", d->name, shape_text(b, shape, sizeof shape),
                    width, height, nhwc ? "[1,H,W,3] (NHWC)" : (layout ? "[1,3,H,W] (NCHW)" : "[1,3,H,W] or [1,H,W,3]"));
   if (quantized) {
     int32_t c_axis = (int32_t)lead + (nhwc ? 2 : 0);
@@ -322,15 +316,9 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
       return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
                      "input '%s' is quantized with %u scales on axis %d; only per-tensor or per-channel scales apply",
                      d->name, d->scale_count, d->quant_axis);
-    /*
-     * Zero points are read as er_copy_in reads them (tensor.c quant_params): per channel only with
-     * per-channel scales and only as far as the model gives them, else the first. The counts come
-     * from the model file and need not agree (a scale count of 1 with 2 zero points is possible).
-     */
+    /* As er_copy_in reads them: the model file's scale and zero-point counts need not agree. */
     for (int c = 0; c < 3; c++) {
-      uint32_t zi = d->scale_count == 3 && (uint32_t)c < d->zero_point_count ? (uint32_t)c : 0;
-      p.scale[c] = d->scales[d->scale_count == 1 ? 0 : c];
-      p.zero_point[c] = d->zero_point_count == 0 ? 0 : d->zero_points[zi];
+      er_quant_params(d, d->scale_count == 3 ? c : -1, &p.scale[c], &p.zero_point[c]);
       if (!(p.scale[c] > 0.0f) || !isfinite(p.scale[c]))
         return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL, "input '%s' has a non-positive scale", d->name);
     }

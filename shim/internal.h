@@ -32,6 +32,9 @@ typedef struct er_saved_error {
 ER_INTERNAL void er_error_save(er_saved_error *out);
 ER_INTERNAL void er_error_restore(const er_saved_error *in);
 
+/* Microseconds on the monotonic clock. */
+ER_INTERNAL uint64_t er_now_us(void);
+
 /* ---- options ----------------------------------------------------------------------------- */
 
 /* Finds key in "k=v;k=v" and parses an integer. Returns 1 found, 0 absent, <0 malformed. */
@@ -74,6 +77,10 @@ ER_INTERNAL uint64_t er_dense_strides(const int64_t *shape, uint32_t rank, uint3
  * Copies between a dense buffer and a strided one (dst or src padded by strides), or
  * converts float32 <-> quantized element types. Defined in tensor.c, shared by all backends.
  */
+/* Checks that every strided element of buf lies inside it (elem bytes each, no wrap on huge strides). */
+ER_INTERNAL int32_t er_check_layout(const er_tensor_desc *desc, const er_tensor_buf *buf, uint32_t elem);
+/* The scale and zero point of one index along the quantization axis (axis_index < 0: per tensor). */
+ER_INTERNAL void er_quant_params(const er_tensor_desc *d, int64_t axis_index, float *scale, int32_t *zp);
 ER_INTERNAL int32_t er_copy_in(const er_tensor_desc *desc, const er_tensor_buf *buf, const void *src, uint64_t len,
                                uint32_t mode);
 ER_INTERNAL int32_t er_copy_out(const er_tensor_desc *desc, const er_tensor_buf *buf, void *dst, uint64_t len,
@@ -137,12 +144,11 @@ ER_INTERNAL void er_completion_post(uint32_t tag);
 ER_INTERNAL void er_json_str(char *buf, size_t cap, size_t *len, const char *key, const char *value, int comma);
 ER_INTERNAL void er_json_int(char *buf, size_t cap, size_t *len, const char *key, int64_t value, int comma);
 
-
-/* ---- images (image.c): pure kernels, no request, for tests and fuzzers ---- */
-
 /* The input of a request (fails with ER_ERR_STATE while a submitted run uses it). Defined in core.c. */
 ER_INTERNAL int32_t er_request_input(er_request *request, uint32_t index, const er_tensor_desc **desc,
                                      er_tensor_buf **buf);
+
+/* ---- images (image.c): pure kernels, no request, for tests and fuzzers ---- */
 
 /*
  * Packed RGB (bgr = 0) or BGR u8 rows -> NV12 Y and interleaved UV rows, BT.601 full or video

@@ -54,8 +54,7 @@ static int64_t element_count(const er_tensor_buf *buf) {
   return n > INT64_MAX / 8 ? -2 : n;
 }
 
-/* Checks that every strided element lies inside the buffer (without wrapping on huge strides). */
-static int32_t check_layout(const er_tensor_desc *desc, const er_tensor_buf *buf, uint32_t elem) {
+int32_t er_check_layout(const er_tensor_desc *desc, const er_tensor_buf *buf, uint32_t elem) {
   uint64_t last = 0, step = 0;
   for (uint32_t i = 0; i < buf->rank; i++) {
     if (buf->shape[i] == 0) return ER_OK;
@@ -175,7 +174,7 @@ typedef struct convert_ctx {
   int64_t inner_axis; /* 1 when the quantization axis is the innermost dimension */
 } convert_ctx;
 
-static void quant_params(const er_tensor_desc *d, int64_t axis_index, float *scale, int32_t *zp) {
+void er_quant_params(const er_tensor_desc *d, int64_t axis_index, float *scale, int32_t *zp) {
   int64_t i = axis_index < 0 ? 0 : axis_index;
   *scale = d->scale_count == 0 ? 1.0f : d->scales[d->scale_count == 1 ? 0 : (i < d->scale_count ? i : 0)];
   *zp = d->zero_point_count == 0 ? 0 : d->zero_points[d->zero_point_count == 1 ? 0 : (i < d->zero_point_count ? i : 0)];
@@ -222,9 +221,9 @@ static void convert_row(void *p, uint8_t *row, int64_t first, int64_t axis_index
   int quantized = d->quant_type != 0;
   float scale = 1.0f;
   int32_t zp = 0;
-  if (quantized && !c->inner_axis) quant_params(d, axis_index, &scale, &zp);
+  if (quantized && !c->inner_axis) er_quant_params(d, axis_index, &scale, &zp);
   for (int64_t k = 0; k < count; k++) {
-    if (quantized && c->inner_axis) quant_params(d, k, &scale, &zp);
+    if (quantized && c->inner_axis) er_quant_params(d, k, &scale, &zp);
     float *v = &c->values[first + k];
     uint8_t *e = row + k * stride;
     if (c->to_strided) {
@@ -258,7 +257,7 @@ static int32_t copy(const er_tensor_desc *desc, const er_tensor_buf *buf, void *
   if (n == -2) return er_fail(ER_ERR_STATE, NULL, NULL, "tensor '%s' has more elements than fit in 64 bits", desc->name);
   if (n < 0)
     return er_fail(ER_ERR_STATE, NULL, NULL, "tensor '%s' has no concrete shape yet", desc->name);
-  int32_t rc = check_layout(desc, buf, elem);
+  int32_t rc = er_check_layout(desc, buf, elem);
   if (rc != ER_OK) return rc;
   if (mode == ER_COPY_DENSE) {
     if (len != (uint64_t)n * elem)

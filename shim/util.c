@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -172,4 +173,10 @@ void er_json_int(char *buf, size_t cap, size_t *len, const char *key, int64_t va
   char item[128];
   snprintf(item, sizeof item, "%s\"%s\":%lld", comma ? "," : "", key, (long long)value);
   json_append(buf, cap, len, item);
+}
+
+uint64_t er_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }

@@ -687,7 +687,7 @@ static void fill_strides(hbDNNTensorProperties *p, uint32_t elem) {
   int64_t step = elem;
   for (int32_t i = rank - 1; i >= 0; i--) {
     if (p->stride[i] < 0) p->stride[i] = rank >= 3 && i == rank - 3 ? round_up(step, ROW_ALIGN) : step;
-    step = p->stride[i] * p->validShape.dimensionSize[i]; /* bounded by layout_in_range */
+    step = p->stride[i] * p->validShape.dimensionSize[i]; /* callers check layout_in_range first */
   }
 }
 
@@ -1128,6 +1128,9 @@ static int32_t hb_request_set_shape(void *request, uint32_t index, const int64_t
     p.validShape.dimensionSize[i] = (int32_t)dims[i];
   }
   uint32_t elem = er_dtype_size(map_dtype(p.tensorType));
+  if (!layout_in_range(&p, elem))
+    return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "input '%s': the shape spans more than %lld bytes",
+                   name_of(r, index), (long long)MAX_TENSOR_BYTES);
   fill_strides(&p, elem);
   uint64_t size = strided_extent(&p, elem);
   if (size > r->mem[index].memSize || !r->mem[index].virAddr) {
@@ -1243,7 +1246,8 @@ static int32_t refresh_dynamic_outputs(hb_request *r, void *task) {
     if (rc != 0) return vendor_fail("hbDNNGetTaskOutputTensorProperties", rc, "output '%s'", name_of(r, k));
     hbDNNTensorProperties p;
     props_decode(m->dims, buf.bytes, &p);
-    uint64_t extent = strided_extent(&p, er_dtype_size(map_dtype(p.tensorType)));
+    uint32_t elem = er_dtype_size(map_dtype(p.tensorType));
+    uint64_t extent = layout_in_range(&p, elem) ? strided_extent(&p, elem) : UINT64_MAX;
     if (is_dynamic(&p) || extent > r->mem[k].memSize)
       return er_fail(ER_ERR_BACKEND, BACKEND, "hbDNNGetTaskOutputTensorProperties",
                      "output '%s': the runtime reports an unusable shape (%llu bytes, %llu allocated)", name_of(r, k),
@@ -1279,7 +1283,7 @@ static void unlink_late(hb_request *r) {
 
 static void keep_late(hb_request *r, void *task) {
   pthread_mutex_lock(&late_lock);
-  r->late = task;
+  __atomic_store_n(&r->late, task, __ATOMIC_RELEASE);
   r->next_late = late_list;
   late_list = r;
   pthread_mutex_unlock(&late_lock);
@@ -1287,10 +1291,12 @@ static void keep_late(hb_request *r, void *task) {
 
 /* Waits for a task that timed out earlier, then releases it: its buffers are free to reuse. */
 static void settle_late(hb_request *r) {
+  /* Only this request's own thread sets r->late, so a NULL read needs no lock: runs skip it. */
+  if (!__atomic_load_n(&r->late, __ATOMIC_ACQUIRE)) return;
   pthread_mutex_lock(&late_lock);
   void *task = r->late;
   if (task) unlink_late(r);
-  r->late = NULL;
+  __atomic_store_n(&r->late, NULL, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&late_lock);
   if (!task) return;
   int32_t rc = hb.hbUCPWaitTaskDone(task, 0);
@@ -1304,7 +1310,7 @@ static void reap_late(void) {
     hb_request *r = *p;
     if (hb.hbUCPWaitTaskDone(r->late, 1) == 0) {
       release_task(r, r->late, ER_OK, 0);
-      r->late = NULL;
+      __atomic_store_n(&r->late, NULL, __ATOMIC_RELEASE);
       *p = r->next_late;
       r->next_late = NULL;
     } else {
@@ -1314,28 +1320,22 @@ static void reap_late(void) {
   pthread_mutex_unlock(&late_lock);
 }
 
-static int64_t monotonic_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Takes one of the 32 task slots, waiting while they are all taken: finished late tasks are
  * released, running ones are given time to end. Returns the milliseconds left of timeout_ms
  * (<= 0: no limit, returned as is), or -1 when it passed first.
  */
 static int32_t wait_task_slot(int32_t timeout_ms) {
-  int64_t deadline = timeout_ms > 0 ? monotonic_ms() + timeout_ms : 0;
+  int64_t deadline = timeout_ms > 0 ? (int64_t)(er_now_us() / 1000) + timeout_ms : 0;
   for (;;) {
     if (take_task_slot()) break;
     reap_late();
     if (take_task_slot()) break;
-    if (deadline && monotonic_ms() >= deadline) return -1;
+    if (deadline && (int64_t)(er_now_us() / 1000) >= deadline) return -1;
     nanosleep(&(struct timespec){.tv_nsec = 500000}, NULL);
   }
   if (!deadline) return timeout_ms;
-  int64_t left = deadline - monotonic_ms();
+  int64_t left = deadline - (int64_t)(er_now_us() / 1000);
   return left < 1 ? 1 : (int32_t)left;
 }
 
