@@ -2,6 +2,7 @@
  * The describe() table.
  * @module
  */
+import { fmtShape } from "./request.ts";
 import type { TensorInfo } from "./tensor.ts";
 
 interface Describable {
@@ -13,7 +14,6 @@ interface Describable {
   readonly outputs: readonly TensorInfo[];
 }
 
-const dims = (list: readonly number[]): string => `[${list.map((d) => (d < 0 ? "?" : String(d))).join(",")}]`;
 
 function quantText(t: TensorInfo): string {
   const q = t.quantization;
@@ -29,8 +29,8 @@ function table(title: string, tensors: readonly TensorInfo[]): string[] {
     String(i),
     t.name,
     t.dtype,
-    dims(t.shape),
-    dims(t.strides) + (t.padded ? " padded" : ""),
+    fmtShape(t.shape),
+    fmtShape(t.strides) + (t.padded ? " padded" : ""),
     t.dynamic ? "dynamic" : String(t.byteSize),
     quantText(t),
   ]);

@@ -12,6 +12,7 @@
 import type { Handle, Native } from "../ffi/abi.ts";
 import { check } from "../ffi/errors.ts";
 import type { Feed, Model } from "./model.ts";
+import { describeValue } from "./request.ts";
 import type { TensorInfo } from "./tensor.ts";
 
 /**
@@ -340,7 +341,7 @@ function checkImage(
   what: string,
 ): ImageOptions & { data: Uint8Array; stride: number } {
   if (!(image instanceof Uint8Array || image instanceof Uint8ClampedArray)) {
-    throw new TypeError(`${what}: the image must be a Uint8Array of packed pixels, got ${describe(image)}`);
+    throw new TypeError(`${what}: the image must be a Uint8Array of packed pixels, got ${describeValue(image)}`);
   }
   if (typeof options !== "object" || options === null) throw new TypeError(`${what}: options must be an object`);
   for (const key of Object.keys(options)) {
@@ -365,12 +366,6 @@ function checkImage(
   if (need > 0xffffffff) throw new RangeError(`${what}: the image is larger than 4 GiB`);
   const data = image instanceof Uint8Array ? image : new Uint8Array(image.buffer, image.byteOffset, image.byteLength);
   return { data, format: o.format, width: o.width, height: o.height, stride };
-}
-
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (typeof v !== "object") return typeof v;
-  return (v as object).constructor?.name ?? "object";
 }
 
 /**

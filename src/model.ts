@@ -767,11 +767,7 @@ export class Model implements Disposable, AsyncDisposable {
       for (let i = 0; i < feeds.length; i++) list[i] = feeds[i];
     } else if (typeof feeds === "object" && feeds !== null) {
       const record = feeds as Record<string, Feed>;
-      for (const key of Object.keys(record)) {
-        if (!inputs.some((i) => i.name === key)) {
-          throw new TypeError(`model '${this.name}' has no input '${key}'; inputs: ${inputs.map((i) => i.name).join(", ")}`);
-        }
-      }
+      this.#checkNames(record);
       inputs.forEach((info, i) => {
         if (!(info.name in record)) throw new TypeError(`missing feed for input '${info.name}'`);
         list[i] = record[info.name];
@@ -781,6 +777,15 @@ export class Model implements Disposable, AsyncDisposable {
     }
     // Validate everything before writing anything: a bad feed leaves the inputs untouched.
     return list.map((_, i) => this.#checkOne(list, i));
+  }
+
+  /** Every key of a record of feeds names an input. */
+  #checkNames(record: Readonly<Record<string, unknown>>): void {
+    for (const key of Object.keys(record)) {
+      if (!this.inputs.some((i) => i.name === key)) {
+        throw new TypeError(`model '${this.name}' has no input '${key}'; inputs: ${this.inputs.map((i) => i.name).join(", ")}`);
+      }
+    }
   }
 
   #checkOne(list: readonly unknown[], i: number): CheckedFeed {
@@ -795,11 +800,7 @@ export class Model implements Disposable, AsyncDisposable {
    */
   writeInputs(feeds: Readonly<Record<string, Feed>>): void {
     const request = this.#live();
-    for (const key of Object.keys(feeds)) {
-      if (!this.inputs.some((i) => i.name === key)) {
-        throw new TypeError(`model '${this.name}' has no input '${key}'; inputs: ${this.inputs.map((i) => i.name).join(", ")}`);
-      }
-    }
+    this.#checkNames(feeds);
     const list: unknown[] = this.inputs.map((info) => feeds[info.name]);
     const checked = list.map((f, i) => f === undefined ? undefined : this.#checkOne(list, i));
     checked.forEach((feed, i) => feed && request.feed(i, feed));

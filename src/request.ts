@@ -396,7 +396,8 @@ export function fmtShape(shape: readonly number[]): string {
   return `[${shape.map((d) => d < 0 ? "?" : String(d)).join(",")}]`;
 }
 
-function describeValue(v: unknown): string {
+/** A value's kind for error messages: its constructor name, typeof, or "null". */
+export function describeValue(v: unknown): string {
   if (v === null) return "null";
   if (typeof v !== "object") return typeof v;
   return (v as object).constructor?.name ?? "object";

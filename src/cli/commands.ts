@@ -339,7 +339,7 @@ export async function compareCommand(args: Parsed, io: CliOutput): Promise<numbe
 
 function matchOutputs(a: Outputs, b: Outputs, pathA: string, pathB: string): [Tensor, Tensor][] {
   const namesB = new Set(b.map((t) => t.name));
-  if (a.every((t) => namesB.has(t.name))) return a.map((t) => [t, b.find((u) => u.name === t.name)!]);
+  if (a.every((t) => namesB.has(t.name))) return a.map((t) => [t, b.get(t.name)!]);
   if (a.length !== b.length) {
     throw new CliFailure(`${pathA} has ${a.length} outputs, ${pathB} has ${b.length}, and their names differ`);
   }

@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from "node:fs";
 import type { InputTensor, Model } from "../model.ts";
 import { parseNpy } from "../npy.ts";
-import type { TensorFeed } from "../request.ts";
+import { fmtShape, type TensorFeed } from "../request.ts";
 import { arrayConstructor, type DType } from "../dtype.ts";
 import { elementCount, Tensor, type TensorInfo } from "../tensor.ts";
 import { parseShape, splitAssignment, UsageError } from "./args.ts";
@@ -175,7 +175,7 @@ export function planInputs(
     const shape = shapes.get(info.name) ?? info.shape;
     if (shape.some((d) => d < 0)) {
       throw new UsageError(
-        `input '${info.name}' has dynamic shape [${info.shape.map((d) => (d < 0 ? "?" : d)).join(",")}]: ` +
+        `input '${info.name}' has dynamic shape ${fmtShape(info.shape)}: ` +
           `give --input ${info.name}=FILE.npy or --shape ${info.name}=DIMS`,
       );
     }

@@ -138,7 +138,7 @@ const COMMANDS = { info: infoCommand, run: runCommand, perf: perfCommand, compar
  * Output to the process's stdout and stderr, written synchronously: cli.ts exits right after
  * main() returns, and nothing written may be lost then.
  */
-export function processOutput(): CliOutput {
+function processOutput(): CliOutput {
   return {
     out: (line) => writeSync(1, line + "\n"),
     err: (text) => writeSync(2, text),
