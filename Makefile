@@ -33,8 +33,10 @@ AARCH64_APT_STAMP := $(TOOLS)/aarch64/apt.stamp
 FUZZ_APT := clang-14 libclang-rt-14-dev
 FUZZ_APT_STAMP := $(TOOLS)/fuzz/apt.stamp
 FUZZ_SECONDS ?= 60
+# make soak SOAK_SCALE=0.1 is the bounded CI variant.
+SOAK_SCALE ?= 1
 
-.PHONY: all deps build build-aarch64 sim demo test test-deno test-bun test-aarch64 bench check fuzz clean
+.PHONY: all deps build build-aarch64 sim demo test test-deno test-bun test-aarch64 bench check fuzz soak clean
 
 all: build
 
@@ -124,10 +126,7 @@ bench: deps build sim
 fuzz: $(FUZZ_APT_STAMP)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
 
-# Leak and soak test: RSS over 100,000 runs and 1,000 open/close cycles on Deno and Bun (bench/soak.ts);
-# SOAK_SCALE=0.1 is the bounded CI variant.
-SOAK_SCALE ?= 1
-.PHONY: soak
+# Leak and soak test: RSS over 100,000 runs and 1,000 open/close cycles on Deno and Bun (bench/soak.ts).
 soak: deps build sim
 	$(DENO) run --allow-all bench/soak.ts --runtimes deno,bun --scale $(SOAK_SCALE)
 

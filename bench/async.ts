@@ -16,6 +16,7 @@ import { open, Pool, runtime, setBackendSearchPath } from "../mod.ts";
 import { writeSimModelFile } from "../tests/sim/simfile.ts";
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { printTable } from "./table.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? 1.5);
@@ -115,9 +116,5 @@ let syncDet = 0;
 
 console.log(`\nasync bench on ${runtime} (${seconds} s per row, ${navigator.hardwareConcurrency} cores)`);
 const header = ["workload", "mode", "runs/s", "fraction"];
-const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-const line = (cells: string[]) => cells.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ");
-console.log(line(header));
-console.log(widths.map((w) => "-".repeat(w)).join("  "));
-for (const r of rows) console.log(line(r));
+printTable(header, rows);
 console.log("fraction: of the simulated ceiling (sim rows) or of the sync loop (ort rows)");

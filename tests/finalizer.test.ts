@@ -5,12 +5,10 @@
  * handle counts and the simulator's live buffers and tasks.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import process from "node:process";
-import { runtime, test } from "./compat.ts";
+import { test } from "./compat.ts";
 import { dtypeModel } from "./fixtures/onnx_models.ts";
-import { root, tempFile } from "./helpers.ts";
+import { root, runScript, tempFile } from "./helpers.ts";
 import { simModelFile } from "./sim_helpers.ts";
 
 const SIM_MODEL = simModelFile({
@@ -52,13 +50,7 @@ const script = (keepThem: boolean, waitMs: number) => `
   console.log(JSON.stringify({ forced, before, opened, after }));`;
 
 function runChild(code: string) {
-  const file = tempFile(`finalizer-${process.pid}-${Math.random().toString(36).slice(2)}.ts`, code);
-  const args = runtime === "bun" ? ["run", file] : ["run", "--allow-all", "--config", join(root, "deno.json"), "--v8-flags=--expose-gc", file];
-  const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX;
-  const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
-  const env: Record<string, string | undefined> = { ...process.env };
-  delete env.LD_LIBRARY_PATH;
-  const r = spawnSync(cmd, rest, { env: env as Record<string, string>, encoding: "utf8", cwd: root, timeout: 60_000 });
+  const r = runScript(code, {}, { denoFlags: ["--v8-flags=--expose-gc"], timeoutMs: 60_000 });
   assert.equal(r.signal, null, `the child was killed by ${r.signal}: ${r.stderr}`);
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);

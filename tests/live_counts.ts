@@ -3,7 +3,9 @@
  * bind), read through a second dlopen of the loaded libedgerun: the same instance, so the same
  * counters. For leak checks that cover every backend, ort included.
  */
+import assert from "node:assert/strict";
 import { loadNative, openRawLibrary } from "../ffi/load.ts";
+import type { Sim, SimCounterName } from "./sim_helpers.ts";
 
 /** Live packs, models, requests and submitted runs still on a worker thread. */
 export interface LiveCounts {
@@ -38,4 +40,22 @@ export async function settledTo(baseline: LiveCounts, timeoutMs = 5000): Promise
     await new Promise((r) => setTimeout(r, 5));
   }
   return true;
+}
+
+/**
+ * Asserts that nothing is left after a case: no live shim handle beyond the baseline, no simulator
+ * task, no more simulator buffers than before, and no buffer freed in use or stale handle used.
+ */
+export async function assertNothingLeft(
+  sim: Sim,
+  baseline: LiveCounts,
+  simBefore: Record<SimCounterName, number>,
+  timeoutMs = 5000,
+): Promise<void> {
+  assert.ok(await settledTo(baseline, timeoutMs), `live handles ${JSON.stringify(liveCounts())} vs ${JSON.stringify(baseline)}`);
+  assert.ok(await sim.waitFor(() => sim.counter("tasks_live") === 0, timeoutMs), "simulator tasks still live");
+  const now = sim.counters();
+  assert.ok(now.mem_live <= simBefore.mem_live, `simulator buffers: ${now.mem_live} live, ${simBefore.mem_live} before`);
+  assert.equal(now.free_in_use - simBefore.free_in_use, 0, "a buffer was freed while the device used it");
+  assert.equal(now.bad_handles - simBefore.bad_handles, 0, "a stale handle reached the vendor API");
 }

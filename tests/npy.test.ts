@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { type DType, EdgerunError, hasFloat16Array, parseNpy, Tensor, toNpy } from "../mod.ts";
 import { test } from "./compat.ts";
 import { root, values } from "./helpers.ts";
+import { simF16Value } from "./sim/simfile.ts";
 
 const fixture = (name: string): Uint8Array =>
   new Uint8Array(readFileSync(join(root, "tests/fixtures/npy", `${name}.npy`)));
@@ -27,12 +28,6 @@ const PER_DTYPE: [DType, string, (number | bigint)[]][] = [
   ["bool", "Uint8Array", [0, 1, 0, 1, 0, 1]],
 ];
 
-/** float16 bits as numbers (for runtimes without Float16Array). */
-function f16(bits: number): number {
-  const exp = (bits >> 10) & 0x1f, frac = bits & 0x3ff, sign = bits & 0x8000 ? -1 : 1;
-  return exp === 0 ? sign * frac * 2 ** -24 : sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
 for (const [dtype, arrayName, expected] of PER_DTYPE) {
   test(`npy: numpy's ${dtype} file reads with its values and writes back byte for byte`, () => {
     const bytes = fixture(dtype);
@@ -40,7 +35,7 @@ for (const [dtype, arrayName, expected] of PER_DTYPE) {
     assert.equal(t.dtype, dtype);
     assert.deepEqual(t.shape, [2, 3]);
     assert.equal(t.data.constructor.name, arrayName);
-    const got = dtype === "float16" && !hasFloat16Array ? values(t.data, f16) : values(t.data);
+    const got = dtype === "float16" && !hasFloat16Array ? values(t.data, simF16Value) : values(t.data);
     assert.deepEqual(got, expected);
     assert.deepEqual(toNpy(t), bytes, "np.save's exact bytes");
   });

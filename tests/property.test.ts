@@ -264,7 +264,6 @@ async function runSim(rng: Rng, c: SimCase, useAsync: boolean): Promise<void> {
   if (model.inputs.some((t) => t.dynamic)) tally.dynamic++;
 }
 
-const ONNX_TYPES = DTYPES;
 const onnxModels = new Map<DType, Model>();
 function onnxModel(dtype: DType): Model {
   let m = onnxModels.get(dtype);
@@ -281,7 +280,7 @@ function onnxExpected(dtype: DType, vals: number[]): number[] {
 }
 
 async function runOnnx(rng: Rng, useAsync: boolean): Promise<void> {
-  const dtype = rng.pick(ONNX_TYPES);
+  const dtype = rng.pick(DTYPES);
   const model = onnxModel(dtype);
   const vals = randomValues(rng, dtype, 6);
   const kind = rng.pick(["dense", "offset", "wrong-size", "wrong-type"]);

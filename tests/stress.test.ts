@@ -11,7 +11,7 @@ import { test } from "./compat.ts";
 import { mulberry32 } from "./fixtures/inputs.ts";
 import { dtypeModel } from "./fixtures/onnx_models.ts";
 import { root, runScript, tempFile, values } from "./helpers.ts";
-import { liveCounts, settledTo } from "./live_counts.ts";
+import { assertNothingLeft, liveCounts } from "./live_counts.ts";
 import { simDir, simModelFile, useSim } from "./sim_helpers.ts";
 import type { SimModelSpec } from "./sim/simfile.ts";
 
@@ -72,23 +72,13 @@ async function outcomes(
   return counts;
 }
 
-/** After a case: nothing live beyond the baseline, no simulator task, no buffer freed in use. */
-async function assertClean(baseline: ReturnType<typeof liveCounts>, simBefore: ReturnType<typeof sim.counters>) {
-  assert.ok(await settledTo(baseline, 10_000), `live handles ${JSON.stringify(liveCounts())} vs ${JSON.stringify(baseline)}`);
-  assert.ok(await sim.waitFor(() => sim.counter("tasks_live") === 0, 10_000), "simulator tasks left");
-  const now = sim.counters();
-  assert.ok(now.mem_live <= simBefore.mem_live, `simulator buffers ${now.mem_live} live, ${simBefore.mem_live} before`);
-  assert.equal(now.free_in_use - simBefore.free_in_use, 0, "a buffer was freed while the device used it");
-  assert.equal(now.bad_handles - simBefore.bad_handles, 0, "a stale handle reached the vendor API");
-}
-
 /** Runs a stress case with a watchdog and the leak check after it. */
 function stress(name: string, ms: number, body: () => Promise<void>): void {
   test(`stress: ${name}`, async () => {
     const baseline = liveCounts();
     const simBefore = sim.counters();
     await watchdog(name, ms, body());
-    await assertClean(baseline, simBefore);
+    await assertNothingLeft(sim, baseline, simBefore, 10_000);
   });
 }
 
