@@ -40,10 +40,10 @@ export interface Native {
   /** A zero-copy ArrayBuffer over native memory. It must not outlive that memory. */
   view(address: bigint, byteLength: number): ArrayBuffer;
   /**
-   * Waits off the JS thread for run completions (er_completion_wait): resolves with how many
-   * tags were written (0 after er_completion_wake). One call at a time.
+   * Waits off the JS thread for run completions on a queue (er_completion_wait_on): resolves with
+   * how many tags were written (0 after er_completion_wake_on). One call at a time per queue.
    */
-  waitCompletions(tags: Uint32Array): Promise<number>;
+  waitCompletions(queue: number, tags: Uint32Array): Promise<number>;
   /** Unloads the library. Every handle becomes invalid. */
   close(): void;
 }

@@ -42,8 +42,20 @@ export function bunSymbols(source: SymbolTable = symbols): Record<string, { args
   return table;
 }
 
-/** Runs er_completion_wait on a worker; the worker holds the process only while a wait is out. */
-function completionWaiter(path: string): (tags: Uint32Array) => Promise<number> {
+/**
+ * Runs er_completion_wait_on on a worker, one per queue (so one per realm); the worker holds the
+ * process only while a wait is out.
+ */
+function completionWaiter(path: string): (queue: number, tags: Uint32Array) => Promise<number> {
+  const waiters = new Map<number, (tags: Uint32Array) => Promise<number>>();
+  return (queue, tags) => {
+    let wait = waiters.get(queue);
+    if (!wait) waiters.set(queue, wait = queueWaiter(path, queue));
+    return wait(tags);
+  };
+}
+
+function queueWaiter(path: string, queue: number): (tags: Uint32Array) => Promise<number> {
   let worker: BunWorker | undefined;
   let pending: { tags: Uint32Array; resolve: (n: number) => void; reject: (e: unknown) => void } | undefined;
   return (tags) => {
@@ -55,10 +67,11 @@ function completionWaiter(path: string): (tags: Uint32Array) => Promise<number> 
         pending = undefined;
         worker!.unref();
         if (event.data.error) return p.reject(new Error(event.data.error));
+        if (event.data.count < 0) return p.resolve(event.data.count);
         p.tags.set(event.data.tags.subarray(0, Math.min(event.data.count, p.tags.length)));
         p.resolve(event.data.count);
       };
-      worker.postMessage({ type: "open", path });
+      worker.postMessage({ type: "open", path, queue });
     }
     return new Promise<number>((resolve, reject) => {
       pending = { tags, resolve, reject };

@@ -1,11 +1,11 @@
 /**
- * Bun worker: blocks in er_completion_wait off the main thread and posts the tags back.
+ * Bun worker: blocks in er_completion_wait_on (one queue) off its realm's thread and posts the tags back.
  * Started by ffi/bun.ts; the main thread has already loaded the library.
  * @module
  */
 const ffi = await import("bun:ffi" as string) as {
   dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): {
-    symbols: { er_completion_wait(tags: Uint32Array, cap: number, timeoutMs: number): number };
+    symbols: { er_completion_wait_on(queue: number, tags: Uint32Array, cap: number, timeoutMs: number): number };
   };
 };
 
@@ -15,19 +15,22 @@ const scope = globalThis as unknown as {
   postMessage(message: unknown): void;
 };
 
-let wait: ((tags: Uint32Array, cap: number, timeoutMs: number) => number) | undefined;
+let wait: ((tags: Uint32Array, cap: number) => number) | undefined;
 
 scope.onmessage = (event: MessageEvent) => {
-  const message = event.data as { type: "open"; path: string } | { type: "wait"; cap: number };
+  const message = event.data as { type: "open"; path: string; queue: number } | { type: "wait"; cap: number };
   try {
     if (message.type === "open") {
-      const lib = ffi.dlopen(message.path, { er_completion_wait: { args: ["ptr", "u32", "i32"], returns: "i32" } });
-      wait = lib.symbols.er_completion_wait;
+      const lib = ffi.dlopen(message.path, {
+        er_completion_wait_on: { args: ["u32", "ptr", "u32", "i32"], returns: "i32" },
+      });
+      const queue = message.queue;
+      wait = (tags, cap) => lib.symbols.er_completion_wait_on(queue, tags, cap, -1);
       return;
     }
     const tags = new Uint32Array(message.cap);
-    const count = wait!(tags, tags.length, -1);
-    scope.postMessage({ count: Math.max(count, 0), tags });
+    const count = wait!(tags, tags.length);
+    scope.postMessage({ count, tags });
   } catch (e) {
     scope.postMessage({ count: 0, tags: new Uint32Array(0), error: String(e) });
   }

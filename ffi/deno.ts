@@ -29,7 +29,8 @@ function denoSymbols(source: SymbolTable = symbols): Deno.ForeignLibraryInterfac
 
 function open(path: string): Native {
   const lib = Deno.dlopen(path, denoSymbols());
-  const wait = lib.symbols.er_completion_wait as unknown as (
+  const wait = lib.symbols.er_completion_wait_on as unknown as (
+    queue: number,
     tags: Uint32Array,
     cap: number,
     timeoutMs: number,
@@ -44,7 +45,7 @@ function open(path: string): Native {
       if (byteLength === 0 || pointer === null) return new ArrayBuffer(0);
       return Deno.UnsafePointerView.getArrayBuffer(pointer, byteLength);
     },
-    waitCompletions: (tags: Uint32Array): Promise<number> => wait(tags, tags.length, -1),
+    waitCompletions: (queue: number, tags: Uint32Array): Promise<number> => wait(queue, tags, tags.length, -1),
     close: () => lib.close(),
   };
 }

@@ -11,7 +11,7 @@ import { check, EdgerunError } from "./errors.ts";
 import type { SymbolTable } from "./symbols.ts";
 
 /** The ABI version this TypeScript code was written for (ER_ABI_VERSION). */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 const adapter: Adapter = isBun ? (await import("./bun.ts")).adapter : (await import("./deno.ts")).adapter;
@@ -241,7 +241,7 @@ export interface LibraryInfo {
    * @example
    * ```ts
    * import { loadLibrary } from "@edgerun/edgerun";
-   * console.log(loadLibrary().abiVersion); // 1
+   * console.log(loadLibrary().abiVersion); // 2
    * ```
    */
   readonly abiVersion: number;

@@ -239,8 +239,28 @@ export const symbols = {
     ],
     result: "u32",
   },
-  er_completion_wait: {
+  er_completion_queue_new: {
     args: [
+      "buffer", // uint32_t *out
+    ],
+    result: "i32",
+  },
+  er_completion_queue_free: {
+    args: [
+      "u32", // uint32_t queue
+    ],
+    result: "i32",
+  },
+  er_request_set_queue: {
+    args: [
+      "handle", // er_request *request
+      "u32", // uint32_t queue
+    ],
+    result: "i32",
+  },
+  er_completion_wait_on: {
+    args: [
+      "u32", // uint32_t queue
       "buffer", // uint32_t *tags
       "u32", // uint32_t cap
       "i32", // int32_t timeout_ms
@@ -248,7 +268,12 @@ export const symbols = {
     result: "i32",
     blocking: true,
   },
-  er_completion_wake: { args: [], result: "void" },
+  er_completion_wake_on: {
+    args: [
+      "u32", // uint32_t queue
+    ],
+    result: "i32",
+  },
   er_request_write_nv12: {
     args: [
       "handle", // er_request *request

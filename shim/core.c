@@ -35,6 +35,7 @@ struct er_request {
   er_sched sched;
   atomic_int cancel; /* see er_sched.cancel */
   uint32_t tag;
+  uint32_t queue; /* the completion queue tag goes to (er_request_set_queue; 0 = the default) */
   int32_t result;
   er_saved_error error;
   uint32_t last_run_us; /* native duration of the last run, sync or submitted */
@@ -453,7 +454,7 @@ static void run_submitted(void *arg) {
     request_destroy(r);
     return;
   }
-  er_completion_post(r->tag);
+  er_completion_post(r->queue, r->tag);
 }
 
 ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom_id, uint32_t core_mask,
@@ -476,6 +477,14 @@ ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom
     atomic_flag_clear(&r->running);
   }
   return rc;
+}
+
+ER_API int32_t er_request_set_queue(er_request *r, uint32_t queue) {
+  if (!r) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "request must not be NULL");
+  if (atomic_load(&r->phase) != PHASE_IDLE)
+    return er_fail(ER_ERR_STATE, r->model->pack->ops->name, NULL, "request is running: its queue is in use");
+  r->queue = queue;
+  return ER_OK;
 }
 
 ER_API int32_t er_request_finish(er_request *r) {

@@ -136,9 +136,9 @@ ER_INTERNAL const char *er_backend_search_path(uint32_t backend);
 ER_INTERNAL void *er_dlopen_first(const char *env_var, const char *const *names, const char *const *dirs, int flags,
                                   char *tried, size_t tried_cap);
 
-/* Worker threads (workers.c): runs fn(arg) on a shim thread; posts tags for er_completion_wait. */
+/* Worker threads (workers.c): runs fn(arg) on a shim thread; posts tags to a completion queue. */
 ER_INTERNAL int32_t er_pool_submit(void (*fn)(void *), void *arg);
-ER_INTERNAL void er_completion_post(uint32_t tag);
+ER_INTERNAL void er_completion_post(uint32_t queue, uint32_t tag);
 
 /* Small JSON writer helpers for model_info. */
 ER_INTERNAL void er_json_str(char *buf, size_t cap, size_t *len, const char *key, const char *value, int comma);

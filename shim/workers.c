@@ -1,7 +1,7 @@
 /*
- * The shim's worker threads and the process-wide completion queue behind er_request_submit.
+ * The shim's worker threads and the completion queues behind er_request_submit.
  * Jobs run in submission order on up to `limit` threads (created on demand, kept for reuse).
- * Completions are tags in a FIFO that callers drain with er_completion_wait.
+ * Completions are tags in a FIFO per queue that callers drain with er_completion_wait_on.
  *
  * Waiting uses semaphores, not condition variables: under many threads, glibc 2.36's
  * pthread_cond_signal was seen hanging in __condvar_quiesce_and_switch_g1 (a known glibc condvar
@@ -34,12 +34,25 @@ static struct {
   atomic_uint idle;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .limit = MAX_WORKERS};
 
-static struct {
+/*
+ * A completion queue: tags of finished runs, drained by one waiter. Each JS realm (the main thread,
+ * every Worker) takes its own, so a realm never takes, and drops, a tag another realm waits for.
+ * Queue structs are never deallocated: a waiter of a realm that died may still sleep in one.
+ */
+typedef struct cqueue {
   pthread_mutex_t lock;
   sem_t ready; /* one token per posted tag and per wake */
   uint32_t *tags;
   uint32_t head, count, cap;
-} done = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  int in_use;
+} cqueue;
+
+#define MAX_QUEUES 4096u
+
+static cqueue default_queue = {.lock = PTHREAD_MUTEX_INITIALIZER, .in_use = 1};
+/* queues[0] is the default queue; others are made by er_completion_queue_new (under queues_lock). */
+static cqueue *queues[MAX_QUEUES] = {&default_queue};
+static pthread_mutex_t queues_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_once_t sems_once = PTHREAD_ONCE_INIT;
 
@@ -57,7 +70,7 @@ static void pin_library(void) {
 static void init_sems(void) {
   pin_library();
   sem_init(&pool.jobs, 0, 0);
-  sem_init(&done.ready, 0, 0);
+  sem_init(&default_queue.ready, 0, 0);
 }
 
 static void wait_token(sem_t *sem) {
@@ -121,36 +134,90 @@ int32_t er_pool_submit(void (*fn)(void *), void *arg) {
   return ER_OK;
 }
 
-void er_completion_post(uint32_t tag) {
+/* The queue with this id, or NULL if there is none (never made, or freed). */
+static cqueue *find_queue(uint32_t id) {
+  if (id >= MAX_QUEUES) return NULL;
+  pthread_mutex_lock(&queues_lock);
+  cqueue *q = queues[id] && queues[id]->in_use ? queues[id] : NULL;
+  pthread_mutex_unlock(&queues_lock);
+  return q;
+}
+
+ER_API int32_t er_completion_queue_new(uint32_t *out) {
+  if (!out) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "out must not be NULL");
   pthread_once(&sems_once, init_sems);
-  pthread_mutex_lock(&done.lock);
-  if (done.count == done.cap) {
-    uint32_t cap = done.cap ? done.cap * 2 : 64;
+  pthread_mutex_lock(&queues_lock);
+  uint32_t id = 1;
+  while (id < MAX_QUEUES && queues[id] && queues[id]->in_use) id++;
+  if (id == MAX_QUEUES) {
+    pthread_mutex_unlock(&queues_lock);
+    return er_fail(ER_ERR_OUT_OF_MEMORY, NULL, NULL, "all %u completion queues are in use", MAX_QUEUES - 1);
+  }
+  cqueue *q = queues[id];
+  if (!q) {
+    q = calloc(1, sizeof *q);
+    if (!q || pthread_mutex_init(&q->lock, NULL) != 0 || sem_init(&q->ready, 0, 0) != 0) {
+      free(q);
+      pthread_mutex_unlock(&queues_lock);
+      return er_fail(ER_ERR_OUT_OF_MEMORY, NULL, NULL, "cannot create a completion queue");
+    }
+    queues[id] = q;
+  } else {
+    /* A reused queue starts empty: drop the tokens and tags its previous owner left. */
+    while (sem_trywait(&q->ready) == 0) {
+    }
+    pthread_mutex_lock(&q->lock);
+    q->head = q->count = 0;
+    pthread_mutex_unlock(&q->lock);
+  }
+  q->in_use = 1;
+  pthread_mutex_unlock(&queues_lock);
+  *out = id;
+  return ER_OK;
+}
+
+ER_API int32_t er_completion_queue_free(uint32_t id) {
+  if (id == 0) return ER_OK; /* the default queue lives as long as the process */
+  pthread_mutex_lock(&queues_lock);
+  int found = id < MAX_QUEUES && queues[id] && queues[id]->in_use;
+  if (found) queues[id]->in_use = 0;
+  pthread_mutex_unlock(&queues_lock);
+  return found ? ER_OK : er_fail(ER_ERR_NOT_FOUND, NULL, NULL, "no completion queue %u", id);
+}
+
+void er_completion_post(uint32_t queue, uint32_t tag) {
+  pthread_once(&sems_once, init_sems);
+  /* A queue freed by its realm: nobody waits for this tag any more. */
+  cqueue *q = find_queue(queue);
+  if (!q) return;
+  pthread_mutex_lock(&q->lock);
+  if (q->count == q->cap) {
+    uint32_t cap = q->cap ? q->cap * 2 : 64;
     uint32_t *tags = malloc(cap * sizeof *tags);
     if (tags) {
-      for (uint32_t i = 0; i < done.count; i++) tags[i] = done.tags[(done.head + i) % done.cap];
-      free(done.tags);
-      done.tags = tags;
-      done.head = 0;
-      done.cap = cap;
+      for (uint32_t i = 0; i < q->count; i++) tags[i] = q->tags[(q->head + i) % q->cap];
+      free(q->tags);
+      q->tags = tags;
+      q->head = 0;
+      q->cap = cap;
     }
   }
   /* Out of memory here would lose a completion: the caller's run would never settle. The
      queue only grows to the number of requests in flight, so this is a few bytes. */
-  int stored = done.count < done.cap;
+  int stored = q->count < q->cap;
   if (stored) {
-    done.tags[(done.head + done.count) % done.cap] = tag;
-    done.count++;
+    q->tags[(q->head + q->count) % q->cap] = tag;
+    q->count++;
   }
-  pthread_mutex_unlock(&done.lock);
-  if (stored) sem_post(&done.ready);
+  pthread_mutex_unlock(&q->lock);
+  if (stored) sem_post(&q->ready);
 }
 
 /* Takes one token: 1 got it, 0 timed out. */
-static int take_token(int32_t timeout_ms) {
-  if (timeout_ms == 0) return sem_trywait(&done.ready) == 0;
+static int take_token(sem_t *ready, int32_t timeout_ms) {
+  if (timeout_ms == 0) return sem_trywait(ready) == 0;
   if (timeout_ms < 0) {
-    wait_token(&done.ready);
+    wait_token(ready);
     return 1;
   }
   struct timespec deadline;
@@ -159,32 +226,43 @@ static int take_token(int32_t timeout_ms) {
   deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
   if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
   for (;;) {
-    if (sem_timedwait(&done.ready, &deadline) == 0) return 1;
+    if (sem_timedwait(ready, &deadline) == 0) return 1;
     if (errno != EINTR) return 0;
   }
 }
 
-ER_API int32_t er_completion_wait(uint32_t *tags, uint32_t cap, int32_t timeout_ms) {
+ER_API int32_t er_completion_wait_on(uint32_t queue, uint32_t *tags, uint32_t cap, int32_t timeout_ms) {
   if (!tags || cap == 0) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "tags must hold at least one tag");
   pthread_once(&sems_once, init_sems);
-  if (!take_token(timeout_ms)) return 0;
-  pthread_mutex_lock(&done.lock);
+  cqueue *q = find_queue(queue);
+  if (!q) return er_fail(ER_ERR_NOT_FOUND, NULL, NULL, "no completion queue %u", queue);
+  if (!take_token(&q->ready, timeout_ms)) return 0;
+  pthread_mutex_lock(&q->lock);
   uint32_t n = 0;
-  while (n < cap && done.count > 0) {
-    tags[n++] = done.tags[done.head];
-    done.head = (done.head + 1) % done.cap;
-    done.count--;
+  while (n < cap && q->count > 0) {
+    tags[n++] = q->tags[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
   }
-  pthread_mutex_unlock(&done.lock);
+  pthread_mutex_unlock(&q->lock);
   /* One token was taken; each further tag has its own (posted, or about to be: a later wait may
      then find an empty queue and return 0, which callers treat like a wake). A token with no tag
      was a wake. */
   for (uint32_t i = 1; i < n; i++)
-    if (sem_trywait(&done.ready) != 0) break;
+    if (sem_trywait(&q->ready) != 0) break;
   return (int32_t)n;
 }
 
-ER_API void er_completion_wake(void) {
-  pthread_once(&sems_once, init_sems);
-  sem_post(&done.ready);
+ER_API int32_t er_completion_wait(uint32_t *tags, uint32_t cap, int32_t timeout_ms) {
+  return er_completion_wait_on(0, tags, cap, timeout_ms);
 }
+
+ER_API int32_t er_completion_wake_on(uint32_t queue) {
+  pthread_once(&sems_once, init_sems);
+  cqueue *q = find_queue(queue);
+  if (!q) return er_fail(ER_ERR_NOT_FOUND, NULL, NULL, "no completion queue %u", queue);
+  sem_post(&q->ready);
+  return ER_OK;
+}
+
+ER_API void er_completion_wake(void) { er_completion_wake_on(0); }

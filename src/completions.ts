@@ -1,19 +1,32 @@
 /**
- * Routes run completions from the shim's queue to their callbacks. One pump per library waits
- * off the JS thread (ffi: Deno nonblocking call, Bun worker) only while runs are in flight.
+ * Routes run completions to their callbacks. Each realm (the main thread, every Worker: this
+ * module is evaluated once per realm) has its own native completion queue, so a realm only ever
+ * sees the tags of its own runs. One pump per queue waits off the JS thread (ffi: Deno
+ * nonblocking call, Bun worker) only while runs are in flight.
  * @module
  */
 import type { Native } from "../ffi/abi.ts";
+import { check, nativeError } from "../ffi/errors.ts";
+import type { Handle } from "../ffi/abi.ts";
 
 export class Completions {
   readonly #native: Native;
   readonly #tags = new Uint32Array(256);
-  readonly #handlers = new Map<number, () => void>();
+  readonly #handlers = new Map<number, (error?: Error) => void>();
+  readonly #queue: number;
   #nextTag = 1;
   #pumping = false;
 
   constructor(native: Native) {
     this.#native = native;
+    const out = new Uint32Array(1);
+    check(native, native.symbols.er_completion_queue_new(out), "cannot create a completion queue");
+    this.#queue = out[0];
+  }
+
+  /** Points a request's completions at this realm's queue (once per request). */
+  adopt(request: Handle): void {
+    check(this.#native, this.#native.symbols.er_request_set_queue(request, this.#queue));
   }
 
   /** Number of runs waiting for completion. */
@@ -21,8 +34,11 @@ export class Completions {
     return this.#handlers.size;
   }
 
-  /** Reserves a tag whose completion calls handler once. */
-  register(handler: () => void): number {
+  /**
+   * Reserves a tag whose completion calls handler once (with an error if the queue itself
+   * failed: the run's outcome is then unknown to this realm).
+   */
+  register(handler: (error?: Error) => void): number {
     let tag = this.#nextTag;
     while (tag === 0 || this.#handlers.has(tag)) tag = (tag + 1) >>> 0;
     this.#nextTag = (tag + 1) >>> 0;
@@ -38,14 +54,15 @@ export class Completions {
   /** Forgets a tag whose run will never complete to us (its request was orphaned or submit failed). */
   forget(tag: number): void {
     this.#handlers.delete(tag);
-    if (this.#handlers.size === 0 && this.#pumping) this.#native.symbols.er_completion_wake();
+    if (this.#handlers.size === 0 && this.#pumping) this.#native.symbols.er_completion_wake_on(this.#queue);
   }
 
   async #pump(): Promise<void> {
     this.#pumping = true;
     try {
       while (this.#handlers.size > 0) {
-        const n = await this.#native.waitCompletions(this.#tags);
+        const n = await this.#native.waitCompletions(this.#queue, this.#tags);
+        if (n < 0) return this.#failAll(nativeError(this.#native, n, "waiting for run completions failed"));
         for (let i = 0; i < n; i++) {
           const tag = this.#tags[i];
           const handler = this.#handlers.get(tag);
@@ -61,8 +78,24 @@ export class Completions {
           }
         }
       }
+    } catch (e) {
+      this.#failAll(e instanceof Error ? e : new Error(String(e)));
     } finally {
       this.#pumping = false;
+    }
+  }
+
+  #failAll(error: Error): void {
+    const handlers = [...this.#handlers.values()];
+    this.#handlers.clear();
+    for (const handler of handlers) {
+      try {
+        handler(error);
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
     }
   }
 }

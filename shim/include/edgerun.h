@@ -21,7 +21,7 @@ extern "C" {
 #define ER_API __attribute__((visibility("default")))
 
 /* Bumped on any change of a signature or of the tensor-info layout. */
-#define ER_ABI_VERSION 1u
+#define ER_ABI_VERSION 2u
 
 #define ER_MAX_DIMS 10
 
@@ -164,7 +164,7 @@ ER_API int32_t er_request_run(er_request *request, int32_t priority, int32_t cus
 
 /*
  * Asynchronous runs. er_request_submit queues the run on the shim's worker threads and returns at
- * once; when it completes, tag is posted to the process-wide completion queue. The caller then
+ * once; when it completes, tag is posted to the request's completion queue. The caller then
  * calls er_request_finish, which returns the run's status (and sets the last error) and makes the
  * request usable again. No native thread ever calls back into the caller.
  */
@@ -176,11 +176,23 @@ ER_API int32_t er_request_cancel(er_request *request);
 /* 1 while a submitted run is unfinished (queued, running, or done but not yet finished). */
 ER_API int32_t er_request_busy(er_request *request);
 /*
- * Blocks until completions are available, er_completion_wake is called, or timeout_ms passes
- * (< 0: no limit). Writes up to cap tags; returns how many (0 on wake or timeout).
+ * Completion queues. Queue 0 is the process-wide default; er_completion_queue_new makes another
+ * (ids 1..4095), so that each thread with its own event loop gets exactly the completions of the
+ * runs it submitted. A freed queue's id may be handed out again; tags posted to a freed queue are
+ * dropped. er_request_set_queue picks where a request's completions go (while it is idle).
  */
+ER_API int32_t er_completion_queue_new(uint32_t *out);
+ER_API int32_t er_completion_queue_free(uint32_t queue);
+ER_API int32_t er_request_set_queue(er_request *request, uint32_t queue);
+/*
+ * Blocks until completions are available on the queue, a wake, or timeout_ms passes (< 0: no
+ * limit). Writes up to cap tags; returns how many (0 on wake or timeout).
+ */
+ER_API int32_t er_completion_wait_on(uint32_t queue, uint32_t *tags, uint32_t cap, int32_t timeout_ms);
+/* Makes one pending or future er_completion_wait_on of the queue return at once. */
+ER_API int32_t er_completion_wake_on(uint32_t queue);
+/* The same on queue 0. */
 ER_API int32_t er_completion_wait(uint32_t *tags, uint32_t cap, int32_t timeout_ms);
-/* Makes one pending or future er_completion_wait return at once. */
 ER_API void er_completion_wake(void);
 /* Microseconds the native side spent in the request's last run (device time on NPU backends). */
 ER_API uint32_t er_request_last_run_us(er_request *request);
