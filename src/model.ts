@@ -285,16 +285,15 @@ export interface SharedModel {
  */
 export type ModelInfo = Record<string, string | number | boolean | null>;
 
-interface Owned {
-  native: Native;
-  model: Handle;
-  requests: Handle[];
-}
-
-const finalizer = new FinalizationRegistry<Owned>((owned) => {
-  for (const r of owned.requests) owned.native.symbols.er_request_free(r);
-  owned.native.symbols.er_model_free(owned.model);
-});
+/**
+ * The model handle of a Model the garbage collector found unreachable. Its requests are
+ * collected on their own (src/request.ts): a view still in use keeps its request, and the
+ * request keeps the native model (er_request_new takes a reference), so nothing under a live
+ * view is freed.
+ */
+const finalizer = new FinalizationRegistry<{ native: Native; model: Handle }>(({ native, model }) =>
+  native.symbols.er_model_free(model)
+);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -361,7 +360,7 @@ function optionString(options: OpenOptions): string {
   threads("intraOpThreads", options.intraOpThreads);
   threads("interOpThreads", options.interOpThreads);
   if (options.graphOptimization !== undefined) {
-    const level = GRAPH_LEVEL[options.graphOptimization];
+    const level = Object.hasOwn(GRAPH_LEVEL, options.graphOptimization) ? GRAPH_LEVEL[options.graphOptimization] : undefined;
     if (level === undefined) {
       throw new RangeError(`graphOptimization must be one of ${Object.keys(GRAPH_LEVEL).join(", ")}`);
     }
@@ -384,7 +383,8 @@ const ASYNC_KEYS = new Set([...RUN_KEYS, "signal"]);
 const DEFAULT_MAX_REQUESTS = { ort: 4, hbdnn: 32 } as const;
 
 function checkKeys(options: object, allowed: Set<string>, what: string): void {
-  for (const key of Object.keys(options)) {
+  for (const key of Reflect.ownKeys(options)) {
+    if (typeof key === "symbol") continue;
     if (!allowed.has(key)) throw new TypeError(`unknown ${what} option '${key}'; known: ${[...allowed].join(", ")}`);
   }
 }
@@ -393,7 +393,10 @@ function checkKeys(options: object, allowed: Set<string>, what: string): void {
 export function toSchedule(options: RunOptions = {}, keys: Set<string> = RUN_KEYS): Schedule {
   if (typeof options !== "object" || options === null) throw new TypeError("run options must be an object");
   checkKeys(options, keys, "run");
-  const { priority = 0, customId = 0, cores, timeoutMs = 0 } = options;
+  const priority = own(options, "priority") ?? 0;
+  const customId = own(options, "customId") ?? 0;
+  const cores = own(options, "cores");
+  const timeoutMs = own(options, "timeoutMs") ?? 0;
   if (!Number.isInteger(priority) || priority < 0 || priority > 255) {
     throw new RangeError(`priority must be an integer 0..255, got ${priority}`);
   }
@@ -414,7 +417,13 @@ export function toSchedule(options: RunOptions = {}, keys: Set<string> = RUN_KEY
       coreMask |= 1 << c;
     }
   }
-  return { priority, customId, coreMask, timeoutMs: Math.ceil(timeoutMs) };
+  // + 0 turns -0 (an integer to Number.isInteger) into 0, which every FFI accepts.
+  return { priority: priority + 0, customId: customId + 0, coreMask, timeoutMs: Math.ceil(timeoutMs) + 0 };
+}
+
+/** An option the caller set on the object itself: inherited properties are not options. */
+function own<T extends object, K extends keyof T>(options: T, key: K): T[K] | undefined {
+  return Object.hasOwn(options, key) ? options[key] : undefined;
 }
 
 /**
@@ -501,7 +510,6 @@ export class Model implements Disposable, AsyncDisposable {
 
   #native: Native;
   #handle: Handle | null;
-  #owned: Owned;
   #request: Request;
   #inputInfos: readonly TensorInfo[] = [];
   #idle: Request[] = [];
@@ -517,8 +525,7 @@ export class Model implements Disposable, AsyncDisposable {
   private constructor(native: Native, handle: Handle, path: string, name: string, maxRequests?: number) {
     this.#native = native;
     this.#handle = handle;
-    this.#owned = { native, model: handle, requests: [] };
-    finalizer.register(this, this.#owned, this);
+    finalizer.register(this, { native, model: handle }, this);
     this.path = path;
     this.name = name;
     try {
@@ -533,7 +540,6 @@ export class Model implements Disposable, AsyncDisposable {
       this.backend = this.info.backend === "hbdnn" ? "hbdnn" : "ort";
       this.#inputInfos = inputs;
       this.#request = new Request(native, handle, inputs, this.outputs);
-      this.#owned.requests.push(this.#request.handle);
       this.#maxRequests = Math.min(maxRequests ?? DEFAULT_MAX_REQUESTS[this.backend], BACKEND_LIMITS[this.backend]);
       this.#host = this.#makeHost();
       const request = (): Request => this.#live();
@@ -562,9 +568,14 @@ export class Model implements Disposable, AsyncDisposable {
     return new Model(native, native.handle(out[0]), path, name, maxRequests);
   }
 
-  /** @internal What a worker needs to attach to this model (see Pool). */
+  /**
+   * @internal What a worker needs to attach to this model (see Pool). Takes a native reference
+   * now, on this thread, so the model outlives close() until the worker adopts the reference
+   * (Model.adopt) or the pool gives it back (Model.unshare).
+   */
   share(): SharedModel {
     const handle = this.#live() && this.#handle!;
+    check(this.#native, this.#native.symbols.er_model_retain(handle));
     return {
       library: this.#native.path,
       address: this.#native.address(handle),
@@ -573,12 +584,16 @@ export class Model implements Disposable, AsyncDisposable {
     };
   }
 
-  /** @internal Attaches to a model opened by another thread of this process (see Pool). */
+  /** @internal Attaches to a model shared by another thread of this process, taking over its reference. */
   static adopt(shared: SharedModel): Model {
     const native = loadNative(shared.library);
-    const handle = native.handle(shared.address);
-    check(native, native.symbols.er_model_retain(handle));
-    return new Model(native, handle, shared.path, shared.name);
+    return new Model(native, native.handle(shared.address), shared.path, shared.name);
+  }
+
+  /** @internal Gives back the reference of a share() no worker adopted. */
+  static unshare(shared: SharedModel): void {
+    const native = loadNative(shared.library);
+    native.symbols.er_model_free(native.handle(shared.address));
   }
 
   #makeHost(): RunHost {
@@ -598,7 +613,6 @@ export class Model implements Disposable, AsyncDisposable {
     let request = this.#idle.pop();
     if (!request && this.#pooled < this.#maxRequests) {
       request = new Request(this.#native, this.#handle, this.#inputInfos, this.outputs);
-      this.#owned.requests.push(request.handle);
       this.#pooled++;
     }
     if (request) this.#busy++;
@@ -607,15 +621,10 @@ export class Model implements Disposable, AsyncDisposable {
 
   #release(request: Request): void {
     this.#busy--;
-    if (this.#handle === null) this.#forget(request);
+    if (request.freed) this.#pooled--; // dropped by the scheduler: a new one may take its place
+    else if (this.#handle === null) request.free();
     else this.#idle.push(request);
     if (this.#busy === 0) for (const wake of this.#drainWaiters.splice(0)) wake();
-  }
-
-  #forget(request: Request): void {
-    const at = this.#owned.requests.indexOf(request.handle);
-    if (at >= 0) this.#owned.requests.splice(at, 1);
-    request.free();
   }
 
   /**
@@ -697,7 +706,7 @@ export class Model implements Disposable, AsyncDisposable {
     try {
       this.#live();
       const schedule = toSchedule(options, ASYNC_KEYS);
-      const signal = options.signal;
+      const signal = Object.hasOwn(options, "signal") ? options.signal : undefined;
       if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
       const checked = feeds === undefined ? this.#currentInputs() : this.#checkFeeds(feeds);
       return runAsync(this.#host, checked, schedule, { signal, timeoutMs: schedule.timeoutMs });
@@ -779,8 +788,16 @@ export class Model implements Disposable, AsyncDisposable {
     return list.map((_, i) => this.#checkOne(list, i));
   }
 
-  /** Every key of a record of feeds names an input. */
+  /** Every key of a record of feeds names exactly one input. */
   #checkNames(record: Readonly<Record<string, unknown>>): void {
+    const names = this.inputs.map((i) => i.name);
+    const twice = names.find((name, i) => names.indexOf(name) !== i);
+    if (twice !== undefined) {
+      throw new TypeError(
+        `model '${this.name}' has several inputs named '${twice}' (names that decode to the same text): ` +
+          "pass the feeds as an array, in input order",
+      );
+    }
     for (const key of Object.keys(record)) {
       if (!this.inputs.some((i) => i.name === key)) {
         throw new TypeError(`model '${this.name}' has no input '${key}'; inputs: ${this.inputs.map((i) => i.name).join(", ")}`);
@@ -830,9 +847,9 @@ export class Model implements Disposable, AsyncDisposable {
     const closed = new EdgerunError("CLOSED", `model '${this.name}' was closed`);
     if (this.#host) {
       rejectQueued(this.#host, closed);
-      for (const request of abandonRunning(this.#host, closed)) this.#forget(request);
+      for (const request of abandonRunning(this.#host, closed)) request.free();
     }
-    for (const request of this.#idle.splice(0)) this.#forget(request);
+    for (const request of this.#idle.splice(0)) request.free();
     this.#request?.free();
     this.#native.symbols.er_model_free(handle);
   }
@@ -890,12 +907,23 @@ export class Model implements Disposable, AsyncDisposable {
   }
 }
 
-function openPack(path: string, options: OpenOptions): { native: Native; pack: Handle; names: string[] } {
-  if (typeof path !== "string" || path.length === 0) throw new TypeError("path must be a non-empty string");
+/** The caller's open options, own properties only (inherited ones are not options). */
+function openOptions(options: OpenOptions): OpenOptions {
   if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
   checkKeys(options, OPEN_KEYS, "open");
+  const copy: Record<string, unknown> = {};
+  for (const key of OPEN_KEYS) if (Object.hasOwn(options, key)) copy[key] = (options as Record<string, unknown>)[key];
+  return copy as OpenOptions;
+}
+
+function openPack(path: string, options: OpenOptions): { native: Native; pack: Handle; names: string[] } {
+  if (typeof path !== "string" || path.length === 0) throw new TypeError("path must be a non-empty string");
+  // The shim takes a C string: a NUL would cut the path short and open another file.
+  if (path.includes("\0")) throw new TypeError("path must not contain a NUL character");
   const backend = options.backend ?? "auto";
-  if (!(backend in BACKEND_NUMBER)) throw new RangeError(`backend must be auto, ort or hbdnn, got '${backend}'`);
+  if (typeof backend !== "string" || !Object.hasOwn(BACKEND_NUMBER, backend)) {
+    throw new RangeError(`backend must be auto, ort or hbdnn, got '${String(backend)}'`);
+  }
   const optionText = optionString(options);
   const native = loadNative(options.library);
   const out = new BigUint64Array(1);
@@ -932,6 +960,7 @@ function openPack(path: string, options: OpenOptions): { native: Native; pack: H
  * ```
  */
 export function open(path: string, options: OpenOptions = {}): Model {
+  options = openOptions(options);
   const { native, pack, names } = openPack(path, options);
   try {
     let index = 0;
@@ -960,6 +989,7 @@ export function open(path: string, options: OpenOptions = {}): Model {
  * ```
  */
 export function openAll(path: string, options: Omit<OpenOptions, "model"> = {}): Map<string, Model> {
+  options = openOptions(options);
   const { native, pack, names } = openPack(path, options);
   const models = new Map<string, Model>();
   try {

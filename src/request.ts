@@ -1,10 +1,15 @@
 /**
  * A request: one set of native input/output buffers of a model, bound once, used by one run
  * at a time. Views over its memory are created once and refreshed only when a shape changes.
+ *
+ * Lifetimes (docs/lifetimes.md): every ArrayBuffer over a request's memory keeps the Request
+ * reachable (owners below), and a Request's native memory is freed only by free(), which
+ * detaches every such buffer first, or by the garbage collector once nothing reaches it, so no
+ * view can outlive the memory it shows.
  * @module
  */
 import type { Handle, Native } from "../ffi/abi.ts";
-import { check } from "../ffi/errors.ts";
+import { check, EdgerunError } from "../ffi/errors.ts";
 import { acceptsArray, dtypeSize, expectedArrayName, type TypedArray, typedView } from "./dtype.ts";
 import type { ImageBinding } from "./image.ts";
 import { denseStrides, elementCount, Tensor, type TensorInfo, type TensorSource } from "./tensor.ts";
@@ -92,16 +97,27 @@ interface Slot {
   padded: boolean;
 }
 
-/** Detaches a view's buffer so stale views read as empty instead of freed memory. */
+/**
+ * Empties every view of a buffer (detaches it) before its memory is freed or replaced. Deno and
+ * Bun both detach external buffers; a runtime that could not would leave views over freed
+ * memory, so that is an error, not something to skip.
+ */
 function detach(view: TypedArray): void {
   const buffer = view.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer; detached?: boolean };
-  if (buffer.detached) return;
-  try {
-    buffer.transfer?.(0);
-  } catch {
-    // a runtime that cannot detach external memory: the owner's closed flag still guards access
+  if (buffer.detached || buffer.byteLength === 0) return;
+  if (typeof buffer.transfer !== "function") {
+    throw new EdgerunError("UNSUPPORTED", "this runtime cannot detach ArrayBuffers (ArrayBuffer.prototype.transfer)");
   }
+  buffer.transfer(0);
 }
+
+/** A view's buffer keeps its Request (and so the native memory under it) reachable. */
+const owners = new WeakMap<ArrayBuffer, Request>();
+
+/** Frees the native request of a Request the garbage collector found unreachable (no view left). */
+const collected = new FinalizationRegistry<{ native: Native; handle: Handle }>(({ native, handle }) =>
+  native.symbols.er_request_free(handle)
+);
 
 export class Request {
   readonly #native: Native;
@@ -112,21 +128,33 @@ export class Request {
   readonly #dynamicOutputs: number[];
   readonly #words = new BigUint64Array(TENSOR_WORDS);
   #freed = false;
+  #queue: unknown;
 
   constructor(native: Native, model: Handle, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[]) {
     this.#native = native;
     const out = new BigUint64Array(1);
     check(native, native.symbols.er_request_new(model, out), "cannot create a request");
     this.#handle = native.handle(out[0]);
-    this.#inputs = inputs.map((info, i) => this.#slot(ER_INPUT, i, info));
-    this.#outputs = outputs.map((info, i) => this.#slot(ER_OUTPUT, i, info));
+    collected.register(this, { native, handle: this.#handle }, this);
+    try {
+      this.#inputs = inputs.map((info, i) => this.#slot(ER_INPUT, i, info));
+      this.#outputs = outputs.map((info, i) => this.#slot(ER_OUTPUT, i, info));
+    } catch (e) {
+      this.free();
+      throw e;
+    }
     this.#outputTensors = this.#outputs.map((s, i) => this.#tensor(i, s));
     this.#dynamicOutputs = outputs.flatMap((info, i) => info.dynamic ? [i] : []);
   }
 
-  /** The native handle (for the FinalizationRegistry backstop). */
+  /** The native handle. */
   get handle(): Handle {
     return this.#handle;
+  }
+
+  /** True once free() was called. */
+  get freed(): boolean {
+    return this.#freed;
   }
 
   #slot(io: number, index: number, info: TensorInfo): Slot {
@@ -143,6 +171,7 @@ export class Request {
     const address = w[0];
     const bytes = Number(w[1]);
     const buffer = this.#native.view(address, bytes);
+    owners.set(buffer, this);
     const dense = denseStrides(shape, dtypeSize(info.dtype));
     return {
       info,
@@ -158,7 +187,7 @@ export class Request {
 
   #tensor(index: number, slot: Slot): Tensor {
     const source: TensorSource = {
-      read: (dst, float32) => this.#read(index, dst, float32),
+      read: (dst, float32) => this.#read(index, slot, dst, float32),
     };
     return new Tensor({
       name: slot.info.name,
@@ -170,14 +199,16 @@ export class Request {
     }, source);
   }
 
-  #read(index: number, dst: TypedArray, float32: boolean): void {
-    this.#alive();
+  #read(index: number, slot: Slot, dst: TypedArray, float32: boolean): void {
+    if (this.#freed) throw new EdgerunError("CLOSED", "this tensor's model was closed; copy() outputs you keep");
+    if (this.#outputs[index] !== slot) {
+      throw new EdgerunError(
+        "STATE",
+        `output '${slot.info.name}' was replaced by a later run with another shape; copy() outputs you keep`,
+      );
+    }
     const mode = float32 ? COPY_FLOAT32 : COPY_DENSE;
     check(this.#native, this.#native.symbols.er_request_read(this.#handle, index, dst, dst.byteLength, mode));
-  }
-
-  #alive(): void {
-    if (this.#freed) throw new RangeError("this tensor's request was closed; copy() outputs you keep");
   }
 
   /** Current view of input i (zero-copy). */
@@ -252,8 +283,15 @@ export class Request {
     return this.#native.symbols.er_request_last_run_us(this.#handle) / 1000;
   }
 
-  /** Starts an asynchronous run; returns the native status (its completion posts tag). */
-  submit(schedule: Schedule, tag: number): number {
+  /**
+   * Starts an asynchronous run; returns the native status (its completion posts tag to the queue
+   * of `completions`, this realm's router, which the request is pointed at once).
+   */
+  submit(schedule: Schedule, tag: number, completions: { adopt(request: Handle): void }): number {
+    if (this.#queue !== completions) {
+      completions.adopt(this.#handle);
+      this.#queue = completions;
+    }
     return this.#native.symbols.er_request_submit(
       this.#handle,
       schedule.priority,
@@ -298,6 +336,8 @@ export class Request {
     const sameShape = w[0] === old.address && Number(w[1]) === old.bytes &&
       old.shape.every((d, k) => d === Number(BigInt.asIntN(64, w[3 + k]))) && rank === old.shape.length;
     if (sameShape) return;
+    // The run released the old memory (or will reuse it for another shape): empty its views.
+    detach(old.view);
     this.#outputs[i] = this.#slot(ER_OUTPUT, i, old.info);
     this.#outputTensors[i] = this.#tensor(i, this.#outputs[i]);
   }
@@ -306,7 +346,8 @@ export class Request {
   free(): void {
     if (this.#freed) return;
     this.#freed = true;
-    for (const slot of [...this.#inputs, ...this.#outputs]) detach(slot.view);
+    collected.unregister(this);
+    for (const slot of [...(this.#inputs ?? []), ...(this.#outputs ?? [])]) detach(slot.view);
     this.#native.symbols.er_request_free(this.#handle);
   }
 }
@@ -321,7 +362,8 @@ export function checkFeed(info: TensorInfo, feed: unknown, where: string): Check
     shape = feed.shape;
   } else if (isTensorFeed(feed)) {
     data = feed.data;
-    shape = feed.shape;
+    // A copy, checked and kept: a queued run must not see the caller's array change later.
+    shape = Array.isArray(feed.shape) ? Object.freeze(feed.shape.map((d) => typeof d === "number" ? d + 0 : d)) : feed.shape;
     quantize = feed.quantize === true;
     if (shape !== undefined && (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0))) {
       throw new TypeError(`${where}: shape must be an array of non-negative integers`);

@@ -89,7 +89,15 @@ function drain(backend: "ort" | "hbdnn"): void {
   const lane = lanes[backend];
   for (let i = 0; i < lane.queue.length && lane.inflight < BACKEND_LIMITS[backend];) {
     const job = lane.queue[i];
-    const request = job.host.acquire();
+    let request: Request | undefined;
+    try {
+      request = job.host.acquire();
+    } catch (e) {
+      // A new request could not be made (out of memory, say): this run fails, the queue goes on.
+      lane.queue.splice(i, 1);
+      settle(job, e);
+      continue;
+    }
     if (!request) {
       i++;
       continue;
@@ -99,18 +107,26 @@ function drain(backend: "ort" | "hbdnn"): void {
   }
 }
 
+/**
+ * Writes a job's feeds and submits it. Whatever throws before the submit succeeds (a feed, the
+ * FFI call itself) returns the request to its pool and rejects the run: a request is never left
+ * marked busy with nothing running on it.
+ */
 function start(lane: Lane, job: Job, request: Request): void {
   const { host } = job;
+  const completions = completionsOf(host.native);
+  let tag: number | undefined;
+  let status: number;
   try {
     job.feeds.forEach((feed, i) => feed && request.feed(i, feed));
+    tag = completions.register((error) => complete(lane, job, request, error));
+    const remaining = job.deadline === Infinity ? 0 : Math.max(1, Math.ceil(job.deadline - performance.now()));
+    status = request.submit({ ...job.schedule, timeoutMs: remaining }, tag, completions);
   } catch (e) {
+    if (tag !== undefined) completions.forget(tag);
     host.release(request);
     return settle(job, e);
   }
-  const completions = completionsOf(host.native);
-  const tag = completions.register(() => complete(lane, job, request));
-  const remaining = job.deadline === Infinity ? 0 : Math.max(1, Math.ceil(job.deadline - performance.now()));
-  const status = request.submit({ ...job.schedule, timeoutMs: remaining }, tag);
   if (status !== 0) {
     completions.forget(tag);
     const error = nativeError(host.native, status, `cannot start a run of '${host.name}'`);
@@ -125,10 +141,18 @@ function start(lane: Lane, job: Job, request: Request): void {
   completions.expect();
 }
 
-function complete(lane: Lane, job: Job, request: Request): void {
+function complete(lane: Lane, job: Job, request: Request, lost?: Error): void {
   lane.inflight--;
   lane.running.delete(job);
   const { host } = job;
+  if (lost) {
+    // The completion queue failed: whether the run ended is unknown here. The request is
+    // dropped (the shim frees it once its run is over), never reused.
+    settle(job, lost);
+    request.free();
+    host.release(request);
+    return drain(host.backend);
+  }
   const status = request.complete();
   if (status === Status.BUSY && job.state === "running") {
     // Vendor task slots are still held by runs this lane no longer counts (a closed model's runs
