@@ -5,6 +5,7 @@
  * @module
  */
 import { EdgerunError } from "../ffi/errors.ts";
+import { loadNative } from "../ffi/load.ts";
 import { Model, type SharedModel } from "./model.ts";
 
 /**
@@ -31,6 +32,18 @@ export interface PoolOptions {
    * ```
    */
   workers?: number;
+  /**
+   * How long a worker may take to start and attach before create() rejects (default 30000 ms):
+   * a worker module that never calls serveModel() fails instead of hanging.
+   *
+   * @example
+   * ```ts
+   * import { open, Pool } from "@edgerun/edgerun";
+   * using model = open("det.onnx");
+   * await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url), { startTimeoutMs: 5000 });
+   * ```
+   */
+  startTimeoutMs?: number;
 }
 
 interface Pending {
@@ -54,8 +67,16 @@ const DETACH_GRACE_MS = 5000;
 type Reply = { type: "ready" } | { type: "result"; id: number; value: unknown } | {
   type: "error";
   id: number;
-  error: { name: string; message: string; code?: string };
+  error: SerializedError;
 };
+
+/** An error sent from a worker; returned: an attach failed before the worker took its reference. */
+interface SerializedError {
+  name: string;
+  message: string;
+  code?: string;
+  returned?: boolean;
+}
 
 /**
  * Workers that share a model. The worker module calls {@link serveModel} with a handler.
@@ -103,28 +124,59 @@ export class Pool implements AsyncDisposable {
   static async create(model: Model, workerModule: URL | string, options: PoolOptions = {}): Promise<Pool> {
     const count = options.workers ?? 2;
     if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`workers must be 1..64, got ${count}`);
-    const shared: SharedModel = model.share();
+    const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+    if (typeof startTimeoutMs !== "number" || !(startTimeoutMs > 0) || startTimeoutMs > 0x7fffffff) {
+      throw new RangeError(`startTimeoutMs must be a positive number of milliseconds, got ${startTimeoutMs}`);
+    }
+    // One native reference per worker, taken before the first await: a model closed while the
+    // workers start stays alive until each worker has adopted its reference or given it back.
+    const shares: SharedModel[] = Array.from({ length: count }, () => model.share());
+    let adopted = 0;
     const slots: Slot[] = [];
     try {
       for (let i = 0; i < count; i++) {
         const worker = new Worker(workerModule, { type: "module" });
         slots.push({ worker, busy: 0, stop: worker.terminate.bind(worker) });
         await new Promise<void>((resolve, reject) => {
+          let sent = false;
+          const timer = setTimeout(() => {
+            // Sent but not answered: the worker may still adopt the reference, so it is not given back.
+            if (sent) adopted++;
+            reject(
+              new EdgerunError(
+                "TIMEOUT",
+                `pool worker ${i} did not attach within ${startTimeoutMs} ms: does ${workerModule} call serveModel()?`,
+              ),
+            );
+          }, startTimeoutMs);
           worker.onmessage = (event: MessageEvent<Reply | { type: "hello" }>) => {
             // Attach only once the worker listens: Bun drops messages that arrive while a
             // worker module is still evaluating (top-level await).
-            if (event.data.type === "hello") worker.postMessage({ type: "attach", shared });
-            else if (event.data.type === "ready") resolve();
-            else if (event.data.type === "error") reject(toError(event.data.error));
+            if (event.data.type === "hello" && !sent) {
+              sent = true;
+              worker.postMessage({ type: "attach", shared: shares[i] });
+            } else if (event.data.type === "ready") {
+              clearTimeout(timer);
+              adopted++;
+              resolve();
+            } else if (event.data.type === "error") {
+              clearTimeout(timer);
+              // The worker gave the reference back only if it could not load the library.
+              if (!event.data.error.returned) adopted++;
+              reject(toError(event.data.error));
+            }
           };
           worker.onerror = (event: ErrorEvent) => {
             event.preventDefault?.();
+            clearTimeout(timer);
+            if (sent) adopted++;
             reject(new EdgerunError("BACKEND", `pool worker ${i} failed to start: ${event.message}`));
           };
         });
       }
     } catch (e) {
       for (const s of slots) s.stop();
+      for (const shared of shares.slice(adopted)) Model.unshare(shared);
       throw e;
     }
     return new Pool(slots);
@@ -259,7 +311,7 @@ export class Pool implements AsyncDisposable {
   }
 }
 
-function toError(e: { name: string; message: string; code?: string }): Error {
+function toError(e: SerializedError): Error {
   if (e.code) return new EdgerunError(e.code as never, e.message);
   if (e.name === "TypeError") return new TypeError(e.message);
   if (e.name === "RangeError") return new RangeError(e.message);
@@ -306,7 +358,13 @@ export function serveModel(handler: PoolHandler): void {
       | { type: "detach" };
     if (data.type === "attach") {
       try {
-        model = Model.adopt(data.shared);
+        loadNative(data.shared.library);
+      } catch (e) {
+        scope.postMessage({ type: "error", id: 0, error: { ...serialize(e), returned: true } });
+        return;
+      }
+      try {
+        model = Model.adopt(data.shared); // on failure the reference was released with the model
         scope.postMessage({ type: "ready" });
       } catch (e) {
         scope.postMessage({ type: "error", id: 0, error: serialize(e) });
@@ -326,7 +384,7 @@ export function serveModel(handler: PoolHandler): void {
   scope.postMessage({ type: "hello" });
 }
 
-function serialize(e: unknown): { name: string; message: string; code?: string } {
+function serialize(e: unknown): SerializedError {
   if (e instanceof EdgerunError) return { name: e.name, message: e.message, code: e.code };
   if (e instanceof Error) return { name: e.name, message: e.message };
   return { name: "Error", message: String(e) };

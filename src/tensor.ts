@@ -2,7 +2,7 @@
  * Tensor descriptions and Tensor values.
  * @module
  */
-import { arrayConstructor, type DType, dtypeSize, type TypedArray } from "./dtype.ts";
+import { acceptsArray, arrayConstructor, type DType, DTYPES, dtypeSize, expectedArrayName, type TypedArray } from "./dtype.ts";
 
 /**
  * Quantization parameters: real = (q - zeroPoint) * scale, per tensor or per axis.
@@ -159,6 +159,33 @@ export interface TensorInfo {
   readonly padded: boolean;
 }
 
+/** Refuses a tensor whose elements (as its shape and strides place them) are not all in data. */
+function checkLayout(dtype: DType, shape: readonly number[], strides: readonly number[], data: TypedArray): void {
+  if (!Object.hasOwn(DTYPES, dtype)) throw new TypeError(`unknown dtype '${String(dtype)}'`);
+  if (!ArrayBuffer.isView(data) || !acceptsArray(dtype, data)) {
+    throw new TypeError(`a ${dtype} tensor's data must be a ${expectedArrayName(dtype)}`);
+  }
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw new RangeError(`shape must list non-negative integers, got [${shape.join(", ")}]`);
+  }
+  if (strides.length !== shape.length || strides.some((st) => !Number.isSafeInteger(st) || st < 0)) {
+    throw new RangeError(`strides must list ${shape.length} non-negative integers, got [${strides.join(", ")}]`);
+  }
+  if (shape.includes(0)) return;
+  const size = dtypeSize(dtype);
+  let last = 0;
+  for (let d = 0; d < shape.length; d++) last += (shape[d] - 1) * strides[d];
+  if (last % size !== 0 || strides.some((st) => st % size !== 0)) {
+    throw new RangeError(`strides [${strides.join(", ")}] are not multiples of the ${size}-byte element`);
+  }
+  if (last + size > data.byteLength) {
+    throw new RangeError(
+      `shape [${shape.join(", ")}] with strides [${strides.join(", ")}] reaches byte ${last + size}, ` +
+        `past the data's ${data.byteLength} bytes`,
+    );
+  }
+}
+
 /** Dense byte strides of a shape. */
 export function denseStrides(shape: readonly number[], elementSize: number): number[] {
   const strides = new Array<number>(shape.length);
@@ -313,6 +340,9 @@ export class Tensor {
     this.quantization = init.quantization ?? null;
     this.data = init.data;
     this.#source = source;
+    // A request's tensors come from the shim, which checked their layout; a caller's must be
+    // checked here: dense() and the shim read every element the strides reach.
+    if (!source) checkLayout(this.dtype, this.shape, this.strides, this.data);
   }
 
   /**
