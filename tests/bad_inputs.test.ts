@@ -395,7 +395,7 @@ const rows: Row[] = [
       assert.deepEqual(values(kept.data), [2, 4, 6, 8, 10, 12], "a copy outlives its model");
       return y.copy();
     },
-    expect: [RangeError],
+    expect: [EdgerunError, "CLOSED"],
   },
   { name: "customId beyond 32 bits", run: () => withModel(F32, (m) => m.run(x6(), { customId: 2 ** 40 })), expect: [RangeError] },
   { name: "unknown run option", run: () => withModel(F32, (m) => m.run(x6(), { prio: 1 } as never)), expect: [TypeError] },
@@ -428,7 +428,7 @@ const rows: Row[] = [
       assert.equal(y.data.length, 0);
       return y.dense();
     },
-    expect: [RangeError],
+    expect: [EdgerunError, "CLOSED"],
   },
   {
     name: "closing the library while a model is open: no unload API; another library is LOAD_FAILED",
