@@ -16,6 +16,7 @@ export class Completions {
   readonly #queue: number;
   #nextTag = 1;
   #pumping = false;
+  #retired = false;
 
   constructor(native: Native) {
     this.#native = native;
@@ -82,7 +83,15 @@ export class Completions {
       this.#failAll(e instanceof Error ? e : new Error(String(e)));
     } finally {
       this.#pumping = false;
+      if (this.#retired) this.retire();
     }
+  }
+
+  /** Gives the native queue back once no run waits on it (now, or when the last one completes). */
+  retire(): void {
+    this.#retired = true;
+    if (this.#pumping || this.#handlers.size > 0) return;
+    this.#native.symbols.er_completion_queue_free(this.#queue);
   }
 
   #failAll(error: Error): void {
@@ -101,6 +110,15 @@ export class Completions {
 }
 
 const byNative = new WeakMap<Native, Completions>();
+
+/**
+ * Gives this realm's completion queue back (a Pool worker that is about to stop: queue ids are
+ * a process-wide resource). A later run in this realm makes a new one.
+ */
+export function retireCompletions(native: Native): void {
+  byNative.get(native)?.retire();
+  byNative.delete(native);
+}
 
 /** The completion router of a loaded library. */
 export function completionsOf(native: Native): Completions {

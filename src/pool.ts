@@ -6,6 +6,7 @@
  */
 import { EdgerunError } from "../ffi/errors.ts";
 import { loadNative } from "../ffi/load.ts";
+import { retireCompletions } from "./completions.ts";
 import { Model, type SharedModel } from "./model.ts";
 
 /**
@@ -351,6 +352,7 @@ export function serveModel(handler: PoolHandler): void {
     postMessage(message: unknown, transfer?: Transferable[]): void;
   };
   let model: Model | undefined;
+  let library: string | undefined;
   scope.onmessage = async (event: MessageEvent) => {
     const data = event.data as
       | { type: "attach"; shared: SharedModel }
@@ -365,6 +367,7 @@ export function serveModel(handler: PoolHandler): void {
       }
       try {
         model = Model.adopt(data.shared); // on failure the reference was released with the model
+        library = data.shared.library;
         scope.postMessage({ type: "ready" });
       } catch (e) {
         scope.postMessage({ type: "error", id: 0, error: serialize(e) });
@@ -378,6 +381,8 @@ export function serveModel(handler: PoolHandler): void {
       }
     } else if (data.type === "detach") {
       model?.close();
+      // The realm is about to stop: its completion queue id goes back to the process.
+      if (library !== undefined) retireCompletions(loadNative(library));
       scope.postMessage({ type: "detached" });
     }
   };

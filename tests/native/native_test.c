@@ -982,6 +982,60 @@ static void test_sim_image(void) {
   er_model_free(m);
 }
 
+/* Completion queues: each request's tags reach only the queue it was pointed at. */
+static void test_queues(er_pack *pack) {
+  uint32_t qa = 0, qb = 0, tag = 0;
+  EXPECT_RC(er_completion_queue_new(NULL), ER_ERR_INVALID_ARGUMENT);
+  REQUIRE_OK(er_completion_queue_new(&qa));
+  REQUIRE_OK(er_completion_queue_new(&qb));
+  CHECK(qa != 0 && qb != 0 && qa != qb, "queue ids %u, %u", qa, qb);
+  er_model *m = NULL;
+  er_request *a = NULL, *b = NULL;
+  REQUIRE_OK(er_pack_model(pack, M_AFFINE, &m));
+  REQUIRE_OK(er_request_new(m, &a));
+  REQUIRE_OK(er_request_new(m, &b));
+  EXPECT_RC(er_request_set_queue(NULL, qa), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_set_queue(a, qa), ER_OK);
+  EXPECT_RC(er_request_set_queue(b, qb), ER_OK);
+  EXPECT_RC(er_request_submit(a, 0, 0, 0, 0, 501), ER_OK);
+  EXPECT_RC(er_request_set_queue(a, qb), ER_ERR_STATE); /* not while its run is out */
+  EXPECT_RC(er_request_submit(b, 0, 0, 0, 0, 502), ER_OK);
+  EXPECT_RC(er_completion_wait_on(qb, &tag, 1, 10000), 1);
+  CHECK(tag == 502, "queue b got tag %u", tag);
+  EXPECT_RC(er_completion_wait_on(qa, &tag, 1, 10000), 1);
+  CHECK(tag == 501, "queue a got tag %u", tag);
+  EXPECT_RC(er_completion_wait(&tag, 1, 0), 0); /* nothing reached the default queue */
+  EXPECT_RC(er_completion_wait_on(qa, &tag, 1, 0), 0);
+  EXPECT_RC(er_request_finish(a), ER_OK);
+  EXPECT_RC(er_request_finish(b), ER_OK);
+  EXPECT_RC(er_completion_wake_on(qb), ER_OK);
+  EXPECT_RC(er_completion_wait_on(qb, &tag, 1, 1000), 0); /* a wake, no tag */
+  /* A freed queue: waits and wakes fail, completions posted to it are dropped, its id is reused. */
+  EXPECT_RC(er_completion_queue_free(qb), ER_OK);
+  EXPECT_RC(er_completion_queue_free(qb), ER_ERR_NOT_FOUND);
+  EXPECT_RC(er_completion_wait_on(qb, &tag, 1, 0), ER_ERR_NOT_FOUND);
+  EXPECT_RC(er_completion_wake_on(qb), ER_ERR_NOT_FOUND);
+  EXPECT_RC(er_completion_wait_on(9999, &tag, 1, 0), ER_ERR_NOT_FOUND);
+  EXPECT_RC(er_request_submit(a, 0, 0, 0, 0, 503), ER_OK);
+  EXPECT_RC(er_completion_wait_on(qa, &tag, 1, 10000), 1);
+  EXPECT_RC(er_request_finish(a), ER_OK);
+  EXPECT_RC(er_completion_wake_on(qa), ER_OK); /* a token left behind by its owner */
+  EXPECT_RC(er_completion_queue_free(qa), ER_OK);
+  uint32_t qc = 0;
+  REQUIRE_OK(er_completion_queue_new(&qc));
+  CHECK(qc == qa || qc == qb, "a freed id is reused (got %u)", qc);
+  EXPECT_RC(er_completion_wait_on(qc, &tag, 1, 0), 0); /* starts empty, tokens included */
+  EXPECT_RC(er_completion_queue_free(qc), ER_OK);
+  /* A run whose queue was freed completes; its tag is dropped, not posted elsewhere. */
+  EXPECT_RC(er_request_submit(b, 0, 0, 0, 0, 504), ER_OK);
+  for (int i = 0; i < 1000 && er_request_finish(b) == ER_ERR_STATE; i++) usleep(1000);
+  CHECK(er_request_busy(b) == 0, "the run of a request whose queue was freed still finishes");
+  EXPECT_RC(er_completion_queue_free(0), ER_OK); /* the default queue stays */
+  er_request_free(a);
+  er_request_free(b);
+  er_model_free(m);
+}
+
 static void test_hbdnn(const char *sim_dir) {
   setenv("EDGERUN_HBDNN_LIB_DIR", sim_dir, 1);
   char version[128] = {0};
@@ -996,6 +1050,7 @@ static void test_hbdnn(const char *sim_dir) {
   test_sim_describe(pack);
   test_sim_run(pack);
   test_sim_async(pack);
+  test_queues(pack);
   er_pack_free(pack);
   test_refcounts(path);
   test_sim_image();
