@@ -113,7 +113,7 @@ function checkViews(): void {
     }
     // A dynamic tensor's memory is replaced when its shape changes (input) or by each run (ort output).
     if (v.data.length === 0 && v.entry.kind.dynamic) continue;
-    same(v.data, v.role === "input" ? v.entry.input : v.entry.output, what);
+    same(v.data as Float32Array, v.role === "input" ? v.entry.input : v.entry.output, what);
   }
 }
 

@@ -149,6 +149,28 @@ test("lifetimes: Pool.create then model.close() before the workers attach: the w
   assert.deepEqual(result, { sums: [12, 24, 36, 48], before: 0, after: 0 });
 });
 
+test("lifetimes: Pool.create with a worker that never calls serveModel() rejects after startTimeoutMs", () => {
+  const worker = join(root, "tests/workers/silent.ts");
+  const result = child(`
+    const model = open(${JSON.stringify(ORT_MODEL)});
+    let error;
+    try {
+      await Pool.create(model, new URL(${JSON.stringify("file://" + worker)}), { workers: 2, startTimeoutMs: 300 });
+    } catch (e) {
+      error = { name: e.name, code: e.code, names: /serveModel/.test(e.message) };
+    }
+    const stillRuns = Array.from(model.run(new Float32Array(6).fill(1))[0].data);
+    model.close();
+    console.log(JSON.stringify({ error, stillRuns, models: liveCounts().models }));
+  `);
+  // Both references the pool took are given back: none is left once the model is closed.
+  assert.deepEqual(result, {
+    error: { name: "EdgerunError", code: "TIMEOUT", names: true },
+    stillRuns: [2, 2, 2, 2, 2, 2],
+    models: 0,
+  });
+});
+
 test("lifetimes: runAsync inside Pool workers settles every run (each realm gets its own completions)", () => {
   const worker = join(root, "tests/workers/async_double.ts");
   const result = child(`
