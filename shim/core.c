@@ -101,18 +101,24 @@ static int has_suffix(const char *s, const char *suffix) {
   return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Picks a backend from the extension, then from the first bytes of the file. */
-static uint32_t detect_backend(const char *path) {
-  if (has_suffix(path, ".onnx") || has_suffix(path, ".ort")) return ER_BACKEND_ORT;
-  if (has_suffix(path, ".hbm") || has_suffix(path, ".bin")) return ER_BACKEND_HBDNN;
+/*
+ * Picks a backend from the extension, else from the first bytes of the file (an ONNX protobuf
+ * without its extension). Anything else is refused rather than guessed: a wrong guess fails
+ * later with a misleading error (a PNG sent to hbdnn reports a missing libhbucp.so).
+ */
+static int32_t detect_backend(const char *path, uint32_t *backend) {
+  if (has_suffix(path, ".onnx") || has_suffix(path, ".ort")) return *backend = ER_BACKEND_ORT, ER_OK;
+  if (has_suffix(path, ".hbm") || has_suffix(path, ".bin")) return *backend = ER_BACKEND_HBDNN, ER_OK;
   FILE *f = fopen(path, "rb");
-  if (!f) return ER_BACKEND_ORT;
   unsigned char head[8] = {0};
-  size_t n = fread(head, 1, sizeof head, f);
-  fclose(f);
+  size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+  if (f) fclose(f);
   /* An ONNX ModelProto starts with field 1 (ir_version, varint): tag byte 0x08. */
-  if (n >= 1 && head[0] == 0x08) return ER_BACKEND_ORT;
-  return ER_BACKEND_HBDNN;
+  if (n >= 1 && head[0] == 0x08) return *backend = ER_BACKEND_ORT, ER_OK;
+  return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
+                 "cannot tell which backend runs '%s': the known extensions are .onnx and .ort (ort) and .hbm and "
+                 ".bin (hbdnn); rename the file or pass the backend option (\"ort\" or \"hbdnn\")",
+                 path);
 }
 
 static int32_t check_file(const char *path) {
@@ -133,7 +139,7 @@ ER_API int32_t er_pack_open(const char *path, uint32_t backend, const char *opti
   *out = NULL;
   int32_t rc = check_file(path);
   if (rc != ER_OK) return rc;
-  if (backend == ER_BACKEND_AUTO) backend = detect_backend(path);
+  if (backend == ER_BACKEND_AUTO && (rc = detect_backend(path, &backend)) != ER_OK) return rc;
   const er_backend_ops *ops = backend_ops(backend);
   if (!ops) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown backend %u", backend);
   const char *version = NULL;

@@ -377,14 +377,25 @@ static void test_bad_files(const char *onnx_path) {
   const char *sim_path = write_file("models.bin", good.p, good.len);
   EXPECT_RC(er_pack_open(sim_path, ER_BACKEND_ORT, NULL, &pack), ER_ERR_INVALID_MODEL);
   EXPECT_RC(er_pack_open(onnx_path, ER_BACKEND_HBDNN, NULL, &pack), ER_ERR_INVALID_MODEL);
-  /* Sniffing by content when the name says nothing: HBSIM1 bytes go to hbdnn, ONNX bytes to ort. */
+  /* When the name says nothing, only ONNX bytes are recognised; anything else needs its backend named. */
   const char *noext = write_file("models_noext", good.p, good.len);
   pack = NULL;
-  EXPECT_RC(er_pack_open(noext, ER_BACKEND_AUTO, NULL, &pack), ER_OK);
+  EXPECT_RC(er_pack_open(noext, ER_BACKEND_AUTO, NULL, &pack), ER_ERR_UNSUPPORTED);
+  CHECK(last_error_contains(".onnx") && last_error_contains(".hbm") && last_error_contains("backend"),
+        "an unknown file type names the extensions and the backend option");
+  EXPECT_RC(er_pack_open(noext, ER_BACKEND_HBDNN, NULL, &pack), ER_OK);
   uint32_t n = 0;
   if (pack) er_pack_count(pack, &n);
-  CHECK(n == M_COUNT, "sniffed simulator file has %u models", n);
+  CHECK(n == M_COUNT, "a simulator file opened as hbdnn has %u models", n);
   er_pack_free(pack);
+  EXPECT_RC(er_pack_open(write_file("x.png", "\x89PNG\r\n\x1a\n", 8), ER_BACKEND_AUTO, NULL, &pack), ER_ERR_UNSUPPORTED);
+  const char *onnx_noext = write_file("onnx_noext", NULL, 0);
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", onnx_path, onnx_noext);
+  if (system(cmd) == 0) {
+    EXPECT_RC(er_pack_open(onnx_noext, ER_BACKEND_AUTO, NULL, &pack), ER_OK);
+    er_pack_free(pack);
+  }
   free(good.p);
 }
 
