@@ -140,6 +140,22 @@ ER_INTERNAL void *er_dlopen_first(const char *env_var, const char *const *names,
 ER_INTERNAL int32_t er_pool_submit(void (*fn)(void *), void *arg);
 ER_INTERNAL void er_completion_post(uint32_t tag);
 
+/*
+ * An alarm: fire(arg) runs once on the shim's timer thread when timeout_ms have passed since
+ * er_alarm_arm, unless er_alarm_disarm came first. It must be quick (it runs under the timer's
+ * lock). After er_alarm_disarm returns, fire is neither running nor going to run; it returns 1 if
+ * the alarm fired. The caller owns the struct and keeps it alive while armed.
+ */
+typedef struct er_alarm {
+  void (*fire)(void *arg);
+  void *arg;
+  uint64_t deadline_us; /* the fields below belong to workers.c */
+  struct er_alarm *next;
+  int armed, fired;
+} er_alarm;
+ER_INTERNAL int32_t er_alarm_arm(er_alarm *alarm, uint32_t timeout_ms);
+ER_INTERNAL int er_alarm_disarm(er_alarm *alarm);
+
 /* Small JSON writer helpers for model_info. */
 ER_INTERNAL void er_json_str(char *buf, size_t cap, size_t *len, const char *key, const char *value, int comma);
 ER_INTERNAL void er_json_int(char *buf, size_t cap, size_t *len, const char *key, int64_t value, int comma);
