@@ -394,14 +394,18 @@ ER_API int32_t er_request_set_shape(er_request *r, uint32_t index, const int64_t
   er_tensor_buf *b = NULL;
   int32_t rc = find_buf(r, ER_INPUT, index, &d, &b);
   if (rc != ER_OK) return rc;
-  if (!dims || rank != d->rank)
+  int any_rank = (d->flags & ER_TENSOR_UNKNOWN_RANK) != 0;
+  if (any_rank && (!dims || rank < 1 || rank > ER_MAX_DIMS))
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' takes any rank 1..%d, got %u dimensions", d->name,
+                   ER_MAX_DIMS, rank);
+  if (!any_rank && (!dims || rank != d->rank))
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' has rank %u, got %u dimensions", d->name, d->rank,
                    rank);
-  int same = 1;
+  int same = rank == b->rank;
   for (uint32_t i = 0; i < rank; i++) {
     if (dims[i] < 0)
       return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s': dimension %u is negative", d->name, i);
-    if (d->shape[i] >= 0 && dims[i] != d->shape[i])
+    if (!any_rank && d->shape[i] >= 0 && dims[i] != d->shape[i])
       return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s': dimension %u is fixed at %lld, got %lld",
                      d->name, i, (long long)d->shape[i], (long long)dims[i]);
     if (dims[i] != b->shape[i]) same = 0;
