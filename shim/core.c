@@ -347,11 +347,17 @@ static void request_destroy(er_request *r) {
   atomic_fetch_sub(&live_requests, 1);
 }
 
+static void destroy_job(void *request) { request_destroy(request); }
+
 ER_API void er_request_free(er_request *r) {
   if (!r) return;
   /* A run still on a worker thread owns the request: the worker frees it when the run ends. */
   int expected = PHASE_SUBMITTED;
   if (atomic_compare_exchange_strong(&r->phase, &expected, PHASE_ORPHANED)) return;
+  /* The device still uses its buffers: a worker thread waits for it, not the caller (a JS thread).
+     Only if no worker can take the job does the caller wait. */
+  const er_backend_ops *ops = r->model->pack->ops;
+  if (ops->request_pending && ops->request_pending(r->state) && er_pool_submit(destroy_job, r) == ER_OK) return;
   request_destroy(r);
 }
 

@@ -118,6 +118,9 @@ typedef struct er_backend_ops {
   int32_t (*model_info)(void *model, char *buf, size_t cap, size_t *len);
   int32_t (*request_new)(void *model, er_tensor_buf *inputs, er_tensor_buf *outputs, void **request);
   void (*request_free)(void *request);
+  /* Optional: 1 when request_free would wait for the device (a task that outlived its run's
+     timeout); core.c then frees the request on a worker thread so the caller never blocks. */
+  int (*request_pending)(void *request);
   /* Optional: dynamic input shapes. Updates inputs[index] (and outputs if known). */
   int32_t (*request_set_shape)(void *request, uint32_t index, const int64_t *dims, uint32_t rank);
   int32_t (*request_run)(void *request, const er_sched *sched);

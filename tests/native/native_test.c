@@ -194,6 +194,7 @@ enum { M_AFFINE, M_QUANT, M_SLOW, M_DYN, M_COUNT };
 
 static int64_t (*sim_counter)(const char *name);
 static void (*sim_set_latency)(int64_t us);
+static void (*sim_hold)(int64_t max_us);
 
 static void sim_control_open(const char *sim_dir) {
   char path[600];
@@ -203,10 +204,11 @@ static void sim_control_open(const char *sim_dir) {
     fprintf(stderr, "cannot open the simulator: %s\n", dlerror());
     exit(2);
   }
-  void *s1 = dlsym(h, "hbSimCounter"), *s2 = dlsym(h, "hbSimSetLatencyUs");
+  void *s1 = dlsym(h, "hbSimCounter"), *s2 = dlsym(h, "hbSimSetLatencyUs"), *s3 = dlsym(h, "hbSimHold");
   memcpy(&sim_counter, &s1, sizeof s1);
   memcpy(&sim_set_latency, &s2, sizeof s2);
-  if (!sim_counter || !sim_set_latency) {
+  memcpy(&sim_hold, &s3, sizeof s3);
+  if (!sim_counter || !sim_set_latency || !sim_hold) {
     fprintf(stderr, "the simulator lacks its hbSim* control API\n");
     exit(2);
   }
@@ -660,6 +662,32 @@ static void test_sim_async(er_pack *pack) {
   }
   CHECK(got == made && made == N, "%d of %d completions", got, made);
   for (int i = 0; i < made; i++) er_request_free(many[i]);
+
+  /* A late task (its run timed out) never blocks the caller: the next run with a timeout gives
+     up at its own deadline, and freeing the request hands it to a worker thread. The hold keeps
+     the task running until released (its bound only ends a test that blocks). */
+  er_request *late = NULL;
+  REQUIRE_OK(er_request_new(m, &late));
+  EXPECT_RC(er_request_write(late, 0, x, sizeof x, ER_COPY_DENSE), ER_OK);
+  int32_t live_before[4] = {0}, live[4] = {0};
+  er_debug_live_counts(live_before);
+  sim_hold(8000000);
+  EXPECT_RC(er_request_run(late, 0, 0, 0, 20), ER_ERR_TIMEOUT);
+  for (int i = 0; i < 500 && sim_counter("tasks_held") != 1; i++) sleep_ms(2);
+  int64_t created = sim_counter("tasks_created"), completed = sim_counter("tasks_completed");
+  EXPECT_RC(er_request_run(late, 0, 0, 0, 20), ER_ERR_TIMEOUT);
+  CHECK(sim_counter("tasks_created") == created && sim_counter("tasks_completed") == completed,
+        "a run behind a late task gave up without waiting for it or queueing a task");
+  er_request_free(late);
+  CHECK(sim_counter("tasks_held") == 1, "er_request_free returned while the device held the late task");
+  sim_hold(0);
+  CHECK(sim_wait_idle() == 0, "the late task was released once the device was done");
+  for (int i = 0; i < 500; i++) {
+    er_debug_live_counts(live);
+    if (live[2] < live_before[2]) break;
+    sleep_ms(2);
+  }
+  CHECK(live[2] == live_before[2] - 1, "the worker freed the request (%d live)", live[2]);
 
   /* Closing with a run in flight: free request, model and pack order-free; the worker cleans up. */
   EXPECT_RC(er_request_submit(s, 0, 0, 0, 0, 45), ER_OK);
