@@ -2,25 +2,21 @@
  * hbdnn after a timeout (issue 10, item 6): a task whose wait timed out ("late") must never be
  * waited for without limit on the caller's thread, neither by the next run nor by close().
  *
- * The simulator's hold (hbSimHold) keeps every finished task running until released, so "the
- * device is still busy" is a state the test sets, not a race against the clock. Its bound only
- * keeps a failing test from hanging (the old code blocked until the hold ran out).
+ * The simulator's hold (tests/sim_hold.ts) keeps every finished task running until released, so
+ * "the device is still busy" is a state the test sets, not a race against the clock. Its bound
+ * only keeps a failing test from hanging (the old code blocked until the hold ran out).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { EdgerunError, type Model, open } from "../mod.ts";
-import { openRawLibrary } from "../ffi/load.ts";
 import { test } from "./compat.ts";
 import { values } from "./helpers.ts";
 import { assertNothingLeft, type LiveCounts, liveCounts } from "./live_counts.ts";
 import { simModelFile, useSim } from "./sim_helpers.ts";
+import { simHeld, withHold as withSimHold } from "./sim_hold.ts";
 
 const sim = useSim();
-const control = openRawLibrary(join(sim.dir, "libhbucp.so"), { hbSimHold: { args: ["i64"], result: "void" } });
-const holdFor = (us: number) => (control.symbols.hbSimHold as unknown as (us: bigint) => void)(BigInt(us));
-const held = () => Number(sim.rawCounter("tasks_held"));
-/** Longer than any test needs: reached only when the code under test blocks on the device. */
-const HOLD_BOUND_US = 8_000_000;
+const held = () => simHeld(sim);
+const withHold = <T>(fn: () => T | Promise<T>) => withSimHold(sim, fn);
 
 const MODEL = simModelFile({
   name: "late",
@@ -35,16 +31,6 @@ function isTimeout(e: unknown): boolean {
   assert.ok(e instanceof EdgerunError, `expected an EdgerunError, got ${e}`);
   assert.equal(e.code, "TIMEOUT", e.message);
   return true;
-}
-
-/** Runs fn with the device holding every finished task; always releases the hold. */
-async function withHold(fn: () => void | Promise<void>): Promise<void> {
-  holdFor(HOLD_BOUND_US);
-  try {
-    await fn();
-  } finally {
-    holdFor(0);
-  }
 }
 
 test("hbdnn: behind a late task, a run with timeoutMs fails with TIMEOUT instead of waiting for it; close() does not wait", async () => {
