@@ -1142,6 +1142,22 @@ static void test_ort(const char *ort_lib, const char *onnx_path) {
   CHECK(memcmp(p, p2, sizeof p) == 0, "run after cancel gives the same result");
   EXPECT_RC(er_request_read(r, 0, p2, sizeof p2, 9), ER_ERR_INVALID_ARGUMENT);
 
+  /* timeout_ms arms the request's deadline alarm: a deadline the run meets changes nothing; one
+     it may miss stops it with ER_ERR_TIMEOUT (or it finished first); the next run is whole. */
+  EXPECT_RC(er_request_run(r, 0, 0, 0, 600000), ER_OK);
+  EXPECT_RC(er_request_read(r, 0, p2, sizeof p2, ER_COPY_DENSE), ER_OK);
+  CHECK(memcmp(p, p2, sizeof p) == 0, "a run within its timeout gives the same result");
+  EXPECT_RC(er_request_set_shape(r, 0, big, 4), ER_OK);
+  EXPECT_RC(er_request_write(r, 0, x, 8 * PIX * 4, ER_COPY_DENSE), ER_OK);
+  int32_t timed = er_request_run(r, 0, 0, 0, 1);
+  CHECK(timed == ER_OK || timed == ER_ERR_TIMEOUT, "a run with a 1 ms timeout: %d", timed);
+  if (timed == ER_ERR_TIMEOUT) CHECK(last_error_contains("1 ms"), "the timeout is named");
+  EXPECT_RC(er_request_set_shape(r, 0, dims, 4), ER_OK);
+  EXPECT_RC(er_request_write(r, 0, x, 2 * PIX * 4, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+  EXPECT_RC(er_request_read(r, 0, p2, sizeof p2, ER_COPY_DENSE), ER_OK);
+  CHECK(memcmp(p, p2, sizeof p) == 0, "the run after a timed one gives the same result");
+
   /* A run cancelled while it waits behind another (one worker thread) never starts, and its
      cancel does not leak into the next run. */
   er_request *queued = NULL;
