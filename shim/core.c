@@ -102,18 +102,24 @@ static int has_suffix(const char *s, const char *suffix) {
   return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* Picks a backend from the extension, then from the first bytes of the file. */
-static uint32_t detect_backend(const char *path) {
-  if (has_suffix(path, ".onnx") || has_suffix(path, ".ort")) return ER_BACKEND_ORT;
-  if (has_suffix(path, ".hbm") || has_suffix(path, ".bin")) return ER_BACKEND_HBDNN;
+/*
+ * Picks a backend from the extension, else from the first bytes of the file (an ONNX protobuf
+ * without its extension). Anything else is refused rather than guessed: a wrong guess fails
+ * later with a misleading error (a PNG sent to hbdnn reports a missing libhbucp.so).
+ */
+static int32_t detect_backend(const char *path, uint32_t *backend) {
+  if (has_suffix(path, ".onnx") || has_suffix(path, ".ort")) return *backend = ER_BACKEND_ORT, ER_OK;
+  if (has_suffix(path, ".hbm") || has_suffix(path, ".bin")) return *backend = ER_BACKEND_HBDNN, ER_OK;
   FILE *f = fopen(path, "rb");
-  if (!f) return ER_BACKEND_ORT;
   unsigned char head[8] = {0};
-  size_t n = fread(head, 1, sizeof head, f);
-  fclose(f);
+  size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+  if (f) fclose(f);
   /* An ONNX ModelProto starts with field 1 (ir_version, varint): tag byte 0x08. */
-  if (n >= 1 && head[0] == 0x08) return ER_BACKEND_ORT;
-  return ER_BACKEND_HBDNN;
+  if (n >= 1 && head[0] == 0x08) return *backend = ER_BACKEND_ORT, ER_OK;
+  return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
+                 "cannot tell which backend runs '%s': the known extensions are .onnx and .ort (ort) and .hbm and "
+                 ".bin (hbdnn); rename the file or pass the backend option (\"ort\" or \"hbdnn\")",
+                 path);
 }
 
 static int32_t check_file(const char *path) {
@@ -134,7 +140,7 @@ ER_API int32_t er_pack_open(const char *path, uint32_t backend, const char *opti
   *out = NULL;
   int32_t rc = check_file(path);
   if (rc != ER_OK) return rc;
-  if (backend == ER_BACKEND_AUTO) backend = detect_backend(path);
+  if (backend == ER_BACKEND_AUTO && (rc = detect_backend(path, &backend)) != ER_OK) return rc;
   const er_backend_ops *ops = backend_ops(backend);
   if (!ops) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown backend %u", backend);
   const char *version = NULL;
@@ -342,11 +348,17 @@ static void request_destroy(er_request *r) {
   atomic_fetch_sub(&live_requests, 1);
 }
 
+static void destroy_job(void *request) { request_destroy(request); }
+
 ER_API void er_request_free(er_request *r) {
   if (!r) return;
   /* A run still on a worker thread owns the request: the worker frees it when the run ends. */
   int expected = PHASE_SUBMITTED;
   if (atomic_compare_exchange_strong(&r->phase, &expected, PHASE_ORPHANED)) return;
+  /* The device still uses its buffers: a worker thread waits for it, not the caller (a JS thread).
+     Only if no worker can take the job does the caller wait. */
+  const er_backend_ops *ops = r->model->pack->ops;
+  if (ops->request_pending && ops->request_pending(r->state) && er_pool_submit(destroy_job, r) == ER_OK) return;
   request_destroy(r);
 }
 
@@ -389,14 +401,18 @@ ER_API int32_t er_request_set_shape(er_request *r, uint32_t index, const int64_t
   er_tensor_buf *b = NULL;
   int32_t rc = find_buf(r, ER_INPUT, index, &d, &b);
   if (rc != ER_OK) return rc;
-  if (!dims || rank != d->rank)
+  int any_rank = (d->flags & ER_TENSOR_UNKNOWN_RANK) != 0;
+  if (any_rank && (!dims || rank < 1 || rank > ER_MAX_DIMS))
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' takes any rank 1..%d, got %u dimensions", d->name,
+                   ER_MAX_DIMS, rank);
+  if (!any_rank && (!dims || rank != d->rank))
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' has rank %u, got %u dimensions", d->name, d->rank,
                    rank);
-  int same = 1;
+  int same = rank == b->rank;
   for (uint32_t i = 0; i < rank; i++) {
     if (dims[i] < 0)
       return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s': dimension %u is negative", d->name, i);
-    if (d->shape[i] >= 0 && dims[i] != d->shape[i])
+    if (!any_rank && d->shape[i] >= 0 && dims[i] != d->shape[i])
       return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s': dimension %u is fixed at %lld, got %lld",
                      d->name, i, (long long)d->shape[i], (long long)dims[i]);
     if (dims[i] != b->shape[i]) same = 0;

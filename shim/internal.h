@@ -118,6 +118,9 @@ typedef struct er_backend_ops {
   int32_t (*model_info)(void *model, char *buf, size_t cap, size_t *len);
   int32_t (*request_new)(void *model, er_tensor_buf *inputs, er_tensor_buf *outputs, void **request);
   void (*request_free)(void *request);
+  /* Optional: 1 when request_free would wait for the device (a task that outlived its run's
+     timeout); core.c then frees the request on a worker thread so the caller never blocks. */
+  int (*request_pending)(void *request);
   /* Optional: dynamic input shapes. Updates inputs[index] (and outputs if known). */
   int32_t (*request_set_shape)(void *request, uint32_t index, const int64_t *dims, uint32_t rank);
   int32_t (*request_run)(void *request, const er_sched *sched);
@@ -139,6 +142,22 @@ ER_INTERNAL void *er_dlopen_first(const char *env_var, const char *const *names,
 /* Worker threads (workers.c): runs fn(arg) on a shim thread; posts tags to a completion queue. */
 ER_INTERNAL int32_t er_pool_submit(void (*fn)(void *), void *arg);
 ER_INTERNAL void er_completion_post(uint32_t queue, uint32_t tag);
+
+/*
+ * An alarm: fire(arg) runs once on the shim's timer thread when timeout_ms have passed since
+ * er_alarm_arm, unless er_alarm_disarm came first. It must be quick (it runs under the timer's
+ * lock). After er_alarm_disarm returns, fire is neither running nor going to run; it returns 1 if
+ * the alarm fired. The caller owns the struct and keeps it alive while armed.
+ */
+typedef struct er_alarm {
+  void (*fire)(void *arg);
+  void *arg;
+  uint64_t deadline_us; /* the fields below belong to workers.c */
+  struct er_alarm *next;
+  int armed, fired;
+} er_alarm;
+ER_INTERNAL int32_t er_alarm_arm(er_alarm *alarm, uint32_t timeout_ms);
+ER_INTERNAL int er_alarm_disarm(er_alarm *alarm);
 
 /* Small JSON writer helpers for model_info. */
 ER_INTERNAL void er_json_str(char *buf, size_t cap, size_t *len, const char *key, const char *value, int comma);

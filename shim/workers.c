@@ -266,3 +266,94 @@ ER_API int32_t er_completion_wake_on(uint32_t queue) {
 }
 
 ER_API void er_completion_wake(void) { er_completion_wake_on(0); }
+
+/*
+ * Alarms: one timer thread, started at the first alarm, fires each armed alarm once its deadline
+ * passes. It waits on a semaphore (see above) with a timeout: CLOCK_REALTIME, as sem_timedwait
+ * takes, but the deadlines are monotonic and rechecked on every wake, so a clock step only makes
+ * one wait end early or late.
+ */
+static struct {
+  pthread_mutex_t lock; /* held while an alarm fires: er_alarm_disarm waits out a firing alarm */
+  sem_t wake;           /* posted when an alarm becomes the earliest */
+  er_alarm *head;
+  int started;
+} alarms = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void *alarm_main(void *unused) {
+  for (;;) {
+    pthread_mutex_lock(&alarms.lock);
+    uint64_t now = er_now_us(), next = 0;
+    for (er_alarm **p = &alarms.head; *p;) {
+      er_alarm *a = *p;
+      if (a->deadline_us <= now) {
+        *p = a->next;
+        a->armed = 0;
+        a->fired = 1;
+        a->fire(a->arg);
+        continue;
+      }
+      if (!next || a->deadline_us < next) next = a->deadline_us;
+      p = &a->next;
+    }
+    pthread_mutex_unlock(&alarms.lock);
+    if (!next) {
+      wait_token(&alarms.wake);
+      continue;
+    }
+    uint64_t wait_us = next - now;
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += (time_t)(wait_us / 1000000u);
+    deadline.tv_nsec += (long)(wait_us % 1000000u) * 1000L;
+    if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
+    while (sem_timedwait(&alarms.wake, &deadline) != 0 && errno == EINTR) {
+    }
+  }
+  return NULL;
+}
+
+int32_t er_alarm_arm(er_alarm *a, uint32_t timeout_ms) {
+  pthread_once(&sems_once, init_sems);
+  a->deadline_us = er_now_us() + (uint64_t)timeout_ms * 1000u;
+  a->fired = 0;
+  pthread_mutex_lock(&alarms.lock);
+  if (!alarms.started) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sem_init(&alarms.wake, 0, 0);
+    alarms.started = pthread_create(&t, &attr, alarm_main, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    if (!alarms.started) {
+      sem_destroy(&alarms.wake);
+      pthread_mutex_unlock(&alarms.lock);
+      return er_fail(ER_ERR_OUT_OF_MEMORY, NULL, "pthread_create", "cannot start the timer thread");
+    }
+  }
+  int earliest = 1;
+  for (er_alarm *o = alarms.head; o && earliest; o = o->next) earliest = a->deadline_us < o->deadline_us;
+  a->next = alarms.head;
+  alarms.head = a;
+  a->armed = 1;
+  pthread_mutex_unlock(&alarms.lock);
+  if (earliest) sem_post(&alarms.wake);
+  return ER_OK;
+}
+
+int er_alarm_disarm(er_alarm *a) {
+  pthread_mutex_lock(&alarms.lock);
+  if (a->armed) {
+    for (er_alarm **p = &alarms.head; *p; p = &(*p)->next) {
+      if (*p == a) {
+        *p = a->next;
+        break;
+      }
+    }
+    a->armed = 0;
+  }
+  int fired = a->fired;
+  pthread_mutex_unlock(&alarms.lock);
+  return fired;
+}

@@ -25,6 +25,7 @@ import { dtypeModel, multiIoModel } from "./fixtures/onnx_models.ts";
 import { root, runScript, tempDir, tempFile, values } from "./helpers.ts";
 import { assertNothingLeft, liveCounts } from "./live_counts.ts";
 import { simDir, simModelFile, useSim } from "./sim_helpers.ts";
+import { simHeld, withHold } from "./sim_hold.ts";
 import { simExpected, type SimModelSpec, writeSimModelFile } from "./sim/simfile.ts";
 
 const sim = useSim();
@@ -586,10 +587,12 @@ const rows: Row[] = [
   {
     name: "close while runAsync is on the device rejects it with CLOSED",
     run: () =>
-      sim.with({ latencyUs: 20_000 }, async () => {
+      withHold(sim, async () => {
         const m = open(SIM_QUANT);
         const pending = m.runAsync(new Float32Array(4));
-        await new Promise((r) => setTimeout(r, 2));
+        pending.catch(() => {}); // settled below; observed now so the wait is not an unhandled rejection
+        // The device holds the task: it is certainly on the device, and certainly not done.
+        assert.ok(await sim.waitFor(() => simHeld(sim) === 1), "the task is on the device");
         m.close();
         return await pending;
       }),
@@ -597,7 +600,7 @@ const rows: Row[] = [
   },
   {
     name: "a sync run that times out",
-    run: () => sim.with({ latencyUs: 100_000 }, () => withModel(SIM_QUANT, (m) => m.run(new Float32Array(4), { timeoutMs: 5 }))),
+    run: () => withHold(sim, () => withModel(SIM_QUANT, (m) => m.run(new Float32Array(4), { timeoutMs: 5 }))),
     expect: [EdgerunError, "TIMEOUT"],
   },
 ];

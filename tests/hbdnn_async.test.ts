@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { EdgerunError, type Model, open } from "../mod.ts";
 import { test } from "./compat.ts";
 import { simModelFile, useSim } from "./sim_helpers.ts";
+import { simHeld, withHold } from "./sim_hold.ts";
 import { values } from "./helpers.ts";
 
 const sim = useSim();
@@ -22,34 +23,39 @@ async function settleAll(model: Model): Promise<void> {
   assert.ok(await sim.waitFor(() => sim.counter("tasks_live") === 0), "every simulated task was released");
 }
 
-test("hbdnn async: a 1 ms timer keeps firing while a 200 ms task runs", async () => {
-  await sim.with({ latencyUs: 200_000 }, async () => {
-    const model = open(affineModel("slow"));
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 1);
-    const t0 = performance.now();
-    const out = await model.runAsync(new Float32Array([1, 2, 3, 4]));
-    const elapsed = performance.now() - t0;
-    clearInterval(timer);
-    assert.deepEqual(values(out[0].data), [4, 7, 10, 13]);
-    assert.ok(elapsed >= 190, `the simulated task took ${elapsed} ms`);
-    assert.ok(ticks >= 50, `only ${ticks} timer ticks in ${elapsed.toFixed(0)} ms: the event loop was blocked`);
-    await settleAll(model);
+test("hbdnn async: timers keep firing while a task runs on the device", async () => {
+  const model = open(affineModel("slow"));
+  let settled = false;
+  const pending = model.runAsync(new Float32Array([1, 2, 3, 4])).finally(() => (settled = true));
+  // The device holds the task: the timers below fire while it is still running, so the event
+  // loop was never blocked on it (whatever the machine's speed).
+  await withHold(sim, async () => {
+    assert.ok(await sim.waitFor(() => simHeld(sim) === 1), "the task is on the device");
+    for (let tick = 0; tick < 10; tick++) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(simHeld(sim), 1, "the task is still running");
+    assert.equal(settled, false, "the run has not settled");
   });
+  assert.deepEqual(values((await pending)[0].data), [4, 7, 10, 13]);
+  await settleAll(model);
 });
 
 test("hbdnn async: with the BPU busy, priority 255 submitted last completes before queued priority-0 runs; customId breaks ties", async () => {
-  await sim.with({ latencyUs: 20_000 }, async () => {
+  await sim.with({ latencyUs: 1000 }, async () => {
     const model = open(affineModel("prio"));
     sim.reset();
     const x = new Float32Array(4);
-    const first = model.runAsync(x, { customId: 1 });
-    await sim.waitFor(() => sim.counter("tasks_submitted") >= 1);
-    // Submitted in reverse customId order: the simulator must order them by customId, not arrival.
-    const normal = [14, 13, 12, 11, 10].map((id) => model.runAsync(x, { customId: id }));
-    await sim.waitFor(() => sim.counter("tasks_submitted") >= 6);
-    const urgent = model.runAsync(x, { priority: 255, customId: 99 });
-    await Promise.all([first, ...normal, urgent]);
+    // The device holds the first task until every other run is queued behind it.
+    const runs = await withHold(sim, async () => {
+      const first = model.runAsync(x, { customId: 1 });
+      assert.ok(await sim.waitFor(() => simHeld(sim) === 1), "the first task occupies the core");
+      // Submitted in reverse customId order: the simulator must order them by customId, not arrival.
+      const normal = [14, 13, 12, 11, 10].map((id) => model.runAsync(x, { customId: id }));
+      assert.ok(await sim.waitFor(() => sim.counter("tasks_submitted") >= 6), "five runs queued");
+      const urgent = model.runAsync(x, { priority: 255, customId: 99 });
+      assert.ok(await sim.waitFor(() => sim.counter("tasks_submitted") >= 7), "the urgent run queued");
+      return [first, ...normal, urgent];
+    });
+    await Promise.all(runs);
     const log = sim.completionLog();
     assert.deepEqual(log.filter((id) => id !== 1 && id !== 99), [10, 11, 12, 13, 14], `completion log ${log}`);
     assert.ok(log.indexOf(99) < log.indexOf(10), `urgent run after queued ones: ${log}`);
@@ -103,15 +109,17 @@ test("hbdnn async: cores reach the simulator (a core the board lacks is an error
 });
 
 test("hbdnn async: a timeout or abort of a run on the device rejects now; its buffers return when the task ends", async () => {
-  await sim.with({ latencyUs: 150_000 }, async () => {
+  await sim.with({ latencyUs: 1000 }, async () => {
     const model = open(affineModel("timeout"), { maxRequests: 1 });
-    const t0 = performance.now();
-    await assert.rejects(model.runAsync(new Float32Array(4), { timeoutMs: 20 }), (e) => e instanceof EdgerunError && e.code === "TIMEOUT");
-    assert.ok(performance.now() - t0 < 120, "rejected at the deadline, not when the task ended");
-    const controller = new AbortController();
-    const aborted = model.runAsync(new Float32Array(4), { signal: controller.signal });
-    setTimeout(() => controller.abort(), 10);
-    await assert.rejects(aborted, (e) => e instanceof EdgerunError && e.code === "CANCELLED");
+    await withHold(sim, async () => {
+      await assert.rejects(model.runAsync(new Float32Array(4), { timeoutMs: 20 }), (e) => e instanceof EdgerunError && e.code === "TIMEOUT");
+      assert.equal(simHeld(sim), 1, "rejected at the deadline, not when the task ended");
+      const controller = new AbortController();
+      const aborted = model.runAsync(new Float32Array(4), { signal: controller.signal });
+      setTimeout(() => controller.abort(), 10);
+      await assert.rejects(aborted, (e) => e instanceof EdgerunError && e.code === "CANCELLED");
+      assert.ok(simHeld(sim) >= 1, "aborted while the device still ran a task");
+    });
     // The single request is reused once the device is done with it.
     const out = await model.runAsync(new Float32Array([1, 1, 1, 1]));
     assert.deepEqual(values(out[0].data), [4, 4, 4, 4]);

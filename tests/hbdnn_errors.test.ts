@@ -84,8 +84,10 @@ test("hbdnn errors: an ONNX file forced onto hbdnn is INVALID_MODEL; a simulator
   const hbm = simModelFile(SPEC);
   const e = throwsEdgerun(() => open(hbm, { backend: "ort" }), "INVALID_MODEL");
   assert.equal(e.backend, "ort");
-  // Without an extension the content decides: not an ONNX protobuf, so hbdnn.
-  using model = open(tempFile("no-extension", GOOD));
+  // Without an extension only ONNX content is recognised: anything else needs its backend named.
+  const noExtension = tempFile("no-extension", GOOD);
+  throwsEdgerun(() => open(noExtension), "UNSUPPORTED", { message: /\.hbm.*backend/ });
+  using model = open(noExtension, { backend: "hbdnn" });
   assert.equal(model.backend, "hbdnn");
 });
 

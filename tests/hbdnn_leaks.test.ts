@@ -186,6 +186,8 @@ test(
       model.close();
       const done = await sim.waitFor(() => sim.counter("tasks_completed") - before.tasks_completed >= 1, 3000);
       assert.ok(done, "the simulator finished the orphaned task");
+      // close() hands the request to a worker thread that frees it once the device is done.
+      assert.ok(await sim.waitFor(() => sim.counter("mem_live") === before.mem_live), "buffers freed after the task ended");
     });
     const d = delta(before, sim.counters());
     assert.equal(d.free_in_use, 0, "hbUCPFree was refused for a buffer still in use by the device");

@@ -1077,12 +1077,19 @@ static int32_t bind_tensor(hb_request *r, uint32_t k) {
   return ER_OK;
 }
 
-static void settle_late(hb_request *r);
+static int32_t settle_late(hb_request *r, int32_t timeout_ms);
 
+/* 1 while a late task may still use the request's buffers: freeing it now would wait for the device. */
+static int hb_request_pending(void *request) {
+  hb_request *r = request;
+  return __atomic_load_n(&r->late, __ATOMIC_ACQUIRE) != NULL;
+}
+
+/* May wait for the device: core.c calls it on a worker thread while hb_request_pending says so. */
 static void hb_request_free(void *request) {
   hb_request *r = request;
   if (!r) return;
-  settle_late(r); /* the device may still read and write this request's buffers */
+  settle_late(r, 0); /* the device may still read and write this request's buffers */
   /* After a task that could not be released the device may still write these buffers: leak them. */
   for (uint32_t k = 0; r->mem && !r->stuck && k < r->model->n_in + r->model->n_out; k++)
     if (r->mem[k].virAddr) hb.hbUCPFree(&r->mem[k]);
@@ -1289,18 +1296,28 @@ static void keep_late(hb_request *r, void *task) {
   pthread_mutex_unlock(&late_lock);
 }
 
-/* Waits for a task that timed out earlier, then releases it: its buffers are free to reuse. */
-static void settle_late(hb_request *r) {
+/*
+ * Waits for a task that timed out earlier (at most timeout_ms; <= 0: no limit), then releases it:
+ * its buffers are free to reuse. A task still running at the limit is kept as late again and the
+ * caller's run fails with ER_ERR_TIMEOUT: its timeout counts from the call, whatever ran before.
+ */
+static int32_t settle_late(hb_request *r, int32_t timeout_ms) {
   /* Only this request's own thread sets r->late, so a NULL read needs no lock: runs skip it. */
-  if (!__atomic_load_n(&r->late, __ATOMIC_ACQUIRE)) return;
+  if (!__atomic_load_n(&r->late, __ATOMIC_ACQUIRE)) return ER_OK;
   pthread_mutex_lock(&late_lock);
   void *task = r->late;
-  if (task) unlink_late(r);
+  if (task) unlink_late(r); /* ours while we wait: reap_late cannot release it under us */
   __atomic_store_n(&r->late, NULL, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&late_lock);
-  if (!task) return;
-  int32_t rc = hb.hbUCPWaitTaskDone(task, 0);
+  if (!task) return ER_OK;
+  int32_t rc = hb.hbUCPWaitTaskDone(task, timeout_ms > 0 ? timeout_ms : 0);
+  if (rc == HB_ERR_TASK_TIMEOUT) {
+    keep_late(r, task);
+    return vendor_fail("hbUCPWaitTaskDone", rc, "the task of an earlier run that timed out was still running after %d ms",
+                       timeout_ms);
+  }
   release_task(r, task, rc == 0 ? ER_OK : ER_ERR_BACKEND, rc != 0);
+  return ER_OK;
 }
 
 /* Releases the late tasks the device has finished (a 1 ms wait each: the runtime has no poll). */
@@ -1339,17 +1356,26 @@ static int32_t wait_task_slot(int32_t timeout_ms) {
   return left < 1 ? 1 : (int32_t)left;
 }
 
+/* What is left of timeout_ms since start_us (at least 1), or timeout_ms itself when it is no limit. */
+static int32_t time_left(int32_t timeout_ms, uint64_t start_us) {
+  if (timeout_ms <= 0) return timeout_ms;
+  int64_t left = (int64_t)timeout_ms - (int64_t)((er_now_us() - start_us) / 1000);
+  return left < 1 ? 1 : (int32_t)left;
+}
+
 static int32_t hb_request_run(void *request, const er_sched *sched) {
   hb_request *r = request;
   hb_model *m = r->model;
   hbUCPSchedParam param;
   int32_t rc = check_sched(sched, &param);
-  if (rc == ER_OK) settle_late(r);
+  /* The clock is read only for a run with a timeout that has a late task to wait for. */
+  uint64_t start_us = sched->timeout_ms > 0 && __atomic_load_n(&r->late, __ATOMIC_ACQUIRE) ? er_now_us() : 0;
+  if (rc == ER_OK) rc = settle_late(r, sched->timeout_ms);
   if (rc == ER_OK) rc = check_inputs_bound(r);
   if (rc == ER_OK) rc = flush_range(r, 0, m->n_in, HB_MEM_CACHE_CLEAN);
   if (rc != ER_OK) return rc;
 
-  int32_t timeout_ms = wait_task_slot(sched->timeout_ms);
+  int32_t timeout_ms = wait_task_slot(start_us ? time_left(sched->timeout_ms, start_us) : sched->timeout_ms);
   if (timeout_ms < 0)
     return er_fail(ER_ERR_TIMEOUT, BACKEND, NULL, "all %d BPU task slots stayed in use for %d ms", MAX_LIVE_TASKS,
                    sched->timeout_ms);
@@ -1391,6 +1417,7 @@ const er_backend_ops er_backend_hbdnn = {
     .model_info = hb_model_info,
     .request_new = hb_request_new,
     .request_free = hb_request_free,
+    .request_pending = hb_request_pending,
     .request_set_shape = hb_request_set_shape,
     .request_run = hb_request_run,
 };

@@ -81,6 +81,8 @@ enum {
   SLOT_BindOutput = 137,
   SLOT_BindOutputToDevice = 138,
   SLOT_GetBoundOutputValues = 140,
+  /* API version 24 (ORT 1.24) and later only: looked up in GetApi(24)'s table, see load_once. */
+  SLOT_TensorTypeAndShape_HasShape = 390,
 };
 
 typedef OrtStatus *(*CreateStatus_fn)(int32_t code, const char *msg);
@@ -113,6 +115,7 @@ typedef OrtStatus *(*RunWithBinding_fn)(OrtSession *session, const OrtRunOptions
 typedef OrtStatus *(*CreateIoBinding_fn)(OrtSession *session, OrtIoBinding **out);
 typedef OrtStatus *(*Bind_fn)(OrtIoBinding *binding, const char *name, const OrtValue *value);
 typedef OrtStatus *(*BindOutputToDevice_fn)(OrtIoBinding *binding, const char *name, const OrtMemoryInfo *info);
+typedef int (*TensorTypeAndShape_HasShape_fn)(const OrtTensorTypeAndShapeInfo *info); /* C bool */
 typedef OrtStatus *(*GetBoundOutputValues_fn)(const OrtIoBinding *binding, OrtAllocator *allocator,
                                              OrtValue ***out, size_t *count);
 
@@ -150,6 +153,8 @@ static struct {
   OrtEnv *env;
   OrtMemoryInfo *cpu;
   OrtAllocator *allocator;
+  /* Tells an unknown rank from rank 0 (GetDimensionsCount gives 0 for both); NULL before ORT 1.24. */
+  TensorTypeAndShape_HasShape_fn has_shape;
 } ort = {.once = PTHREAD_ONCE_INIT};
 
 #define API(name) ((name##_fn)ort.api[SLOT_##name])
@@ -230,6 +235,24 @@ static void *open_runtime(char *tried, size_t tried_cap, const char **hint) {
   return er_dlopen_first(NULL, names, NULL, RTLD_NOW | RTLD_LOCAL, tried, tried_cap);
 }
 
+/* The newer tables extend the older ones, so slot 390 exists wherever GetApi(24) answers. Kept
+   only if it says a rank-1 tensor has a shape (a wrong slot must not decide what a model takes). */
+static void load_has_shape(const OrtApiBase *base) {
+  const void *const *api24 = base->GetApi(24);
+  if (!api24) return;
+  TensorTypeAndShape_HasShape_fn has_shape = (TensorTypeAndShape_HasShape_fn)api24[SLOT_TensorTypeAndShape_HasShape];
+  float probe = 0;
+  int64_t dims[1] = {1};
+  OrtValue *value = NULL;
+  OrtTensorTypeAndShapeInfo *info = NULL;
+  OrtStatus *st = API(CreateTensorWithDataAsOrtValue)(ort.cpu, &probe, sizeof probe, dims, 1, ONNX_FLOAT, &value);
+  if (!st) st = API(GetTensorTypeAndShape)(value, &info);
+  if (!st && has_shape && has_shape(info)) ort.has_shape = has_shape;
+  if (st) RELEASE(Status, st);
+  if (info) RELEASE(TensorTypeAndShapeInfo, info);
+  if (value) RELEASE(Value, value);
+}
+
 static void load_once(void) {
   char tried[1800] = "";
   const char *hint = "";
@@ -267,7 +290,9 @@ static void load_once(void) {
     ort.status = ER_ERR_BACKEND;
     snprintf(ort.message, sizeof ort.message, "ONNX Runtime initialisation failed: %s", API(GetErrorMessage)(st));
     RELEASE(Status, st);
+    return;
   }
+  load_has_shape(base);
 }
 
 static int32_t ort_load(const char **version) {
@@ -357,6 +382,9 @@ typedef struct ort_model {
   ort_pack *pack;
   uint32_t n_in, n_out;
   er_tensor_desc *inputs, *outputs; /* owned by core.c; borrowed here */
+  /* Per output: -1, or the value it repeats: input k (k < n_in) or output j (n_in + j). See find_aliases. */
+  int32_t *alias;
+  int has_alias, all_alias;
 } ort_model;
 
 static int32_t dtype_from_onnx(int32_t t) {
@@ -410,6 +438,9 @@ static int32_t describe_tensor(ort_pack *p, uint32_t io, size_t index, er_tensor
     rc = ort_fail(st, "GetTensorElementType", "cannot read the type of '%s'", d->name);
   if (rc == ER_OK && (st = API(GetDimensionsCount)(info, &rank)))
     rc = ort_fail(st, "GetDimensionsCount", "cannot read the shape of '%s'", d->name);
+  /* No shape at all in the model: any rank. Reported as rank 0 with a flag; the shape comes at run time. */
+  if (rc == ER_OK && rank == 0 && ort.has_shape && !ort.has_shape(info))
+    d->flags |= ER_TENSOR_UNKNOWN_RANK | ER_TENSOR_DYNAMIC;
   if (rc == ER_OK && rank > ER_MAX_DIMS)
     rc = er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL, "%s '%s' has %zu dimensions; at most %d are supported", kind,
                  d->name, rank, ER_MAX_DIMS);
@@ -430,7 +461,27 @@ static int32_t describe_tensor(ort_pack *p, uint32_t io, size_t index, er_tensor
   d->byte_size = er_dense_strides(d->shape, d->rank, er_dtype_size(d->dtype), d->strides);
   for (uint32_t i = 0; i < d->rank; i++)
     if (d->shape[i] < 0) d->flags |= ER_TENSOR_DYNAMIC;
+  if (d->flags & ER_TENSOR_UNKNOWN_RANK) d->byte_size = 0;
   return ER_OK;
+}
+
+/*
+ * Graph outputs that no node computes: an output that is a graph input, or a value named by an
+ * earlier output too. Bound to the IoBinding, ORT leaves such an output's buffer untouched (a
+ * graph input) or keeps only one binding per name: they are not bound, and copied from their
+ * source after each run. (An output that is an initializer is computed into its buffer.)
+ */
+static void find_aliases(ort_model *m) {
+  for (uint32_t i = 0; i < m->n_out; i++) {
+    m->alias[i] = -1;
+    for (uint32_t k = 0; k < m->n_in && m->alias[i] < 0; k++)
+      if (strcmp(m->outputs[i].name, m->inputs[k].name) == 0) m->alias[i] = (int32_t)k;
+    for (uint32_t j = 0; j < i && m->alias[i] < 0; j++)
+      if (strcmp(m->outputs[i].name, m->outputs[j].name) == 0) m->alias[i] = (int32_t)(m->n_in + j);
+    if (m->alias[i] >= 0) m->has_alias = 1;
+  }
+  m->all_alias = m->has_alias;
+  for (uint32_t i = 0; i < m->n_out; i++) m->all_alias &= m->alias[i] >= 0;
 }
 
 static int32_t ort_model_open(void *pack, uint32_t index, void **out, uint32_t *n_in, er_tensor_desc **inputs,
@@ -442,8 +493,9 @@ static int32_t ort_model_open(void *pack, uint32_t index, void **out, uint32_t *
   ort_model *m = calloc(1, sizeof *m);
   er_tensor_desc *in = calloc(ni ? ni : 1, sizeof *in);
   er_tensor_desc *outs = calloc(no ? no : 1, sizeof *outs);
-  if (!m || !in || !outs) {
-    free(m), free(in), free(outs);
+  int32_t *alias = calloc(no ? no : 1, sizeof *alias);
+  if (!m || !in || !outs || !alias) {
+    free(m), free(in), free(outs), free(alias);
     return er_fail(ER_ERR_OUT_OF_MEMORY, BACKEND, NULL, "out of memory");
   }
   int32_t rc = ER_OK;
@@ -452,7 +504,7 @@ static int32_t ort_model_open(void *pack, uint32_t index, void **out, uint32_t *
   if (rc != ER_OK) {
     for (size_t i = 0; i < ni; i++) er_tensor_desc_clear(&in[i]);
     for (size_t i = 0; i < no; i++) er_tensor_desc_clear(&outs[i]);
-    free(m), free(in), free(outs);
+    free(m), free(in), free(outs), free(alias);
     return rc;
   }
   m->pack = p;
@@ -460,6 +512,8 @@ static int32_t ort_model_open(void *pack, uint32_t index, void **out, uint32_t *
   m->n_out = (uint32_t)no;
   m->inputs = in;
   m->outputs = outs;
+  m->alias = alias;
+  find_aliases(m);
   *n_in = m->n_in;
   *n_out = m->n_out;
   *inputs = in;
@@ -468,7 +522,11 @@ static int32_t ort_model_open(void *pack, uint32_t index, void **out, uint32_t *
   return ER_OK;
 }
 
-static void ort_model_close(void *model) { free(model); }
+static void ort_model_close(void *model) {
+  ort_model *m = model;
+  free(m->alias);
+  free(m);
+}
 
 static int32_t ort_model_info(void *model, char *buf, size_t cap, size_t *len) {
   ort_model *m = model;
@@ -493,6 +551,7 @@ typedef struct ort_request {
   OrtValue **in_values, **out_values;
   void **in_memory, **out_memory; /* our allocations (NULL for ORT-allocated outputs) */
   int has_dynamic_outputs;
+  er_alarm deadline; /* a run's timeout_ms: sets the terminate flag of run_options */
 } ort_request;
 
 static void *alloc_tensor(uint64_t bytes) {
@@ -502,10 +561,10 @@ static void *alloc_tensor(uint64_t bytes) {
 }
 
 /* Allocates a buffer for shape, wraps it in an OrtValue and fills buf. */
-static int32_t make_value(const er_tensor_desc *d, const int64_t *shape, er_tensor_buf *buf, void **memory,
-                          OrtValue **value) {
+static int32_t make_value(const er_tensor_desc *d, const int64_t *shape, uint32_t rank, er_tensor_buf *buf,
+                          void **memory, OrtValue **value) {
   er_tensor_buf next = {0};
-  next.rank = d->rank;
+  next.rank = rank;
   memcpy(next.shape, shape, sizeof next.shape);
   next.bytes = er_dense_strides(next.shape, next.rank, er_dtype_size(d->dtype), next.strides);
   void *mem = alloc_tensor(next.bytes);
@@ -543,6 +602,12 @@ static void ort_request_free(void *request) {
   free(r);
 }
 
+/* The deadline of a run passed (on the timer thread): ORT stops at the next node boundary. */
+static void stop_run(void *request) {
+  OrtStatus *st = API(RunOptionsSetTerminate)(((ort_request *)request)->run_options);
+  if (st) RELEASE(Status, st);
+}
+
 static int32_t ort_request_new(void *model, er_tensor_buf *inputs, er_tensor_buf *outputs, void **out) {
   ort_model *m = model;
   ort_request *r = calloc(1, sizeof *r);
@@ -550,6 +615,8 @@ static int32_t ort_request_new(void *model, er_tensor_buf *inputs, er_tensor_buf
   r->model = m;
   r->inputs = inputs;
   r->outputs = outputs;
+  r->deadline.fire = stop_run;
+  r->deadline.arg = r;
   r->in_values = calloc(m->n_in + 1, sizeof *r->in_values);
   r->out_values = calloc(m->n_out + 1, sizeof *r->out_values);
   r->in_memory = calloc(m->n_in + 1, sizeof *r->in_memory);
@@ -567,24 +634,25 @@ static int32_t ort_request_new(void *model, er_tensor_buf *inputs, er_tensor_buf
     const er_tensor_desc *d = &m->inputs[i];
     int64_t shape[ER_MAX_DIMS] = {0};
     for (uint32_t k = 0; k < d->rank; k++) shape[k] = d->shape[k] < 0 ? 1 : d->shape[k];
-    rc = make_value(d, shape, &inputs[i], &r->in_memory[i], &r->in_values[i]);
+    rc = make_value(d, shape, d->rank, &inputs[i], &r->in_memory[i], &r->in_values[i]);
     if (rc == ER_OK && (st = API(BindInput)(r->binding, d->name, r->in_values[i])))
       rc = ort_fail(st, "BindInput", "cannot bind input '%s'", d->name);
   }
   for (uint32_t i = 0; i < m->n_out && rc == ER_OK; i++) {
     const er_tensor_desc *d = &m->outputs[i];
+    int bound = m->alias[i] < 0;
     if (d->flags & ER_TENSOR_DYNAMIC) {
-      /* Shape known only after a run: ORT allocates it and we read it back. */
-      r->has_dynamic_outputs = 1;
+      /* Shape known only after a run: ORT allocates it (or the alias copy does) and we read it back. */
+      r->has_dynamic_outputs |= bound;
       outputs[i].rank = d->rank;
       memcpy(outputs[i].shape, d->shape, sizeof d->shape);
       memcpy(outputs[i].strides, d->strides, sizeof d->strides);
-      if ((st = API(BindOutputToDevice)(r->binding, d->name, ort.cpu)))
+      if (bound && (st = API(BindOutputToDevice)(r->binding, d->name, ort.cpu)))
         rc = ort_fail(st, "BindOutputToDevice", "cannot bind output '%s'", d->name);
       continue;
     }
-    rc = make_value(d, d->shape, &outputs[i], &r->out_memory[i], &r->out_values[i]);
-    if (rc == ER_OK && (st = API(BindOutput)(r->binding, d->name, r->out_values[i])))
+    rc = make_value(d, d->shape, d->rank, &outputs[i], &r->out_memory[i], &r->out_values[i]);
+    if (rc == ER_OK && bound && (st = API(BindOutput)(r->binding, d->name, r->out_values[i])))
       rc = ort_fail(st, "BindOutput", "cannot bind output '%s'", d->name);
   }
   if (rc != ER_OK) {
@@ -603,7 +671,7 @@ static int32_t ort_request_set_shape(void *request, uint32_t index, const int64_
   er_tensor_buf buf;
   void *memory = NULL;
   OrtValue *value = NULL;
-  int32_t rc = make_value(d, shape, &buf, &memory, &value);
+  int32_t rc = make_value(d, shape, rank, &buf, &memory, &value);
   if (rc != ER_OK) return rc;
   OrtStatus *st = API(BindInput)(r->binding, d->name, value);
   if (st) {
@@ -626,33 +694,67 @@ static int32_t collect_dynamic_outputs(ort_request *r) {
   CHECK(API(GetBoundOutputValues)(r->binding, ort.allocator, &values, &count), "GetBoundOutputValues", "%s",
         "cannot read outputs");
   int32_t rc = ER_OK;
-  for (size_t i = 0; i < count; i++) {
+  /* values[] holds the bound outputs in binding order: every output but the aliases. */
+  for (size_t b = 0, i = 0; b < count; b++, i++) {
+    while (i < r->model->n_out && r->model->alias[i] >= 0) i++;
     const er_tensor_desc *d = i < r->model->n_out ? &r->model->outputs[i] : NULL;
     if (!d || !(d->flags & ER_TENSOR_DYNAMIC) || rc != ER_OK) {
-      RELEASE(Value, values[i]);
+      RELEASE(Value, values[b]);
       continue;
     }
     OrtTensorTypeAndShapeInfo *info = NULL;
     void *data = NULL;
+    size_t rank = 0;
     er_tensor_buf buf = {0};
-    buf.rank = d->rank;
-    OrtStatus *st = API(GetTensorMutableData)(values[i], &data);
-    if (!st) st = API(GetTensorTypeAndShape)(values[i], &info);
-    if (!st) st = API(GetDimensions)(info, buf.shape, d->rank);
+    OrtStatus *st = API(GetTensorMutableData)(values[b], &data);
+    if (!st) st = API(GetTensorTypeAndShape)(values[b], &info);
+    if (!st) st = API(GetDimensionsCount)(info, &rank);
+    /* An output of unknown rank has whatever rank this run gave it. */
+    if (!st && rank > ER_MAX_DIMS) st = API(CreateStatus)(1, "the output has more dimensions than edgerun supports");
+    if (!st) st = API(GetDimensions)(info, buf.shape, rank);
     if (info) RELEASE(TensorTypeAndShapeInfo, info);
     if (st) {
       rc = ort_fail(st, "GetTensorTypeAndShape", "cannot read output '%s'", d->name);
-      RELEASE(Value, values[i]);
+      RELEASE(Value, values[b]);
       continue;
     }
+    buf.rank = (uint32_t)rank;
     buf.bytes = er_dense_strides(buf.shape, buf.rank, er_dtype_size(d->dtype), buf.strides);
     buf.data = data;
     if (r->out_values[i]) RELEASE(Value, r->out_values[i]);
-    r->out_values[i] = values[i];
+    r->out_values[i] = values[b];
     r->outputs[i] = buf;
   }
   if (values) API(AllocatorFree)(ort.allocator, values);
   return rc;
+}
+
+/* After a run, copies each alias's source into it (reallocated when the source's size changed). */
+static int32_t copy_aliases(ort_request *r) {
+  const ort_model *m = r->model;
+  for (uint32_t i = 0; i < m->n_out; i++) {
+    int32_t a = m->alias[i];
+    if (a < 0) continue;
+    const er_tensor_buf *src = (uint32_t)a < m->n_in ? &r->inputs[a] : &r->outputs[(uint32_t)a - m->n_in];
+    er_tensor_buf *dst = &r->outputs[i];
+    if (!dst->data || dst->bytes != src->bytes) {
+      void *memory = alloc_tensor(src->bytes);
+      if (!memory)
+        return er_fail(ER_ERR_OUT_OF_MEMORY, BACKEND, NULL, "cannot allocate %llu bytes for '%s'",
+                       (unsigned long long)src->bytes, m->outputs[i].name);
+      if (r->out_values[i]) RELEASE(Value, r->out_values[i]);
+      r->out_values[i] = NULL;
+      free(r->out_memory[i]);
+      r->out_memory[i] = memory;
+      dst->data = memory;
+    }
+    memcpy(dst->data, src->data, src->bytes);
+    dst->bytes = src->bytes;
+    dst->rank = src->rank;
+    memcpy(dst->shape, src->shape, sizeof dst->shape);
+    memcpy(dst->strides, src->strides, sizeof dst->strides);
+  }
+  return ER_OK;
 }
 
 static int32_t ort_request_run(void *request, const er_sched *sched) {
@@ -661,7 +763,7 @@ static int32_t ort_request_run(void *request, const er_sched *sched) {
      allocate the next output at whatever shape this run produces. */
   for (uint32_t i = 0; i < r->model->n_out && r->has_dynamic_outputs; i++) {
     const er_tensor_desc *d = &r->model->outputs[i];
-    if (d->flags & ER_TENSOR_DYNAMIC)
+    if ((d->flags & ER_TENSOR_DYNAMIC) && r->model->alias[i] < 0)
       CHECK(API(BindOutputToDevice)(r->binding, d->name, ort.cpu), "BindOutputToDevice", "cannot bind output '%s'",
             d->name);
   }
@@ -669,14 +771,29 @@ static int32_t ort_request_run(void *request, const er_sched *sched) {
   /* After the unset: a cancel that came earlier (its terminate flag just cleared) is still seen. */
   if (sched->cancel && atomic_load(sched->cancel))
     return er_fail(ER_ERR_CANCELLED, BACKEND, NULL, "the run was cancelled before it started");
+  /* ORT refuses a run that requests no output: copying the inputs is the whole run. */
+  if (r->model->all_alias) return copy_aliases(r);
+  /* No thread and no clock read without a timeout. */
+  int timed = sched->timeout_ms > 0;
+  if (timed) {
+    int32_t rc = er_alarm_arm(&r->deadline, (uint32_t)sched->timeout_ms);
+    if (rc != ER_OK) return rc;
+  }
   OrtStatus *st = API(RunWithBinding)(r->model->pack->session, r->run_options, r->binding);
+  /* A run that ended as the deadline passed keeps its result: only a stopped run is a timeout. */
+  int expired = timed && er_alarm_disarm(&r->deadline);
   if (st) {
     int32_t rc = ort_fail(st, "RunWithBinding", "%s", "run failed");
     if (sched->cancel && atomic_load(sched->cancel))
       return er_fail(ER_ERR_CANCELLED, BACKEND, "RunWithBinding", "the run was stopped before it finished");
+    if (expired)
+      return er_fail(ER_ERR_TIMEOUT, BACKEND, "RunWithBinding", "the run did not finish within %d ms",
+                     sched->timeout_ms);
     return rc;
   }
-  return r->has_dynamic_outputs ? collect_dynamic_outputs(r) : ER_OK;
+  int32_t rc = r->has_dynamic_outputs ? collect_dynamic_outputs(r) : ER_OK;
+  if (rc == ER_OK && r->model->has_alias) rc = copy_aliases(r);
+  return rc;
 }
 
 static int32_t ort_request_cancel(void *request) {

@@ -68,6 +68,11 @@ extern "C" {
 #define ER_TENSOR_DYNAMIC 1u   /* some dimension is unknown until run time */
 #define ER_TENSOR_QUANTIZED 2u /* scale/zero-point apply */
 #define ER_TENSOR_PADDED 4u    /* strides are not the dense strides */
+/* The model gives no shape at all: rank reads 0, and er_request_set_shape takes any rank
+   1..ER_MAX_DIMS (an output takes the rank each run gives it). Always set together with
+   ER_TENSOR_DYNAMIC. ort only, with ONNX Runtime 1.24 or newer: older ones report such a tensor
+   as rank 0 (a scalar) without the flag. */
+#define ER_TENSOR_UNKNOWN_RANK 8u
 
 /*
  * Tensor info: a fixed little-endian record of ER_TENSOR_INFO_SIZE bytes.

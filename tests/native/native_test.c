@@ -69,7 +69,7 @@ static void put(bytes *b, const void *src, size_t n) {
     b->p = realloc(b->p, b->cap);
     if (!b->p) abort();
   }
-  memcpy(b->p + b->len, src, n);
+  if (n) memcpy(b->p + b->len, src, n);
   b->len += n;
 }
 static void u16(bytes *b, uint16_t v) { put(b, &v, 2); }
@@ -194,6 +194,7 @@ enum { M_AFFINE, M_QUANT, M_SLOW, M_DYN, M_COUNT };
 
 static int64_t (*sim_counter)(const char *name);
 static void (*sim_set_latency)(int64_t us);
+static void (*sim_hold)(int64_t max_us);
 
 static void sim_control_open(const char *sim_dir) {
   char path[600];
@@ -203,10 +204,11 @@ static void sim_control_open(const char *sim_dir) {
     fprintf(stderr, "cannot open the simulator: %s\n", dlerror());
     exit(2);
   }
-  void *s1 = dlsym(h, "hbSimCounter"), *s2 = dlsym(h, "hbSimSetLatencyUs");
+  void *s1 = dlsym(h, "hbSimCounter"), *s2 = dlsym(h, "hbSimSetLatencyUs"), *s3 = dlsym(h, "hbSimHold");
   memcpy(&sim_counter, &s1, sizeof s1);
   memcpy(&sim_set_latency, &s2, sizeof s2);
-  if (!sim_counter || !sim_set_latency) {
+  memcpy(&sim_hold, &s3, sizeof s3);
+  if (!sim_counter || !sim_set_latency || !sim_hold) {
     fprintf(stderr, "the simulator lacks its hbSim* control API\n");
     exit(2);
   }
@@ -377,14 +379,25 @@ static void test_bad_files(const char *onnx_path) {
   const char *sim_path = write_file("models.bin", good.p, good.len);
   EXPECT_RC(er_pack_open(sim_path, ER_BACKEND_ORT, NULL, &pack), ER_ERR_INVALID_MODEL);
   EXPECT_RC(er_pack_open(onnx_path, ER_BACKEND_HBDNN, NULL, &pack), ER_ERR_INVALID_MODEL);
-  /* Sniffing by content when the name says nothing: HBSIM1 bytes go to hbdnn, ONNX bytes to ort. */
+  /* When the name says nothing, only ONNX bytes are recognised; anything else needs its backend named. */
   const char *noext = write_file("models_noext", good.p, good.len);
   pack = NULL;
-  EXPECT_RC(er_pack_open(noext, ER_BACKEND_AUTO, NULL, &pack), ER_OK);
+  EXPECT_RC(er_pack_open(noext, ER_BACKEND_AUTO, NULL, &pack), ER_ERR_UNSUPPORTED);
+  CHECK(last_error_contains(".onnx") && last_error_contains(".hbm") && last_error_contains("backend"),
+        "an unknown file type names the extensions and the backend option");
+  EXPECT_RC(er_pack_open(noext, ER_BACKEND_HBDNN, NULL, &pack), ER_OK);
   uint32_t n = 0;
   if (pack) er_pack_count(pack, &n);
-  CHECK(n == M_COUNT, "sniffed simulator file has %u models", n);
+  CHECK(n == M_COUNT, "a simulator file opened as hbdnn has %u models", n);
   er_pack_free(pack);
+  EXPECT_RC(er_pack_open(write_file("x.png", "\x89PNG\r\n\x1a\n", 8), ER_BACKEND_AUTO, NULL, &pack), ER_ERR_UNSUPPORTED);
+  const char *onnx_noext = write_file("onnx_noext", NULL, 0);
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", onnx_path, onnx_noext);
+  if (system(cmd) == 0) {
+    EXPECT_RC(er_pack_open(onnx_noext, ER_BACKEND_AUTO, NULL, &pack), ER_OK);
+    er_pack_free(pack);
+  }
   free(good.p);
 }
 
@@ -649,6 +662,32 @@ static void test_sim_async(er_pack *pack) {
   }
   CHECK(got == made && made == N, "%d of %d completions", got, made);
   for (int i = 0; i < made; i++) er_request_free(many[i]);
+
+  /* A late task (its run timed out) never blocks the caller: the next run with a timeout gives
+     up at its own deadline, and freeing the request hands it to a worker thread. The hold keeps
+     the task running until released (its bound only ends a test that blocks). */
+  er_request *late = NULL;
+  REQUIRE_OK(er_request_new(m, &late));
+  EXPECT_RC(er_request_write(late, 0, x, sizeof x, ER_COPY_DENSE), ER_OK);
+  int32_t live_before[4] = {0}, live[4] = {0};
+  er_debug_live_counts(live_before);
+  sim_hold(8000000);
+  EXPECT_RC(er_request_run(late, 0, 0, 0, 20), ER_ERR_TIMEOUT);
+  for (int i = 0; i < 500 && sim_counter("tasks_held") != 1; i++) sleep_ms(2);
+  int64_t created = sim_counter("tasks_created"), completed = sim_counter("tasks_completed");
+  EXPECT_RC(er_request_run(late, 0, 0, 0, 20), ER_ERR_TIMEOUT);
+  CHECK(sim_counter("tasks_created") == created && sim_counter("tasks_completed") == completed,
+        "a run behind a late task gave up without waiting for it or queueing a task");
+  er_request_free(late);
+  CHECK(sim_counter("tasks_held") == 1, "er_request_free returned while the device held the late task");
+  sim_hold(0);
+  CHECK(sim_wait_idle() == 0, "the late task was released once the device was done");
+  for (int i = 0; i < 500; i++) {
+    er_debug_live_counts(live);
+    if (live[2] < live_before[2]) break;
+    sleep_ms(2);
+  }
+  CHECK(live[2] == live_before[2] - 1, "the worker freed the request (%d live)", live[2]);
 
   /* Closing with a run in flight: free request, model and pack order-free; the worker cleans up. */
   EXPECT_RC(er_request_submit(s, 0, 0, 0, 0, 45), ER_OK);
@@ -1158,6 +1197,22 @@ static void test_ort(const char *ort_lib, const char *onnx_path) {
   CHECK(memcmp(p, p2, sizeof p) == 0, "run after cancel gives the same result");
   EXPECT_RC(er_request_read(r, 0, p2, sizeof p2, 9), ER_ERR_INVALID_ARGUMENT);
 
+  /* timeout_ms arms the request's deadline alarm: a deadline the run meets changes nothing; one
+     it may miss stops it with ER_ERR_TIMEOUT (or it finished first); the next run is whole. */
+  EXPECT_RC(er_request_run(r, 0, 0, 0, 600000), ER_OK);
+  EXPECT_RC(er_request_read(r, 0, p2, sizeof p2, ER_COPY_DENSE), ER_OK);
+  CHECK(memcmp(p, p2, sizeof p) == 0, "a run within its timeout gives the same result");
+  EXPECT_RC(er_request_set_shape(r, 0, big, 4), ER_OK);
+  EXPECT_RC(er_request_write(r, 0, x, 8 * PIX * 4, ER_COPY_DENSE), ER_OK);
+  int32_t timed = er_request_run(r, 0, 0, 0, 1);
+  CHECK(timed == ER_OK || timed == ER_ERR_TIMEOUT, "a run with a 1 ms timeout: %d", timed);
+  if (timed == ER_ERR_TIMEOUT) CHECK(last_error_contains("1 ms"), "the timeout is named");
+  EXPECT_RC(er_request_set_shape(r, 0, dims, 4), ER_OK);
+  EXPECT_RC(er_request_write(r, 0, x, 2 * PIX * 4, ER_COPY_DENSE), ER_OK);
+  EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+  EXPECT_RC(er_request_read(r, 0, p2, sizeof p2, ER_COPY_DENSE), ER_OK);
+  CHECK(memcmp(p, p2, sizeof p) == 0, "the run after a timed one gives the same result");
+
   /* A run cancelled while it waits behind another (one worker thread) never starts, and its
      cancel does not leak into the next run. */
   er_request *queued = NULL;
@@ -1206,6 +1261,170 @@ static void test_ort(const char *ort_lib, const char *onnx_path) {
   free(x);
 }
 
+/* ---- hand-written ONNX models (protobuf wire format) --------------------------------------- */
+
+static void pb_varint(bytes *b, uint64_t v) {
+  do {
+    uint8_t byte = (uint8_t)(v & 0x7f);
+    v >>= 7;
+    if (v) byte |= 0x80;
+    put(b, &byte, 1);
+  } while (v);
+}
+static void pb_int(bytes *b, uint32_t field, uint64_t v) {
+  pb_varint(b, (uint64_t)field << 3);
+  pb_varint(b, v);
+}
+static void pb_len(bytes *b, uint32_t field, const void *data, size_t len) {
+  pb_varint(b, (uint64_t)field << 3 | 2);
+  pb_varint(b, len);
+  put(b, data, len);
+}
+static void pb_str(bytes *b, uint32_t field, const char *s) { pb_len(b, field, s, strlen(s)); }
+/* Appends sub as a length-delimited field and frees it. */
+static void pb_msg(bytes *b, uint32_t field, bytes *sub) {
+  pb_len(b, field, sub->p, sub->len);
+  free(sub->p);
+  *sub = (bytes){0};
+}
+
+/* ValueInfoProto of a float tensor; rank < 0: no shape at all (unknown rank). */
+static void onnx_value(bytes *graph, uint32_t field, const char *name, int rank, const int64_t *dims) {
+  bytes tensor = {0}, type = {0}, value = {0};
+  pb_int(&tensor, 1, 1); /* elem_type FLOAT */
+  if (rank >= 0) {
+    bytes shape = {0};
+    for (int i = 0; i < rank; i++) {
+      bytes dim = {0};
+      pb_int(&dim, 1, (uint64_t)dims[i]);
+      pb_msg(&shape, 1, &dim);
+    }
+    pb_msg(&tensor, 2, &shape);
+  }
+  pb_msg(&type, 1, &tensor);
+  pb_str(&value, 1, name);
+  pb_msg(&value, 2, &type);
+  pb_msg(graph, field, &value);
+}
+
+static void onnx_add(bytes *graph, const char *a, const char *out) {
+  bytes node = {0};
+  pb_str(&node, 1, a);
+  pb_str(&node, 1, a);
+  pb_str(&node, 2, out);
+  pb_str(&node, 3, out);
+  pb_str(&node, 4, "Add");
+  pb_msg(graph, 1, &node);
+}
+
+/* ModelProto around graph (consumed): ir_version 8, default opset 17. */
+static const char *onnx_file(const char *name, bytes *graph) {
+  bytes model = {0}, opset = {0};
+  pb_int(&model, 1, 8);
+  pb_str(&opset, 1, "");
+  pb_int(&opset, 2, 17);
+  pb_msg(&model, 8, &opset);
+  pb_str(graph, 2, name);
+  pb_msg(&model, 7, graph);
+  const char *path = write_file(name, model.p, model.len);
+  free(model.p);
+  return path;
+}
+
+static er_request *open_onnx(const char *path, er_model **model) {
+  er_pack *pack = NULL;
+  *model = NULL;
+  if (er_pack_open(path, ER_BACKEND_AUTO, NULL, &pack) != ER_OK) return NULL;
+  er_pack_model(pack, 0, model);
+  er_pack_free(pack);
+  er_request *r = NULL;
+  if (*model && er_request_new(*model, &r) != ER_OK) r = NULL;
+  return r;
+}
+
+/* Outputs no node computes (a graph input, one value named twice) and an input of unknown rank. */
+static void test_ort_graphs(void) {
+  int64_t two[1] = {2};
+  bytes g = {0};
+  onnx_add(&g, "x", "y");
+  onnx_value(&g, 11, "x", 1, two);
+  onnx_value(&g, 12, "y", 1, two);
+  onnx_value(&g, 12, "y", 1, two);
+  onnx_value(&g, 12, "x", 1, two);
+  er_model *m = NULL;
+  er_request *r = open_onnx(onnx_file("aliases.onnx", &g), &m);
+  CHECK(r != NULL, "the alias model opens");
+  if (r) {
+    for (int run = 0; run < 2; run++) {
+      float x[2] = {1.0f + (float)run, 2.0f}, y[2] = {0};
+      EXPECT_RC(er_request_write(r, 0, x, sizeof x, ER_COPY_DENSE), ER_OK);
+      EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+      for (uint32_t o = 0; o < 3; o++) {
+        EXPECT_RC(er_request_read(r, o, y, sizeof y, ER_COPY_DENSE), ER_OK);
+        float k = o < 2 ? 2.0f : 1.0f;
+        CHECK(y[0] == k * x[0] && y[1] == k * x[1], "run %d output %u: %g %g", run, o, y[0], y[1]);
+      }
+    }
+    er_request_free(r);
+  }
+  er_model_free(m);
+
+  /* Unknown rank: rank 0 with ER_TENSOR_UNKNOWN_RANK; any rank 1..ER_MAX_DIMS is accepted. A true
+     scalar (an empty shape) is rank 0 without the flag. */
+  g = (bytes){0};
+  onnx_add(&g, "x", "y");
+  onnx_add(&g, "s", "t");
+  onnx_value(&g, 11, "x", -1, NULL);
+  onnx_value(&g, 11, "s", 0, NULL);
+  onnx_value(&g, 12, "y", -1, NULL);
+  onnx_value(&g, 12, "t", 0, NULL);
+  r = open_onnx(onnx_file("unknown_rank.onnx", &g), &m);
+  CHECK(r != NULL, "the unknown-rank model opens");
+  if (!r) {
+    er_model_free(m);
+    return;
+  }
+  uint8_t info[ER_TENSOR_INFO_SIZE];
+  EXPECT_RC(er_model_tensor(m, ER_INPUT, 0, info, sizeof info), ER_OK);
+  CHECK(rd_u32(info + 8) == 0 && rd_u32(info + 12) == (ER_TENSOR_UNKNOWN_RANK | ER_TENSOR_DYNAMIC),
+        "unknown-rank input: rank %u flags %u", rd_u32(info + 8), rd_u32(info + 12));
+  EXPECT_RC(er_model_tensor(m, ER_INPUT, 1, info, sizeof info), ER_OK);
+  CHECK(rd_u32(info + 8) == 0 && rd_u32(info + 12) == 0, "scalar input: rank %u flags %u", rd_u32(info + 8),
+        rd_u32(info + 12));
+  EXPECT_RC(er_model_tensor(m, ER_OUTPUT, 0, info, sizeof info), ER_OK);
+  CHECK(rd_u32(info + 12) == (ER_TENSOR_UNKNOWN_RANK | ER_TENSOR_DYNAMIC), "unknown-rank output: flags %u",
+        rd_u32(info + 12));
+  int64_t scalar_dims[1] = {1};
+  EXPECT_RC(er_request_set_shape(r, 1, scalar_dims, 1), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_request_set_shape(r, 0, scalar_dims, 0), ER_ERR_INVALID_ARGUMENT);
+  int64_t eleven[ER_MAX_DIMS + 1] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  EXPECT_RC(er_request_set_shape(r, 0, eleven, ER_MAX_DIMS + 1), ER_ERR_INVALID_ARGUMENT);
+  const int64_t shapes[3][3] = {{4, 0, 0}, {2, 3, 0}, {1, 2, 2}};
+  for (uint32_t k = 0; k < 3; k++) {
+    uint32_t rank = k + 1, n = 1;
+    for (uint32_t i = 0; i < rank; i++) n *= (uint32_t)shapes[k][i];
+    float x[6] = {1, -2, 3, 0.5f, 5, 6}, y[6] = {0}, s = 4, t = 0;
+    EXPECT_RC(er_request_set_shape(r, 0, shapes[k], rank), ER_OK);
+    EXPECT_RC(er_request_write(r, 0, x, n * 4, ER_COPY_DENSE), ER_OK);
+    EXPECT_RC(er_request_write(r, 1, &s, 4, ER_COPY_DENSE), ER_OK);
+    EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+    uint64_t w[ER_REQ_TENSOR_WORDS];
+    EXPECT_RC(er_request_tensor(r, ER_OUTPUT, 0, w), ER_OK);
+    int shape_ok = w[2] == rank && w[1] == n * 4u;
+    for (uint32_t i = 0; i < rank && shape_ok; i++) shape_ok = (int64_t)w[3 + i] == shapes[k][i];
+    CHECK(shape_ok, "rank-%u run: output rank %llu, %llu bytes", rank, (unsigned long long)w[2],
+          (unsigned long long)w[1]);
+    EXPECT_RC(er_request_read(r, 0, y, n * 4, ER_COPY_DENSE), ER_OK);
+    int values_ok = 1;
+    for (uint32_t i = 0; i < n; i++) values_ok &= y[i] == 2 * x[i];
+    CHECK(values_ok, "rank-%u run: y = x + x", rank);
+    EXPECT_RC(er_request_read(r, 1, &t, 4, ER_COPY_DENSE), ER_OK);
+    CHECK(t == 8, "scalar output %g", t);
+  }
+  er_request_free(r);
+  er_model_free(m);
+}
+
 /* Section timings on stderr when NATIVE_TEST_TIMES is set. */
 static void lap(const char *what) {
   static struct timespec last;
@@ -1234,6 +1453,7 @@ int main(int argc, char **argv) {
   test_globals();
   lap("globals");
   test_ort(argv[2], argv[3]);
+  test_ort_graphs();
   lap("ort");
   er_set_worker_limit(8);
   test_hbdnn(argv[1]);

@@ -234,6 +234,8 @@ SIM_API void hbSimSetCoreCount(int32_t n);
 SIM_API void hbSimSetStrictCache(int32_t on);
 SIM_API int32_t hbSimCompletionLog(int64_t *customIds, int32_t cap);
 SIM_API int64_t hbSimMemCounter(const void *virAddr, const char *name);
+/* Tasks that finish their work wait, still running, until hbSimHold(0) or maxUs from now. */
+SIM_API void hbSimHold(int64_t maxUs);
 
 /* ---- internal task interface libdnn -> libhbucp (exported because it crosses .so files) -- */
 

@@ -76,6 +76,8 @@ static struct {
   int64_t *log;
   int32_t logLen, logCap;
   int64_t latencyOverride; /* -1: per model */
+  int64_t holdUntilUs;     /* hbSimHold: finished tasks wait until then (now_us clock) */
+  int32_t held;            /* tasks waiting at the hold */
   int32_t cores;
   int strictCache;
   pthread_t workers[SIM_MAX_CORES];
@@ -195,6 +197,7 @@ SIM_API int64_t hbSimCounter(const char *name) {
   else if (strcmp(name, "mem_live_bytes") == 0) v = g.memLiveBytes;
   else if (strcmp(name, "cores") == 0) v = g.cores;
   else if (strcmp(name, "latency_us") == 0) v = g.latencyOverride;
+  else if (strcmp(name, "tasks_held") == 0) v = g.held;
   unlock();
   return v;
 }
@@ -217,6 +220,13 @@ SIM_API void hbSimReset(void) {
 SIM_API void hbSimSetLatencyUs(int64_t us) {
   lock();
   g.latencyOverride = us < 0 ? -1 : us;
+  unlock();
+}
+
+SIM_API void hbSimHold(int64_t maxUs) {
+  lock();
+  g.holdUntilUs = maxUs > 0 ? now_us() + maxUs : 0;
+  pthread_cond_broadcast(&g.sched);
   unlock();
 }
 
@@ -750,6 +760,17 @@ static void *worker_main(void *arg) {
       g.c.preemptions++;
       continue;
     }
+    /* hbSimHold: the task has done its work but stays running (buffers pinned) until released. */
+    if (g.holdUntilUs > now_us()) {
+      g.held++;
+      while (!g.shutdown && g.holdUntilUs > now_us()) {
+        struct timespec dl = deadline_ts(g.holdUntilUs);
+        pthread_cond_timedwait(&g.sched, &g.mu, &dl);
+      }
+      g.held--;
+      if (device_clock < now_us()) device_clock = now_us();
+    }
+    if (g.shutdown) break;
     t->state = T_DONE;
     t->status = status;
     unpin(t);
