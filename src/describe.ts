@@ -29,8 +29,8 @@ function table(title: string, tensors: readonly TensorInfo[]): string[] {
     String(i),
     t.name,
     t.dtype,
-    fmtShape(t.shape),
-    fmtShape(t.strides) + (t.padded ? " padded" : ""),
+    t.unknownRank ? "any rank" : fmtShape(t.shape),
+    t.unknownRank ? "-" : fmtShape(t.strides) + (t.padded ? " padded" : ""),
     t.dynamic ? "dynamic" : String(t.byteSize),
     quantText(t),
   ]);

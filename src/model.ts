@@ -343,6 +343,7 @@ function readTensorInfo(native: Native, model: Handle, io: number, index: number
     byteSize: Number(v.getBigUint64(176, true)),
     quantization,
     dynamic: (flags & 1) !== 0,
+    unknownRank: (flags & 8) !== 0,
     padded: (flags & 4) !== 0,
   });
 }
@@ -387,6 +388,29 @@ function checkKeys(options: object, allowed: Set<string>, what: string): void {
     if (typeof key === "symbol") continue;
     if (!allowed.has(key)) throw new TypeError(`unknown ${what} option '${key}'; known: ${[...allowed].join(", ")}`);
   }
+}
+
+const warned = new Set<string>();
+
+/**
+ * Says once per process (console.warn) that a run option has no effect on this backend, so a
+ * program written for the NPU learns why it changes nothing on the CPU (docs/run-options.md).
+ */
+function warnIgnored(backend: string, schedule: Schedule, sync: boolean): void {
+  if (backend !== "ort") return;
+  const ignored = schedule.coreMask !== 0
+    ? "cores"
+    : sync && schedule.priority !== 0
+    ? "priority"
+    : sync && schedule.customId !== 0
+    ? "customId"
+    : undefined;
+  if (ignored === undefined || warned.has(ignored)) return;
+  warned.add(ignored);
+  const why = ignored === "cores"
+    ? "ONNX Runtime's threads are set at open with intraOpThreads / interOpThreads"
+    : "on ort it only orders runAsync's queue";
+  console.warn(`edgerun: the ort backend ignores the ${ignored} run option (${why}); see docs/run-options.md`);
 }
 
 /** Validates run options into a schedule. */
@@ -680,6 +704,7 @@ export class Model implements Disposable, AsyncDisposable {
     const started = performance.now();
     const request = this.#live();
     const schedule = toSchedule(options);
+    warnIgnored(this.backend, schedule, true);
     if (feeds !== undefined) this.#checkFeeds(feeds).forEach((feed, i) => request.feed(i, feed));
     const tensors = request.run(schedule);
     const outputs = new Outputs();
@@ -706,6 +731,7 @@ export class Model implements Disposable, AsyncDisposable {
     try {
       this.#live();
       const schedule = toSchedule(options, ASYNC_KEYS);
+      warnIgnored(this.backend, schedule, false);
       const signal = Object.hasOwn(options, "signal") ? options.signal : undefined;
       if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
       const checked = feeds === undefined ? this.#currentInputs() : this.#checkFeeds(feeds);

@@ -19,6 +19,7 @@ const ER_OUTPUT = 1;
 const COPY_DENSE = 0;
 const COPY_FLOAT32 = 1;
 const TENSOR_WORDS = 23;
+const MAX_DIMS = 10;
 
 /** Scheduling of one run (already validated). */
 export interface Schedule {
@@ -393,6 +394,7 @@ export function checkFeed(info: TensorInfo, feed: unknown, where: string): Check
       `${where} expects ${info.dtype} (${expectedArrayName(info.dtype)}), got ${view.constructor.name}`,
     );
   }
+  if (info.unknownRank) return { data: checkLength(view, unknownRankShape(shape, where), where), shape: shape!, quantize };
   const finalShape = shape ?? inferShape(info, view.length, where);
   if (finalShape.length !== info.shape.length) {
     throw new RangeError(`${where} has rank ${info.shape.length} (shape ${fmtShape(info.shape)}), got ${fmtShape(finalShape)}`);
@@ -402,13 +404,26 @@ export function checkFeed(info: TensorInfo, feed: unknown, where: string): Check
       throw new RangeError(`${where} expects shape ${fmtShape(info.shape)}, got ${fmtShape(finalShape)}`);
     }
   }
-  const n = elementCount(finalShape);
+  return { data: checkLength(view, finalShape, where), shape: finalShape, quantize };
+}
+
+function checkLength(view: TypedArray, shape: readonly number[], where: string): TypedArray {
+  const n = elementCount(shape);
   if (view.length !== n) {
-    throw new RangeError(
-      `${where} expects ${n} elements (shape ${fmtShape(finalShape)}), got ${view.length}`,
-    );
+    throw new RangeError(`${where} expects ${n} elements (shape ${fmtShape(shape)}), got ${view.length}`);
   }
-  return { data: view, shape: finalShape, quantize };
+  return view;
+}
+
+/** An input of unknown rank takes the feed's shape, which must be given (1 to 10 dimensions). */
+function unknownRankShape(shape: readonly number[] | undefined, where: string): readonly number[] {
+  if (shape === undefined) {
+    throw new TypeError(`${where} has no declared shape (any rank): pass { data, shape }`);
+  }
+  if (shape.length < 1 || shape.length > MAX_DIMS) {
+    throw new RangeError(`${where} takes 1 to ${MAX_DIMS} dimensions, got ${fmtShape(shape)}`);
+  }
+  return shape;
 }
 
 function inferShape(info: TensorInfo, length: number, where: string): readonly number[] {

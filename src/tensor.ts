@@ -147,6 +147,18 @@ export interface TensorInfo {
    */
   readonly dynamic: boolean;
   /**
+   * True when even the number of dimensions is known only at run time (an ONNX input or output
+   * declared without a shape); `shape` is then empty and a feed must give its shape.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("model.onnx");
+   * if (model.inputs[0].unknownRank) model.run({ data: new Float32Array(6), shape: [2, 3] });
+   * ```
+   */
+  readonly unknownRank: boolean;
+  /**
    * True when strides differ from the dense layout.
    *
    * @example

@@ -215,6 +215,7 @@ test("cli: random inputs are deterministic per seed, in range, float32 for float
     byteSize: 0,
     quantization: quantized ? { scales: new Float32Array([0.1]), zeroPoints: new Int32Array(0), axis: -1 } : null,
     dynamic: false,
+    unknownRank: false,
     padded: false,
   });
   const a = randomTensor(info("float32"), [2, 50], 7);

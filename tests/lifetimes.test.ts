@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EdgerunError, open, Tensor } from "../mod.ts";
 import { test } from "./compat.ts";
-import { dtypeModel, identityModel, symbolicBatchModel } from "./fixtures/onnx_models.ts";
+import { dtypeModel, identityModel, symbolicBatchModel, unknownRankModel } from "./fixtures/onnx_models.ts";
 import { root, runScript, tempFile, values } from "./helpers.ts";
 import { simModelFile, useSim } from "./sim_helpers.ts";
 
@@ -265,4 +265,42 @@ test("lifetimes: two inputs whose names decode to the same text are refused by n
   );
   const out = model.run([Float32Array.of(1), Float32Array.of(2)]);
   assert.deepEqual(out.map((t) => values(t.data)), [[1], [2]]);
+});
+
+test("lifetimes: an ONNX input of unknown rank runs with the shape each feed gives", async () => {
+  using model = open(tempFile("lifetimes_any_rank.onnx", unknownRankModel())); // y = x + x, no declared shapes
+  const [x] = model.inputs;
+  assert.deepEqual([x.unknownRank, x.dynamic, x.shape], [true, true, []]);
+  assert.match(model.describe(), /any rank/);
+  for (const shape of [[2, 3], [4], [1, 2, 1, 2]]) {
+    const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => i + 1);
+    const [y] = model.run({ data, shape });
+    assert.deepEqual([y.shape, values(y.data)], [shape, values(data, (v) => 2 * v)]);
+    assert.equal(model.inputs[0].data.length, data.length, "the input view follows the shape");
+    const [z] = await model.runAsync({ data, shape });
+    assert.deepEqual([z.shape, values(z.data)], [shape, values(data, (v) => 2 * v)]);
+  }
+  assert.throws(() => model.run(Float32Array.of(1, 2)), (e) => e instanceof TypeError && /pass \{ data, shape \}/.test(e.message));
+  assert.throws(() => model.run({ data: Float32Array.of(1), shape: [] }), RangeError);
+  assert.throws(() => model.run({ data: Float32Array.of(1, 2), shape: [3] }), RangeError);
+});
+
+test("run options: an option the ort backend ignores is named once per process (console.warn)", () => {
+  const result = child(`
+    const warnings = [];
+    console.warn = (...args) => warnings.push(args.join(" "));
+    const model = open(${JSON.stringify(ORT_MODEL)});
+    const x = new Float32Array(6);
+    for (let i = 0; i < 3; i++) model.run(x, { cores: [1] });
+    for (let i = 0; i < 3; i++) model.run(x, { priority: 7, customId: 3 });
+    await model.runAsync(x, { priority: 200 }); // orders the async queue: not ignored
+    await model.runAsync(x, { cores: 3 });
+    model.run(x, { timeoutMs: 1000 });
+    model.close();
+    console.log(JSON.stringify(warnings));
+  `);
+  const warnings = Object.values(result) as string[];
+  assert.equal(warnings.length, 2, JSON.stringify(warnings));
+  assert.match(warnings[0], /ignores the cores run option/);
+  assert.match(warnings[1], /ignores the priority run option/);
 });
