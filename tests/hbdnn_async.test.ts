@@ -26,14 +26,16 @@ async function settleAll(model: Model): Promise<void> {
 test("hbdnn async: timers keep firing while a task runs on the device", async () => {
   const model = open(affineModel("slow"));
   let settled = false;
-  const pending = model.runAsync(new Float32Array([1, 2, 3, 4])).finally(() => (settled = true));
-  // The device holds the task: the timers below fire while it is still running, so the event
-  // loop was never blocked on it (whatever the machine's speed).
-  await withHold(sim, async () => {
+  // The device holds the task (set before the run starts, so even a 1 ms task cannot finish
+  // first): the timers below fire while it is still running, so the event loop was never
+  // blocked on it (whatever the machine's speed).
+  const pending = await withHold(sim, async () => {
+    const pending = model.runAsync(new Float32Array([1, 2, 3, 4])).finally(() => (settled = true));
     assert.ok(await sim.waitFor(() => simHeld(sim) === 1), "the task is on the device");
     for (let tick = 0; tick < 10; tick++) await new Promise((r) => setTimeout(r, 1));
     assert.equal(simHeld(sim), 1, "the task is still running");
     assert.equal(settled, false, "the run has not settled");
+    return pending;
   });
   assert.deepEqual(values((await pending)[0].data), [4, 7, 10, 13]);
   await settleAll(model);
