@@ -117,6 +117,7 @@ test-aarch64: deps $(LIB_AARCH64) $(SIM_AARCH64) $(AARCH64_APT_STAMP) $(AARCH64_
 
 bench: deps build sim
 	@mkdir -p zig-out/bench
+	$(DENO) run --allow-all bench/overhead.ts
 	$(DENO) run --allow-all bench/run.ts
 	$(DENO) run --allow-all bench/async.ts
 	$(BUN) run bench/async.ts
