@@ -26,6 +26,7 @@ const bunType = {
   u32: "u32",
   i32: "i32",
   i64: "i64",
+  f64: "f64",
   handle: "ptr",
   buffer: "ptr",
   void: "void",

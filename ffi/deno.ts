@@ -10,6 +10,7 @@ const parameterType = {
   u32: "u32",
   i32: "i32",
   i64: "i64",
+  f64: "f64",
   handle: "pointer",
   buffer: "buffer",
   void: "void",

@@ -2,6 +2,7 @@
  * The one symbol table of libedgerun (shim/include/edgerun.h), in a neutral vocabulary that
  * ffi/deno.ts and ffi/bun.ts translate:
  *   "u32" / "i32"  32-bit integers
+ *   "f64"          a double, a number both ways
  *   "i64"          a 64-bit signed integer, a bigint both ways (not used by libedgerun itself;
  *                  for other libraries opened with openRawLibrary, e.g. the test simulator)
  *   "handle"       an opaque native handle (er_pack*, er_model*, er_request*)
@@ -13,6 +14,7 @@
  */
 export const symbols = {
   er_abi_version: { args: [], result: "u32" },
+  er_clock_ms: { args: [], result: "f64" },
   er_last_error: {
     args: [
       "buffer", // char *buf
@@ -312,7 +314,7 @@ export const symbols = {
 } as const satisfies SymbolTable;
 
 /** A neutral argument or result type. */
-export type NeutralType = "u32" | "i32" | "i64" | "handle" | "buffer" | "void";
+export type NeutralType = "u32" | "i32" | "i64" | "f64" | "handle" | "buffer" | "void";
 
 /** The shape of a neutral symbol table. */
 export type SymbolTable = Record<

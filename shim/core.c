@@ -43,6 +43,12 @@ struct er_request {
 
 ER_API uint32_t er_abi_version(void) { return ER_ABI_VERSION; }
 
+ER_API double er_clock_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 /* Live handles and runs on worker threads, for leak checks (er_debug_live_counts). */
 static atomic_int live_packs, live_models, live_requests, live_submitted;
 

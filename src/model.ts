@@ -7,10 +7,10 @@ import { check, EdgerunError, nativeError } from "../ffi/errors.ts";
 import { loadNative, withPermissionHint } from "../ffi/load.ts";
 import { dtypeFromNumber, type TypedArray } from "./dtype.ts";
 import { formatDescription } from "./describe.ts";
-import { type CheckedFeed, checkFeed, isTensorFeed, Request, type Schedule, type TensorFeed } from "./request.ts";
+import { type CheckedFeed, checkDense, checkFeed, isTensorFeed, Request, type Schedule, type TensorFeed } from "./request.ts";
 import { abandonRunning, BACKEND_LIMITS, rejectQueued, type RunHost, runAsync } from "./scheduler.ts";
 import { type RunStats, StatsRecorder } from "./stats.ts";
-import { Outputs } from "./outputs.ts";
+import type { Outputs } from "./outputs.ts";
 import { bindImage, type ImageFeed, isImageFeed } from "./image.ts";
 import { Tensor, type TensorInfo } from "./tensor.ts";
 
@@ -384,8 +384,9 @@ const ASYNC_KEYS = new Set([...RUN_KEYS, "signal"]);
 const DEFAULT_MAX_REQUESTS = { ort: 4, hbdnn: 32 } as const;
 
 function checkKeys(options: object, allowed: Set<string>, what: string): void {
-  for (const key of Reflect.ownKeys(options)) {
-    if (typeof key === "symbol") continue;
+  // for-in, not Object.keys: no array per run; inherited keys are skipped (not options).
+  for (const key in options) {
+    if (!Object.hasOwn(options, key)) continue;
     if (!allowed.has(key)) throw new TypeError(`unknown ${what} option '${key}'; known: ${[...allowed].join(", ")}`);
   }
 }
@@ -413,8 +414,12 @@ function warnIgnored(backend: string, schedule: Schedule, sync: boolean): void {
   console.warn(`edgerun: the ort backend ignores the ${ignored} run option (${why}); see docs/run-options.md`);
 }
 
+/** The schedule of a run without options (shared: runs never change a schedule). */
+const DEFAULT_SCHEDULE: Schedule = Object.freeze({ priority: 0, customId: 0, coreMask: 0, timeoutMs: 0 });
+
 /** Validates run options into a schedule. */
-export function toSchedule(options: RunOptions = {}, keys: Set<string> = RUN_KEYS): Schedule {
+export function toSchedule(options?: RunOptions, keys: Set<string> = RUN_KEYS): Schedule {
+  if (options === undefined) return DEFAULT_SCHEDULE;
   if (typeof options !== "object" || options === null) throw new TypeError("run options must be an object");
   checkKeys(options, keys, "run");
   const priority = own(options, "priority") ?? 0;
@@ -543,6 +548,8 @@ export class Model implements Disposable, AsyncDisposable {
   #drainWaiters: (() => void)[] = [];
   #closing = false;
   #stats = new StatsRecorder();
+  /** "input 'x'" per input, for error messages (made once, not per run). */
+  #where: string[] = [];
   #host!: RunHost;
 
   /** Use {@link open} or {@link openAll}. */
@@ -563,6 +570,7 @@ export class Model implements Disposable, AsyncDisposable {
       this.info = Object.freeze(JSON.parse(decoder.decode(buf.subarray(0, Math.min(len[0], buf.length - 1)))));
       this.backend = this.info.backend === "hbdnn" ? "hbdnn" : "ort";
       this.#inputInfos = inputs;
+      this.#where = inputs.map((info) => `input '${info.name}'`);
       this.#request = new Request(native, handle, inputs, this.outputs);
       this.#maxRequests = Math.min(maxRequests ?? DEFAULT_MAX_REQUESTS[this.backend], BACKEND_LIMITS[this.backend]);
       this.#host = this.#makeHost();
@@ -701,15 +709,23 @@ export class Model implements Disposable, AsyncDisposable {
    * ```
    */
   run(feeds?: Feeds, options?: RunOptions): Outputs {
-    const started = performance.now();
+    const clock = this.#native.symbols.er_clock_ms;
+    const started = clock();
     const request = this.#live();
     const schedule = toSchedule(options);
-    warnIgnored(this.backend, schedule, true);
-    if (feeds !== undefined) this.#checkFeeds(feeds).forEach((feed, i) => request.feed(i, feed));
-    const tensors = request.run(schedule);
-    const outputs = new Outputs();
-    for (const t of tensors) outputs.push(t);
-    this.#stats.record(request.lastRunMs, performance.now() - started);
+    if (schedule !== DEFAULT_SCHEDULE) warnIgnored(this.backend, schedule, true);
+    if (feeds !== undefined) {
+      // One TypedArray for a one-input model of fixed shape: the common case, checked and
+      // written without building a list.
+      const only = this.inputs.length === 1 ? this.inputs[0] : undefined;
+      if (only && !only.dynamic && ArrayBuffer.isView(feeds)) request.write(0, checkDense(only, feeds, this.#where[0]));
+      else {
+        const checked = this.#checkFeeds(feeds);
+        for (let i = 0; i < checked.length; i++) request.feed(i, checked[i]);
+      }
+    }
+    const outputs = request.run(schedule);
+    this.#stats.record(request.lastRunMs, clock() - started);
     return outputs;
   }
 
@@ -833,7 +849,7 @@ export class Model implements Disposable, AsyncDisposable {
 
   #checkOne(list: readonly unknown[], i: number): CheckedFeed {
     const f = list[i];
-    if (!isImageFeed(f)) return checkFeed(this.inputs[i], f, `input '${this.inputs[i].name}'`);
+    if (!isImageFeed(f)) return checkFeed(this.inputs[i], f, this.#where[i]);
     return { data: f.data, shape: this.inputs[i].shape, quantize: false, image: bindImage(this.inputs, list, i) };
   }
 

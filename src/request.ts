@@ -12,6 +12,7 @@ import type { Handle, Native } from "../ffi/abi.ts";
 import { check, EdgerunError } from "../ffi/errors.ts";
 import { acceptsArray, dtypeSize, expectedArrayName, type TypedArray, typedView } from "./dtype.ts";
 import type { ImageBinding } from "./image.ts";
+import { Outputs } from "./outputs.ts";
 import { denseStrides, elementCount, Tensor, type TensorInfo, type TensorSource } from "./tensor.ts";
 
 const ER_INPUT = 0;
@@ -128,6 +129,8 @@ export class Request {
   readonly #outputTensors: Tensor[];
   readonly #dynamicOutputs: number[];
   readonly #words = new BigUint64Array(TENSOR_WORDS);
+  /** What run() returns: made once, again only when an output tensor is replaced. */
+  #outputList: Outputs | undefined;
   #freed = false;
   #queue: unknown;
 
@@ -315,8 +318,11 @@ export class Request {
     this.#native.symbols.er_request_cancel(this.#handle);
   }
 
-  /** Runs synchronously; outputs are refreshed where their shape may have changed. */
-  run(schedule: Schedule): readonly Tensor[] {
+  /**
+   * Runs synchronously; outputs are refreshed where their shape may have changed. Returns the
+   * request's frozen Outputs: the same object for as long as its tensors stay the same.
+   */
+  run(schedule: Schedule): Outputs {
     const status = this.#native.symbols.er_request_run(
       this.#handle,
       schedule.priority,
@@ -324,9 +330,14 @@ export class Request {
       schedule.coreMask,
       schedule.timeoutMs,
     );
-    check(this.#native, status);
-    for (const i of this.#dynamicOutputs) this.#refreshOutput(i);
-    return this.#outputTensors;
+    if (status !== 0) check(this.#native, status);
+    for (let k = 0; k < this.#dynamicOutputs.length; k++) this.#refreshOutput(this.#dynamicOutputs[k]);
+    if (this.#outputList === undefined) {
+      const list = new Outputs();
+      for (const t of this.#outputTensors) list.push(t);
+      this.#outputList = Object.freeze(list);
+    }
+    return this.#outputList;
   }
 
   #refreshOutput(i: number): void {
@@ -341,6 +352,7 @@ export class Request {
     detach(old.view);
     this.#outputs[i] = this.#slot(ER_OUTPUT, i, old.info);
     this.#outputTensors[i] = this.#tensor(i, this.#outputs[i]);
+    this.#outputList = undefined;
   }
 
   /** Frees the native buffers; every view of this request is detached first. */
@@ -358,7 +370,9 @@ export function checkFeed(info: TensorInfo, feed: unknown, where: string): Check
   let data: unknown = feed;
   let shape: readonly number[] | undefined;
   let quantize = false;
-  if (feed instanceof Tensor) {
+  if (ArrayBuffer.isView(feed)) {
+    // a TypedArray: checked below
+  } else if (feed instanceof Tensor) {
     data = feed.padded ? feed.dense() : feed.data;
     shape = feed.shape;
   } else if (isTensorFeed(feed)) {
@@ -370,18 +384,7 @@ export function checkFeed(info: TensorInfo, feed: unknown, where: string): Check
       throw new TypeError(`${where}: shape must be an array of non-negative integers`);
     }
   }
-  if (!ArrayBuffer.isView(data) || data instanceof DataView) {
-    throw new TypeError(`${where} must be a ${expectedArrayName(info.dtype)}, got ${describeValue(data)}`);
-  }
-  const view = data as TypedArray;
-  const buffer = view.buffer as ArrayBuffer & { detached?: boolean; resizable?: boolean; growable?: boolean };
-  if (buffer.detached) {
-    throw new TypeError(`${where}: the ArrayBuffer is detached`);
-  }
-  // A queued run copies its feeds in later: a buffer that can shrink by then would feed stale data.
-  if (buffer.resizable || buffer.growable) {
-    throw new TypeError(`${where}: resizable and growable buffers are not accepted; copy the data into a fixed-length one`);
-  }
+  const view = checkBuffer(info, data, where);
   if (quantize) {
     if (!(view instanceof Float32Array)) {
       throw new TypeError(`${where}: quantize needs a Float32Array, got ${view.constructor.name}`);
@@ -396,6 +399,7 @@ export function checkFeed(info: TensorInfo, feed: unknown, where: string): Check
   }
   if (info.unknownRank) return { data: checkLength(view, unknownRankShape(shape, where), where), shape: shape!, quantize };
   const finalShape = shape ?? inferShape(info, view.length, where);
+  if (finalShape === info.shape) return { data: checkLength(view, finalShape, where), shape: finalShape, quantize };
   if (finalShape.length !== info.shape.length) {
     throw new RangeError(`${where} has rank ${info.shape.length} (shape ${fmtShape(info.shape)}), got ${fmtShape(finalShape)}`);
   }
@@ -405,6 +409,34 @@ export function checkFeed(info: TensorInfo, feed: unknown, where: string): Check
     }
   }
   return { data: checkLength(view, finalShape, where), shape: finalShape, quantize };
+}
+
+/**
+ * The run(x) fast path: a TypedArray feed for an input of fixed shape, checked as checkFeed
+ * checks it (type, buffer, element count) without building a CheckedFeed.
+ */
+export function checkDense(info: TensorInfo, feed: ArrayBufferView, where: string): TypedArray {
+  const view = checkBuffer(info, feed, where);
+  if (!acceptsArray(info.dtype, view)) {
+    throw new TypeError(`${where} expects ${info.dtype} (${expectedArrayName(info.dtype)}), got ${view.constructor.name}`);
+  }
+  return checkLength(view, info.shape, where);
+}
+
+/** A TypedArray (not a DataView) over a live, fixed-length buffer. */
+function checkBuffer(info: TensorInfo, data: unknown, where: string): TypedArray {
+  if (!ArrayBuffer.isView(data) || data instanceof DataView) {
+    throw new TypeError(`${where} must be a ${expectedArrayName(info.dtype)}, got ${describeValue(data)}`);
+  }
+  const buffer = data.buffer as ArrayBuffer & { detached?: boolean; resizable?: boolean; growable?: boolean };
+  if (buffer.detached) {
+    throw new TypeError(`${where}: the ArrayBuffer is detached`);
+  }
+  // A queued run copies its feeds in later: a buffer that can shrink by then would feed stale data.
+  if (buffer.resizable || buffer.growable) {
+    throw new TypeError(`${where}: resizable and growable buffers are not accepted; copy the data into a fixed-length one`);
+  }
+  return data as TypedArray;
 }
 
 function checkLength(view: TypedArray, shape: readonly number[], where: string): TypedArray {
@@ -427,6 +459,7 @@ function unknownRankShape(shape: readonly number[] | undefined, where: string): 
 }
 
 function inferShape(info: TensorInfo, length: number, where: string): readonly number[] {
+  if (!info.dynamic) return info.shape;
   const unknown = info.shape.filter((d) => d < 0).length;
   if (unknown === 0) return info.shape;
   if (unknown > 1) {

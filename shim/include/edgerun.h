@@ -108,6 +108,10 @@ typedef struct er_request er_request;
 
 ER_API uint32_t er_abi_version(void);
 
+/* Milliseconds of the monotonic clock the shim times runs with (one FFI call: cheaper than a
+   runtime's performance.now() on Deno). */
+ER_API double er_clock_ms(void);
+
 /* Last error of the calling thread. Each returns the full length; copies at most cap-1 bytes + NUL. */
 ER_API uint32_t er_last_error(char *buf, uint32_t cap);
 #define ER_FIELD_BACKEND 0u
