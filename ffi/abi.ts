@@ -40,10 +40,11 @@ export interface Native {
   /** A zero-copy ArrayBuffer over native memory. It must not outlive that memory. */
   view(address: bigint, byteLength: number): ArrayBuffer;
   /**
-   * Waits off the JS thread for run completions on a queue (er_completion_wait_on): resolves with
-   * how many tags were written (0 after er_completion_wake_on). One call at a time per queue.
+   * Waits off the JS thread until completions (or a wake) are ready on a queue
+   * (er_completion_ready): resolves with 1, or a negative status. No JS memory is handed to the
+   * waiting thread; the tags are then taken with er_completion_take. One call at a time per queue.
    */
-  waitCompletions(queue: number, tags: Uint32Array): Promise<number>;
+  waitCompletions(queue: number): Promise<number>;
   /** Unloads the library. Every handle becomes invalid. */
   close(): void;
 }

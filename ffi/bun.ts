@@ -44,40 +44,38 @@ export function bunSymbols(source: SymbolTable = symbols): Record<string, { args
 }
 
 /**
- * Runs er_completion_wait_on on a worker, one per queue (so one per realm); the worker holds the
+ * Runs er_completion_ready on a worker, one per queue (so one per realm); the worker holds the
  * process only while a wait is out.
  */
-function completionWaiter(path: string): (queue: number, tags: Uint32Array) => Promise<number> {
-  const waiters = new Map<number, (tags: Uint32Array) => Promise<number>>();
-  return (queue, tags) => {
+function completionWaiter(path: string): (queue: number) => Promise<number> {
+  const waiters = new Map<number, () => Promise<number>>();
+  return (queue) => {
     let wait = waiters.get(queue);
     if (!wait) waiters.set(queue, wait = queueWaiter(path, queue));
-    return wait(tags);
+    return wait();
   };
 }
 
-function queueWaiter(path: string, queue: number): (tags: Uint32Array) => Promise<number> {
+function queueWaiter(path: string, queue: number): () => Promise<number> {
   let worker: BunWorker | undefined;
-  let pending: { tags: Uint32Array; resolve: (n: number) => void; reject: (e: unknown) => void } | undefined;
-  return (tags) => {
+  let pending: { resolve: (n: number) => void; reject: (e: unknown) => void } | undefined;
+  return () => {
     if (pending) return Promise.reject(new Error("waitCompletions is already waiting"));
     if (!worker) {
       worker = new Worker(new URL("./bun_waiter.ts", import.meta.url)) as BunWorker;
-      worker.onmessage = (event: MessageEvent<{ count: number; tags: Uint32Array; error?: string }>) => {
+      worker.onmessage = (event: MessageEvent<{ ready: number; error?: string }>) => {
         const p = pending!;
         pending = undefined;
         worker!.unref();
         if (event.data.error) return p.reject(new Error(event.data.error));
-        if (event.data.count < 0) return p.resolve(event.data.count);
-        p.tags.set(event.data.tags.subarray(0, Math.min(event.data.count, p.tags.length)));
-        p.resolve(event.data.count);
+        p.resolve(event.data.ready);
       };
       worker.postMessage({ type: "open", path, queue });
     }
     return new Promise<number>((resolve, reject) => {
-      pending = { tags, resolve, reject };
+      pending = { resolve, reject };
       worker!.ref();
-      worker!.postMessage({ type: "wait", cap: tags.length });
+      worker!.postMessage({ type: "wait" });
     });
   };
 }

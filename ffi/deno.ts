@@ -30,12 +30,7 @@ function denoSymbols(source: SymbolTable = symbols): Deno.ForeignLibraryInterfac
 
 function open(path: string): Native {
   const lib = Deno.dlopen(path, denoSymbols());
-  const wait = lib.symbols.er_completion_wait_on as unknown as (
-    queue: number,
-    tags: Uint32Array,
-    cap: number,
-    timeoutMs: number,
-  ) => Promise<number>;
+  const ready = lib.symbols.er_completion_ready as unknown as (queue: number, timeoutMs: number) => Promise<number>;
   return {
     symbols: lib.symbols as unknown as Symbols,
     path,
@@ -46,7 +41,7 @@ function open(path: string): Native {
       if (byteLength === 0 || pointer === null) return new ArrayBuffer(0);
       return Deno.UnsafePointerView.getArrayBuffer(pointer, byteLength);
     },
-    waitCompletions: (queue: number, tags: Uint32Array): Promise<number> => wait(queue, tags, tags.length, -1),
+    waitCompletions: (queue: number): Promise<number> => ready(queue, -1),
     close: () => lib.close(),
   };
 }

@@ -260,15 +260,21 @@ export const symbols = {
     ],
     result: "i32",
   },
-  er_completion_wait_on: {
+  er_completion_ready: {
     args: [
       "u32", // uint32_t queue
-      "buffer", // uint32_t *tags
-      "u32", // uint32_t cap
       "i32", // int32_t timeout_ms
     ],
     result: "i32",
     blocking: true,
+  },
+  er_completion_take: {
+    args: [
+      "u32", // uint32_t queue
+      "buffer", // uint32_t *tags
+      "u32", // uint32_t cap
+    ],
+    result: "i32",
   },
   er_completion_wake_on: {
     args: [

@@ -1,7 +1,7 @@
 /*
  * The shim's worker threads and the completion queues behind er_request_submit.
  * Jobs run in submission order on up to `limit` threads (created on demand, kept for reuse).
- * Completions are tags in a FIFO per queue that callers drain with er_completion_wait_on.
+ * Completions are tags in a FIFO per queue that callers drain with er_completion_ready/take.
  *
  * Waiting uses semaphores, not condition variables: under many threads, glibc 2.36's
  * pthread_cond_signal was seen hanging in __condvar_quiesce_and_switch_g1 (a known glibc condvar
@@ -45,6 +45,7 @@ typedef struct cqueue {
   uint32_t *tags;
   uint32_t head, count, cap;
   int in_use;
+  atomic_int waiters; /* threads in er_completion_ready */
 } cqueue;
 
 #define MAX_QUEUES 4096u
@@ -148,7 +149,9 @@ ER_API int32_t er_completion_queue_new(uint32_t *out) {
   pthread_once(&sems_once, init_sems);
   pthread_mutex_lock(&queues_lock);
   uint32_t id = 1;
-  while (id < MAX_QUEUES && queues[id] && queues[id]->in_use) id++;
+  /* A freed queue with a thread still asleep in it (its realm ended mid-wait) is never reused:
+     that thread would take the new owner's tokens. */
+  while (id < MAX_QUEUES && queues[id] && (queues[id]->in_use || atomic_load(&queues[id]->waiters))) id++;
   if (id == MAX_QUEUES) {
     pthread_mutex_unlock(&queues_lock);
     return er_fail(ER_ERR_OUT_OF_MEMORY, NULL, NULL, "all %u completion queues are in use", MAX_QUEUES - 1);
@@ -180,7 +183,12 @@ ER_API int32_t er_completion_queue_free(uint32_t id) {
   if (id == 0) return ER_OK; /* the default queue lives as long as the process */
   pthread_mutex_lock(&queues_lock);
   int found = id < MAX_QUEUES && queues[id] && queues[id]->in_use;
-  if (found) queues[id]->in_use = 0;
+  if (found) {
+    queues[id]->in_use = 0;
+    /* A waiter still asleep (its realm stopping with runs out) is woken: it returns, and the id
+       can be handed out again once it has left. */
+    for (int w = atomic_load(&queues[id]->waiters); w > 0; w--) sem_post(&queues[id]->ready);
+  }
   pthread_mutex_unlock(&queues_lock);
   return found ? ER_OK : er_fail(ER_ERR_NOT_FOUND, NULL, NULL, "no completion queue %u", id);
 }
@@ -231,12 +239,29 @@ static int take_token(sem_t *ready, int32_t timeout_ms) {
   }
 }
 
-ER_API int32_t er_completion_wait_on(uint32_t queue, uint32_t *tags, uint32_t cap, int32_t timeout_ms) {
-  if (!tags || cap == 0) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "tags must hold at least one tag");
+ER_API int32_t er_completion_ready(uint32_t queue, int32_t timeout_ms) {
   pthread_once(&sems_once, init_sems);
+  /* Found and counted under queues_lock, so er_completion_queue_free either sees this waiter (and
+     wakes it) or this call sees the queue freed. While a thread sleeps here the queue is not
+     handed to another realm (er_completion_queue_new). */
+  pthread_mutex_lock(&queues_lock);
+  cqueue *q = queue < MAX_QUEUES && queues[queue] && queues[queue]->in_use ? queues[queue] : NULL;
+  if (q) atomic_fetch_add(&q->waiters, 1);
+  pthread_mutex_unlock(&queues_lock);
+  if (!q) return er_fail(ER_ERR_NOT_FOUND, NULL, NULL, "no completion queue %u", queue);
+  int got = take_token(&q->ready, timeout_ms);
+  atomic_fetch_sub(&q->waiters, 1);
+  return got;
+}
+
+ER_API int32_t er_debug_queue_waiters(uint32_t queue) {
+  return queue < MAX_QUEUES && queues[queue] ? atomic_load(&queues[queue]->waiters) : 0;
+}
+
+ER_API int32_t er_completion_take(uint32_t queue, uint32_t *tags, uint32_t cap) {
+  if (!tags || cap == 0) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "tags must hold at least one tag");
   cqueue *q = find_queue(queue);
   if (!q) return er_fail(ER_ERR_NOT_FOUND, NULL, NULL, "no completion queue %u", queue);
-  if (!take_token(&q->ready, timeout_ms)) return 0;
   pthread_mutex_lock(&q->lock);
   uint32_t n = 0;
   while (n < cap && q->count > 0) {
@@ -245,16 +270,18 @@ ER_API int32_t er_completion_wait_on(uint32_t queue, uint32_t *tags, uint32_t ca
     q->count--;
   }
   pthread_mutex_unlock(&q->lock);
-  /* One token was taken; each further tag has its own (posted, or about to be: a later wait may
-     then find an empty queue and return 0, which callers treat like a wake). A token with no tag
-     was a wake. */
+  /* er_completion_ready took one token; each further tag has its own (posted, or about to be: a
+     later wait may then find an empty queue and take returns 0, which callers treat like a
+     wake). A token with no tag was a wake. */
   for (uint32_t i = 1; i < n; i++)
     if (sem_trywait(&q->ready) != 0) break;
   return (int32_t)n;
 }
 
 ER_API int32_t er_completion_wait(uint32_t *tags, uint32_t cap, int32_t timeout_ms) {
-  return er_completion_wait_on(0, tags, cap, timeout_ms);
+  if (!tags || cap == 0) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "tags must hold at least one tag");
+  int32_t ready = er_completion_ready(0, timeout_ms);
+  return ready == 1 ? er_completion_take(0, tags, cap) : ready;
 }
 
 ER_API int32_t er_completion_wake_on(uint32_t queue) {

@@ -62,8 +62,10 @@ export class Completions {
     this.#pumping = true;
     try {
       while (this.#handlers.size > 0) {
-        const n = await this.#native.waitCompletions(this.#queue, this.#tags);
-        if (n < 0) return this.#failAll(nativeError(this.#native, n, "waiting for run completions failed"));
+        const ready = await this.#native.waitCompletions(this.#queue);
+        if (ready < 0) return this.#failAll(nativeError(this.#native, ready, "waiting for run completions failed"));
+        const n = this.#native.symbols.er_completion_take(this.#queue, this.#tags, this.#tags.length);
+        if (n < 0) return this.#failAll(nativeError(this.#native, n, "taking run completions failed"));
         for (let i = 0; i < n; i++) {
           const tag = this.#tags[i];
           const handler = this.#handlers.get(tag);
@@ -83,14 +85,16 @@ export class Completions {
       this.#failAll(e instanceof Error ? e : new Error(String(e)));
     } finally {
       this.#pumping = false;
-      if (this.#retired) this.retire();
     }
   }
 
-  /** Gives the native queue back once no run waits on it (now, or when the last one completes). */
+  /**
+   * Gives the native queue back (once). Its waiter is woken and runs still out in this realm
+   * fail here; their tags are dropped by the shim. Used when the realm is about to end.
+   */
   retire(): void {
+    if (this.#retired) return;
     this.#retired = true;
-    if (this.#pumping || this.#handlers.size > 0) return;
     this.#native.symbols.er_completion_queue_free(this.#queue);
   }
 

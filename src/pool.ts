@@ -58,8 +58,12 @@ interface Slot {
   busy: number;
   /** The worker's own terminate(). */
   stop: () => void;
-  /** Set once the worker is being detached and stopped. */
+  /** Set once the worker is being detached and stopped, or has died. */
   retired?: Promise<void>;
+  /** The native model reference this worker adopted (given back by the pool if it dies attached). */
+  shared: SharedModel;
+  /** The worker was asked to detach: from then on it may have released its reference itself. */
+  detachSent?: boolean;
 }
 
 /** How long a detaching worker may take to release its model before it is stopped anyway. */
@@ -104,9 +108,11 @@ export class Pool implements AsyncDisposable {
       // keep its native model reference: its runs are rejected, then it detaches and stops.
       slot.worker.terminate = () => void this.#retire(slot);
       slot.worker.onmessage = (event: MessageEvent<Reply>) => this.#reply(event.data);
+      // An uncaught error (thrown from a timer, an unawaited rejection) ends the worker: only its
+      // own runs fail, and the pool goes on with the others.
       slot.worker.onerror = (event: ErrorEvent) => {
         event.preventDefault?.();
-        this.#failAll(new EdgerunError("BACKEND", `a pool worker failed: ${event.message}`));
+        this.#died(slot, event.message);
       };
     }
   }
@@ -123,9 +129,10 @@ export class Pool implements AsyncDisposable {
    * ```
    */
   static async create(model: Model, workerModule: URL | string, options: PoolOptions = {}): Promise<Pool> {
-    const count = options.workers ?? 2;
+    if (typeof options !== "object" || options === null) throw new TypeError("pool options must be an object");
+    const count = (Object.hasOwn(options, "workers") ? options.workers : undefined) ?? 2;
     if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`workers must be 1..64, got ${count}`);
-    const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+    const startTimeoutMs = (Object.hasOwn(options, "startTimeoutMs") ? options.startTimeoutMs : undefined) ?? 30_000;
     if (typeof startTimeoutMs !== "number" || !(startTimeoutMs > 0) || startTimeoutMs > 0x7fffffff) {
       throw new RangeError(`startTimeoutMs must be a positive number of milliseconds, got ${startTimeoutMs}`);
     }
@@ -137,7 +144,7 @@ export class Pool implements AsyncDisposable {
     try {
       for (let i = 0; i < count; i++) {
         const worker = new Worker(workerModule, { type: "module" });
-        slots.push({ worker, busy: 0, stop: worker.terminate.bind(worker) });
+        slots.push({ worker, busy: 0, stop: worker.terminate.bind(worker), shared: shares[i] });
         await new Promise<void>((resolve, reject) => {
           let sent = false;
           const timer = setTimeout(() => {
@@ -196,7 +203,7 @@ export class Pool implements AsyncDisposable {
    * ```
    */
   get size(): number {
-    return this.#slots.length;
+    return this.#slots.filter((s) => !s.retired).length;
   }
 
   /**
@@ -214,7 +221,9 @@ export class Pool implements AsyncDisposable {
   run<T = unknown>(message: unknown, transfer: Transferable[] = []): Promise<T> {
     if (this.#closed) return Promise.reject(new EdgerunError("CLOSED", "the pool is closed"));
     const live = this.#slots.filter((s) => !s.retired);
-    if (live.length === 0) return Promise.reject(new EdgerunError("CLOSED", "every worker of the pool was terminated"));
+    if (live.length === 0) {
+      return Promise.reject(new EdgerunError("CLOSED", "every worker of the pool was terminated or died"));
+    }
     const slot = live.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.#nextId++;
     slot.busy++;
@@ -234,9 +243,25 @@ export class Pool implements AsyncDisposable {
     else pending.reject(toError(reply.error));
   }
 
-  #failAll(error: Error): void {
-    for (const p of this.#pending.values()) p.reject(error);
-    this.#pending.clear();
+  /** A worker that died: its runs reject, its model reference is given back, the pool shrinks. */
+  #died(slot: Slot, message: string): void {
+    if (slot.retired) return;
+    slot.retired = Promise.resolve();
+    const left = this.size;
+    const error = new EdgerunError(
+      "BACKEND",
+      `a pool worker died (${message}); the pool goes on with ${left} worker${left === 1 ? "" : "s"}`,
+    );
+    for (const [id, p] of this.#pending) {
+      if (p.slot !== slot) continue;
+      this.#pending.delete(id);
+      p.reject(error);
+    }
+    slot.busy = 0;
+    slot.stop();
+    // A dead worker runs no more JS: unless it was told to detach (and may have released it), its
+    // reference is ours to give back. Its requests are not reachable from here and stay allocated.
+    if (!slot.detachSent) Model.unshare(slot.shared);
   }
 
   /**
@@ -282,6 +307,7 @@ export class Pool implements AsyncDisposable {
 
   /** Lets the worker release its model reference, then stops it (after a grace period at most). */
   #detach(slot: Slot): Promise<void> {
+    slot.detachSent = true;
     slot.retired = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, DETACH_GRACE_MS);
       slot.worker.onmessage = (event: MessageEvent<{ type: string }>) => {

@@ -187,20 +187,23 @@ ER_API int32_t er_request_busy(er_request *request);
 /*
  * Completion queues. Queue 0 is the process-wide default; er_completion_queue_new makes another
  * (ids 1..4095), so that each thread with its own event loop gets exactly the completions of the
- * runs it submitted. A freed queue's id may be handed out again; tags posted to a freed queue are
- * dropped. er_request_set_queue picks where a request's completions go (while it is idle).
+ * runs it submitted. Freeing a queue wakes its waiters; its id is handed out again once no thread
+ * waits in it; tags posted to a freed queue are dropped. er_request_set_queue picks where a request's completions go (while it is idle).
  */
 ER_API int32_t er_completion_queue_new(uint32_t *out);
 ER_API int32_t er_completion_queue_free(uint32_t queue);
 ER_API int32_t er_request_set_queue(er_request *request, uint32_t queue);
 /*
- * Blocks until completions are available on the queue, a wake, or timeout_ms passes (< 0: no
- * limit). Writes up to cap tags; returns how many (0 on wake or timeout).
+ * Waiting is split in two so that a waiting thread never holds caller memory (a JS realm may end
+ * while its waiter sleeps): er_completion_ready blocks until a completion or a wake is ready on
+ * the queue (returns 1) or timeout_ms passes (0; < 0: no limit); er_completion_take then copies
+ * up to cap ready tags and returns how many (0 after a wake).
  */
-ER_API int32_t er_completion_wait_on(uint32_t queue, uint32_t *tags, uint32_t cap, int32_t timeout_ms);
-/* Makes one pending or future er_completion_wait_on of the queue return at once. */
+ER_API int32_t er_completion_ready(uint32_t queue, int32_t timeout_ms);
+ER_API int32_t er_completion_take(uint32_t queue, uint32_t *tags, uint32_t cap);
+/* Makes one pending or future er_completion_ready of the queue return at once. */
 ER_API int32_t er_completion_wake_on(uint32_t queue);
-/* The same on queue 0. */
+/* Ready and take on queue 0, in one call. */
 ER_API int32_t er_completion_wait(uint32_t *tags, uint32_t cap, int32_t timeout_ms);
 ER_API void er_completion_wake(void);
 /* Microseconds the native side spent in the request's last run (device time on NPU backends). */
@@ -210,6 +213,8 @@ ER_API uint32_t er_request_last_run_us(er_request *request);
  * not yet done on a worker thread. Not part of the versioned ABI (ffi/ does not bind it).
  */
 ER_API void er_debug_live_counts(int32_t *counts);
+/* Diagnostics for tests: threads asleep in er_completion_ready of a queue. Not bound by ffi/. */
+ER_API int32_t er_debug_queue_waiters(uint32_t queue);
 /* Worker threads: the most that run at once (default 64, at most 64; created on demand). */
 ER_API int32_t er_set_worker_limit(uint32_t limit);
 

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "edgerun.h"
@@ -1021,6 +1022,17 @@ static void test_sim_image(void) {
   er_model_free(m);
 }
 
+/* er_completion_ready then er_completion_take: how a JS realm waits on its queue. */
+static int32_t wait_on(uint32_t queue, uint32_t *tags, uint32_t cap, int32_t timeout_ms) {
+  int32_t ready = er_completion_ready(queue, timeout_ms);
+  return ready == 1 ? er_completion_take(queue, tags, cap) : ready;
+}
+
+static void *sleep_in_queue(void *queue) {
+  er_completion_ready((uint32_t)(uintptr_t)queue, 2000);
+  return NULL;
+}
+
 /* Completion queues: each request's tags reach only the queue it was pointed at. */
 static void test_queues(er_pack *pack) {
   uint32_t qa = 0, qb = 0, tag = 0;
@@ -1039,37 +1051,54 @@ static void test_queues(er_pack *pack) {
   EXPECT_RC(er_request_submit(a, 0, 0, 0, 0, 501), ER_OK);
   EXPECT_RC(er_request_set_queue(a, qb), ER_ERR_STATE); /* not while its run is out */
   EXPECT_RC(er_request_submit(b, 0, 0, 0, 0, 502), ER_OK);
-  EXPECT_RC(er_completion_wait_on(qb, &tag, 1, 10000), 1);
+  EXPECT_RC(wait_on(qb, &tag, 1, 10000), 1);
   CHECK(tag == 502, "queue b got tag %u", tag);
-  EXPECT_RC(er_completion_wait_on(qa, &tag, 1, 10000), 1);
+  EXPECT_RC(wait_on(qa, &tag, 1, 10000), 1);
   CHECK(tag == 501, "queue a got tag %u", tag);
   EXPECT_RC(er_completion_wait(&tag, 1, 0), 0); /* nothing reached the default queue */
-  EXPECT_RC(er_completion_wait_on(qa, &tag, 1, 0), 0);
+  EXPECT_RC(wait_on(qa, &tag, 1, 0), 0);
   EXPECT_RC(er_request_finish(a), ER_OK);
   EXPECT_RC(er_request_finish(b), ER_OK);
   EXPECT_RC(er_completion_wake_on(qb), ER_OK);
-  EXPECT_RC(er_completion_wait_on(qb, &tag, 1, 1000), 0); /* a wake, no tag */
+  EXPECT_RC(wait_on(qb, &tag, 1, 1000), 0); /* a wake, no tag */
   /* A freed queue: waits and wakes fail, completions posted to it are dropped, its id is reused. */
   EXPECT_RC(er_completion_queue_free(qb), ER_OK);
   EXPECT_RC(er_completion_queue_free(qb), ER_ERR_NOT_FOUND);
-  EXPECT_RC(er_completion_wait_on(qb, &tag, 1, 0), ER_ERR_NOT_FOUND);
+  EXPECT_RC(wait_on(qb, &tag, 1, 0), ER_ERR_NOT_FOUND);
   EXPECT_RC(er_completion_wake_on(qb), ER_ERR_NOT_FOUND);
-  EXPECT_RC(er_completion_wait_on(9999, &tag, 1, 0), ER_ERR_NOT_FOUND);
+  EXPECT_RC(wait_on(9999, &tag, 1, 0), ER_ERR_NOT_FOUND);
   EXPECT_RC(er_request_submit(a, 0, 0, 0, 0, 503), ER_OK);
-  EXPECT_RC(er_completion_wait_on(qa, &tag, 1, 10000), 1);
+  EXPECT_RC(wait_on(qa, &tag, 1, 10000), 1);
   EXPECT_RC(er_request_finish(a), ER_OK);
   EXPECT_RC(er_completion_wake_on(qa), ER_OK); /* a token left behind by its owner */
   EXPECT_RC(er_completion_queue_free(qa), ER_OK);
   uint32_t qc = 0;
   REQUIRE_OK(er_completion_queue_new(&qc));
   CHECK(qc == qa || qc == qb, "a freed id is reused (got %u)", qc);
-  EXPECT_RC(er_completion_wait_on(qc, &tag, 1, 0), 0); /* starts empty, tokens included */
+  EXPECT_RC(wait_on(qc, &tag, 1, 0), 0); /* starts empty, tokens included */
   EXPECT_RC(er_completion_queue_free(qc), ER_OK);
   /* A run whose queue was freed completes; its tag is dropped, not posted elsewhere. */
   EXPECT_RC(er_request_submit(b, 0, 0, 0, 0, 504), ER_OK);
   for (int i = 0; i < 1000 && er_request_finish(b) == ER_ERR_STATE; i++) usleep(1000);
   CHECK(er_request_busy(b) == 0, "the run of a request whose queue was freed still finishes");
   EXPECT_RC(er_completion_queue_free(0), ER_OK); /* the default queue stays */
+  /* A freed queue whose waiter still sleeps (its realm ended mid-wait) is not handed out again. */
+  uint32_t qd = 0, qe = 0;
+  REQUIRE_OK(er_completion_queue_new(&qd));
+  pthread_t sleeper;
+  pthread_create(&sleeper, NULL, sleep_in_queue, (void *)(uintptr_t)qd);
+  while (er_debug_queue_waiters(qd) != 1) usleep(1000);
+  REQUIRE_OK(er_completion_queue_new(&qe)); /* taken while qd is in use */
+  CHECK(qe != qd, "queue %u handed out twice", qd);
+  EXPECT_RC(er_completion_queue_free(qd), ER_OK); /* wakes the sleeper: it returns long before its 2 s */
+  pthread_join(sleeper, NULL);
+  CHECK(er_debug_queue_waiters(qd) == 0, "the sleeper left the queue");
+  uint32_t qf = 0;
+  REQUIRE_OK(er_completion_queue_new(&qf));
+  CHECK(qf == qd, "queue %u is handed out again once its waiter left (got %u)", qd, qf);
+  EXPECT_RC(er_completion_queue_free(qf), ER_OK);
+  EXPECT_RC(er_completion_take(qe, NULL, 1), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_completion_queue_free(qe), ER_OK);
   er_request_free(a);
   er_request_free(b);
   er_model_free(m);
