@@ -1124,9 +1124,19 @@ static int32_t hb_request_new(void *model, er_tensor_buf *inputs, er_tensor_buf 
 }
 
 /* Gives a dynamic input its run-time shape; reallocates only when it grows past what is held. */
+static int hb_request_pending(void *request);
+
 static int32_t hb_request_set_shape(void *request, uint32_t index, const int64_t *dims, uint32_t rank) {
   hb_request *r = request;
   if (r->stuck) return er_fail(ER_ERR_STATE, BACKEND, NULL, "request unusable after a task that could not be released");
+  /* A task that outlived its timeout may still read this input (and write the outputs): its
+     buffers are neither freed nor re-laid out until it is done (a short look, never a long wait:
+     this runs on the caller's thread). */
+  if (hb_request_pending(r) && settle_late(r, 1) != ER_OK)
+    return er_fail(ER_ERR_BUSY, BACKEND, NULL,
+                   "input '%s' cannot change shape while an earlier task of this request (it timed out) is still on "
+                   "the device; retry once it has finished",
+                   name_of(r, index));
   hbDNNTensorProperties p = r->model->props[index]; /* the model's -1s, so strides are refilled */
   for (uint32_t i = 0; i < rank; i++) {
     if (dims[i] > INT32_MAX)
