@@ -193,3 +193,35 @@ export function expectedArrayName(dtype: DType): string {
   if (dtype === "bool") return "Uint8Array";
   return constructors[dtype].name;
 }
+
+/*
+ * The engine's own length, byteLength, byteOffset and buffer of a TypedArray: a program can shadow
+ * the properties on an array (Object.defineProperty), and a length handed to native code must be
+ * the real one.
+ */
+const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const intrinsic = (name: string) => Object.getOwnPropertyDescriptor(typedArrayPrototype, name)!.get!;
+const lengthGetter = intrinsic("length");
+const byteLengthGetter = intrinsic("byteLength");
+const byteOffsetGetter = intrinsic("byteOffset");
+const bufferGetter = intrinsic("buffer");
+
+/** The element count of a TypedArray, as the engine knows it. */
+export function lengthOf(view: ArrayBufferView): number {
+  return lengthGetter.call(view);
+}
+
+/** The byte length of a TypedArray, as the engine knows it. */
+export function byteLengthOf(view: ArrayBufferView): number {
+  return byteLengthGetter.call(view);
+}
+
+/** A plain Uint8Array over exactly the bytes of a TypedArray (its own properties ignored). */
+export function bytesOf(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(bufferGetter.call(view), byteOffsetGetter.call(view), byteLengthGetter.call(view));
+}
+
+/** The buffer of a TypedArray, as the engine knows it. */
+export function bufferOf(view: ArrayBufferView): ArrayBufferLike {
+  return bufferGetter.call(view);
+}

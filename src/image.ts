@@ -13,6 +13,7 @@ import type { Handle, Native } from "../ffi/abi.ts";
 import { check } from "../ffi/errors.ts";
 import type { Feed, Model } from "./model.ts";
 import { describeValue } from "./request.ts";
+import { bytesOf } from "./dtype.ts";
 import type { TensorInfo } from "./tensor.ts";
 
 /**
@@ -348,7 +349,7 @@ function checkImage(
     if (!keys.has(key)) throw new TypeError(`${what}: unknown option '${key}'; known: ${[...keys].join(", ")}`);
   }
   const o = options as ImageOptions;
-  if (!(o.format in FORMAT)) throw new RangeError(`${what}: format must be "rgb" or "bgr", got ${JSON.stringify(o.format)}`);
+  if (typeof o.format !== "string" || !Object.hasOwn(FORMAT, o.format)) throw new RangeError(`${what}: format must be "rgb" or "bgr", got ${JSON.stringify(o.format)}`);
   for (const key of ["width", "height"] as const) {
     const v = o[key];
     if (!Number.isInteger(v) || v < 1 || v > 0x7fffffff) throw new RangeError(`${what}: ${key} must be a positive integer, got ${v}`);
@@ -358,13 +359,15 @@ function checkImage(
     throw new RangeError(`${what}: stride must be an integer >= width * 3 (${o.width * 3}), got ${o.stride}`);
   }
   const need = stride * (o.height - 1) + o.width * 3;
-  if (image.byteLength < need) {
+  // A plain view of the caller's bytes: lengths passed to native code come from the engine, never
+  // from properties the caller's array may shadow.
+  const data = bytesOf(image);
+  if (data.byteLength < need) {
     throw new RangeError(
-      `${what}: a ${o.width}x${o.height} image at a row stride of ${stride} needs ${need} bytes, got ${image.byteLength}`,
+      `${what}: a ${o.width}x${o.height} image at a row stride of ${stride} needs ${need} bytes, got ${data.byteLength}`,
     );
   }
   if (need > 0xffffffff) throw new RangeError(`${what}: the image is larger than 4 GiB`);
-  const data = image instanceof Uint8Array ? image : new Uint8Array(image.buffer, image.byteOffset, image.byteLength);
   return { data, format: o.format, width: o.width, height: o.height, stride };
 }
 

@@ -291,8 +291,12 @@ export type ModelInfo = Record<string, string | number | boolean | null>;
  * request keeps the native model (er_request_new takes a reference), so nothing under a live
  * view is freed.
  */
-const finalizer = new FinalizationRegistry<{ native: Native; model: Handle }>(({ native, model }) =>
-  native.symbols.er_model_free(model)
+const finalizer = new FinalizationRegistry<{ native: Native; model: Handle; request: { current?: Request } }>(
+  ({ native, model, request }) => {
+    // The last moment the default request's buffers can be checked for memory a program moved out.
+    if (request.current?.escaped) request.current.keep();
+    native.symbols.er_model_free(model);
+  },
 );
 
 const encoder = new TextEncoder();
@@ -548,6 +552,8 @@ export class Model implements Disposable, AsyncDisposable {
   #drainWaiters: (() => void)[] = [];
   #closing = false;
   #stats = new StatsRecorder();
+  /** The default request, for the finalizer's last check (a box: the request may be replaced). */
+  #finalized: { current?: Request } = {};
   /** "input 'x'" per input, for error messages (made once, not per run). */
   #where: string[] = [];
   #host!: RunHost;
@@ -556,7 +562,7 @@ export class Model implements Disposable, AsyncDisposable {
   private constructor(native: Native, handle: Handle, path: string, name: string, maxRequests?: number) {
     this.#native = native;
     this.#handle = handle;
-    finalizer.register(this, { native, model: handle }, this);
+    finalizer.register(this, { native, model: handle, request: this.#finalized }, this);
     this.path = path;
     this.name = name;
     try {
@@ -572,6 +578,7 @@ export class Model implements Disposable, AsyncDisposable {
       this.#inputInfos = inputs;
       this.#where = inputs.map((info) => `input '${info.name}'`);
       this.#request = new Request(native, handle, inputs, this.outputs);
+      this.#finalized.current = this.#request;
       this.#maxRequests = Math.min(maxRequests ?? DEFAULT_MAX_REQUESTS[this.backend], BACKEND_LIMITS[this.backend]);
       this.#host = this.#makeHost();
       const request = (): Request => this.#live();
@@ -678,6 +685,13 @@ export class Model implements Disposable, AsyncDisposable {
     if (this.#handle === null) throw new EdgerunError("CLOSED", `model '${this.name}' is closed`);
     // closeAsync() in progress: new work would keep it waiting, possibly forever.
     if (this.#closing) throw new EdgerunError("CLOSED", `model '${this.name}' is closing`);
+    // A program moved memory out of one of the views: that request's memory is kept as it is,
+    // and the model goes on with a new one (runs and reshapes would rewrite or free it).
+    if (this.#request.escaped) {
+      this.#request.keep();
+      this.#request = new Request(this.#native, this.#handle, this.#inputInfos, this.outputs);
+      this.#finalized.current = this.#request;
+    }
     return this.#request;
   }
 
@@ -894,6 +908,9 @@ export class Model implements Disposable, AsyncDisposable {
     for (const request of this.#idle.splice(0)) request.free();
     this.#request?.free();
     this.#native.symbols.er_model_free(handle);
+    // Abandoned runs never come back to #release: a closeAsync() waiting for them ends here.
+    this.#busy = 0;
+    for (const wake of this.#drainWaiters.splice(0)) wake();
   }
 
   /**

@@ -10,7 +10,17 @@
  */
 import type { Handle, Native } from "../ffi/abi.ts";
 import { check, EdgerunError } from "../ffi/errors.ts";
-import { acceptsArray, dtypeSize, expectedArrayName, type TypedArray, typedView } from "./dtype.ts";
+import {
+  acceptsArray,
+  bufferOf,
+  byteLengthOf,
+  bytesOf,
+  dtypeSize,
+  expectedArrayName,
+  lengthOf,
+  type TypedArray,
+  typedView,
+} from "./dtype.ts";
 import type { ImageBinding } from "./image.ts";
 import { Outputs } from "./outputs.ts";
 import { denseStrides, elementCount, Tensor, type TensorInfo, type TensorSource } from "./tensor.ts";
@@ -95,6 +105,10 @@ interface Slot {
   bytes: number;
   view: TypedArray;
   raw: Uint8Array;
+  /** The ArrayBuffer over the native memory (what detach() detaches). */
+  buffer: ArrayBuffer;
+  /** Set when edgerun emptied the views itself (not a program moving the memory out). */
+  emptied?: boolean;
   /** The current strides differ from the dense ones (dynamic inputs: strides the backend filled in). */
   padded: boolean;
 }
@@ -111,6 +125,20 @@ function detach(view: TypedArray): void {
     throw new EdgerunError("UNSUPPORTED", "this runtime cannot detach ArrayBuffers (ArrayBuffer.prototype.transfer)");
   }
   buffer.transfer(0);
+}
+
+const detachedGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "detached")?.get;
+
+/** Whether a buffer is detached, as the engine knows it (a program may shadow `detached`). */
+function isDetached(buffer: ArrayBufferLike): boolean {
+  return detachedGetter ? detachedGetter.call(buffer) : buffer.byteLength === 0;
+}
+
+let warnedEscape = false;
+
+/** A feed checked when the run was called whose buffer was detached before the run started. */
+function detachedFeed(info: TensorInfo): TypeError {
+  return new TypeError(`input '${info.name}': the feed's ArrayBuffer was detached before the run started`);
 }
 
 /** A view's buffer keeps its Request (and so the native memory under it) reachable. */
@@ -161,6 +189,18 @@ export class Request {
     return this.#freed;
   }
 
+  /**
+   * True when a program moved native memory out of one of this request's views (the buffer's
+   * transfer(), or a transfer list of postMessage / structuredClone): the buffer is detached and
+   * edgerun did not do it. That memory now backs an ArrayBuffer edgerun cannot see, so it must
+   * never be freed or replaced: free() keeps it, and the model moves to a new request.
+   */
+  get escaped(): boolean {
+    for (const slot of this.#inputs) if (!slot.emptied && isDetached(slot.buffer)) return true;
+    for (const slot of this.#outputs) if (!slot.emptied && isDetached(slot.buffer)) return true;
+    return false;
+  }
+
   #slot(io: number, index: number, info: TensorInfo): Slot {
     const s = this.#native.symbols;
     const w = this.#words;
@@ -185,6 +225,7 @@ export class Request {
       bytes,
       view: typedView(info.dtype, buffer, 0, Math.floor(bytes / dtypeSize(info.dtype))),
       raw: new Uint8Array(buffer),
+      buffer,
       padded: shape.some((d, k) => d > 1 && strides[k] >= 0 && strides[k] !== dense[k]),
     };
   }
@@ -263,18 +304,20 @@ export class Request {
   /** Writes dense data of the input's dtype into input i. */
   write(i: number, data: TypedArray): void {
     const slot = this.#inputs[i];
+    if (isDetached(bufferOf(data))) throw detachedFeed(slot.info);
     if (slot.padded) {
-      check(this.#native, this.#native.symbols.er_request_write(this.#handle, i, data, data.byteLength, COPY_DENSE));
+      check(this.#native, this.#native.symbols.er_request_write(this.#handle, i, data, byteLengthOf(data), COPY_DENSE));
     } else if (data.constructor === slot.view.constructor) {
       (slot.view as Uint8Array).set(data as Uint8Array);
     } else {
-      slot.raw.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      slot.raw.set(bytesOf(data));
     }
   }
 
   /** Quantizes (or converts) float32 values into input i. */
   writeFloat32(i: number, values: Float32Array): void {
-    check(this.#native, this.#native.symbols.er_request_write(this.#handle, i, values, values.byteLength, COPY_FLOAT32));
+    if (isDetached(bufferOf(values))) throw detachedFeed(this.#inputs[i].info);
+    check(this.#native, this.#native.symbols.er_request_write(this.#handle, i, values, byteLengthOf(values), COPY_FLOAT32));
   }
 
   /** True while a submitted run is unfinished. */
@@ -309,7 +352,7 @@ export class Request {
   /** Collects a completed asynchronous run: its status; on success outputs are current. */
   complete(): number {
     const status = this.#native.symbols.er_request_finish(this.#handle);
-    if (status === 0) for (const i of this.#dynamicOutputs) this.#refreshOutput(i);
+    this.#refreshDynamic(status);
     return status;
   }
 
@@ -330,14 +373,34 @@ export class Request {
       schedule.coreMask,
       schedule.timeoutMs,
     );
+    this.#refreshDynamic(status);
     if (status !== 0) check(this.#native, status);
-    for (let k = 0; k < this.#dynamicOutputs.length; k++) this.#refreshOutput(this.#dynamicOutputs[k]);
     if (this.#outputList === undefined) {
       const list = new Outputs();
       for (const t of this.#outputTensors) list.push(t);
       this.#outputList = Object.freeze(list);
     }
     return this.#outputList;
+  }
+
+  /**
+   * After every run, failed ones too: a run that fails after the backend replaced some dynamic
+   * outputs (ort releases the old values as it collects the new ones) must still empty their views.
+   */
+  #refreshDynamic(status: number): void {
+    for (let k = 0; k < this.#dynamicOutputs.length; k++) {
+      if (status === 0) this.#refreshOutput(this.#dynamicOutputs[k]);
+      else {
+        try {
+          this.#refreshOutput(this.#dynamicOutputs[k]);
+        } catch {
+          // The run's own error is the one to report; the view goes, whatever its memory became.
+          const slot = this.#outputs[this.#dynamicOutputs[k]];
+          detach(slot.view);
+          slot.emptied = true;
+        }
+      }
+    }
   }
 
   #refreshOutput(i: number): void {
@@ -347,7 +410,7 @@ export class Request {
     const rank = Number(w[2]);
     const sameShape = w[0] === old.address && Number(w[1]) === old.bytes &&
       old.shape.every((d, k) => d === Number(BigInt.asIntN(64, w[3 + k]))) && rank === old.shape.length;
-    if (sameShape) return;
+    if (sameShape && !old.emptied) return;
     // The run released the old memory (or will reuse it for another shape): empty its views.
     detach(old.view);
     this.#outputs[i] = this.#slot(ER_OUTPUT, i, old.info);
@@ -355,13 +418,31 @@ export class Request {
     this.#outputList = undefined;
   }
 
-  /** Frees the native buffers; every view of this request is detached first. */
+  /**
+   * Frees the native buffers; every view of this request is detached first. Memory a program
+   * moved out of a view (see escaped) is kept instead, for the rest of the process.
+   */
   free(): void {
+    if (this.#freed) return;
+    const slots = [...(this.#inputs ?? []), ...(this.#outputs ?? [])];
+    if (slots.length && this.escaped) return this.keep();
+    this.#freed = true;
+    collected.unregister(this);
+    for (const slot of slots) detach(slot.view);
+    this.#native.symbols.er_request_free(this.#handle);
+  }
+
+  /** Never frees this request: its memory backs a buffer outside edgerun's reach. */
+  keep(): void {
     if (this.#freed) return;
     this.#freed = true;
     collected.unregister(this);
-    for (const slot of [...(this.#inputs ?? []), ...(this.#outputs ?? [])]) detach(slot.view);
-    this.#native.symbols.er_request_free(this.#handle);
+    if (warnedEscape) return;
+    warnedEscape = true;
+    console.warn(
+      "edgerun: the ArrayBuffer of a view was transferred (transfer(), postMessage or structuredClone), so its " +
+        "native memory is kept until the process exits; copy() the values you move instead (docs/lifetimes.md)",
+    );
   }
 }
 
@@ -380,8 +461,8 @@ export function checkFeed(info: TensorInfo, feed: unknown, where: string): Check
     // A copy, checked and kept: a queued run must not see the caller's array change later.
     shape = Array.isArray(feed.shape) ? Object.freeze(feed.shape.map((d) => typeof d === "number" ? d + 0 : d)) : feed.shape;
     quantize = feed.quantize === true;
-    if (shape !== undefined && (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0))) {
-      throw new TypeError(`${where}: shape must be an array of non-negative integers`);
+    if (shape !== undefined && (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0))) {
+      throw new TypeError(`${where}: shape must be an array of non-negative integers (below 2^53)`);
     }
   }
   const view = checkBuffer(info, data, where);
@@ -398,7 +479,7 @@ export function checkFeed(info: TensorInfo, feed: unknown, where: string): Check
     );
   }
   if (info.unknownRank) return { data: checkLength(view, unknownRankShape(shape, where), where), shape: shape!, quantize };
-  const finalShape = shape ?? inferShape(info, view.length, where);
+  const finalShape = shape ?? inferShape(info, lengthOf(view), where);
   if (finalShape === info.shape) return { data: checkLength(view, finalShape, where), shape: finalShape, quantize };
   if (finalShape.length !== info.shape.length) {
     throw new RangeError(`${where} has rank ${info.shape.length} (shape ${fmtShape(info.shape)}), got ${fmtShape(finalShape)}`);
@@ -428,7 +509,7 @@ function checkBuffer(info: TensorInfo, data: unknown, where: string): TypedArray
   if (!ArrayBuffer.isView(data) || data instanceof DataView) {
     throw new TypeError(`${where} must be a ${expectedArrayName(info.dtype)}, got ${describeValue(data)}`);
   }
-  const buffer = data.buffer as ArrayBuffer & { detached?: boolean; resizable?: boolean; growable?: boolean };
+  const buffer = bufferOf(data) as ArrayBuffer & { detached?: boolean; resizable?: boolean; growable?: boolean };
   if (buffer.detached) {
     throw new TypeError(`${where}: the ArrayBuffer is detached`);
   }
@@ -441,8 +522,9 @@ function checkBuffer(info: TensorInfo, data: unknown, where: string): TypedArray
 
 function checkLength(view: TypedArray, shape: readonly number[], where: string): TypedArray {
   const n = elementCount(shape);
-  if (view.length !== n) {
-    throw new RangeError(`${where} expects ${n} elements (shape ${fmtShape(shape)}), got ${view.length}`);
+  const length = lengthOf(view);
+  if (length !== n) {
+    throw new RangeError(`${where} expects ${n} elements (shape ${fmtShape(shape)}), got ${length}`);
   }
   return view;
 }
