@@ -810,7 +810,7 @@ test("hbdnn: cores: [0] runs; a core the SoC lacks is INVALID_ARGUMENT from hbUC
   });
 });
 
-test("hbdnn: a model compiled for 2 BPU cores needs a SoC with 2 (runs as an async task, never sync)", async () => {
+test("hbdnn: a model compiled for 2 BPU cores needs a SoC with 2 and runs on cores 0..1, never on 'any core' (async, never sync)", async () => {
   await sim.with({ cores: 1 }, () => {
     using model = open(simModelFile({ ...SIMPLE, name: "dual", bpuCoreNum: 2 }));
     assert.equal(model.info.model_bpu_cores, 2);
@@ -818,8 +818,11 @@ test("hbdnn: a model compiled for 2 BPU cores needs a SoC with 2 (runs as an asy
     throwsEdgerun(() => model.run(x), "INVALID_ARGUMENT", { vendorCode: -100001, call: "hbUCPSubmitTask" });
     sim.setCoreCount(2);
     const before = sim.counter("sync_infer");
+    // No cores option: cores 0 and 1 (the runtime refuses "any core" for a multi-core model).
     assert.deepEqual(values(model.run(x)[0].data, Number), [2, 3, 4, 5]);
     assert.equal(sim.counter("sync_infer"), before, "the shim never uses hbDNNInferV2's synchronous mode");
+    // One core for a 2-core model: refused by edgerun before submit (the runtime's code is unverified).
+    throwsEdgerun(() => model.run(x, { cores: [1] }), "INVALID_ARGUMENT", { message: /compiled for 2 BPU cores/ });
   });
 });
 

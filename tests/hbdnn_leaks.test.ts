@@ -170,7 +170,7 @@ test("hbdnn leaks: openAll() models close independently; the last close leaves n
   models.get("multi2")!.close();
   const d = delta(before, sim.counters());
   assert.equal(d.mem_live, 0);
-  assert.equal(d.model_release_in_use, 0);
+  assert.equal(d.model_release_refused, 0);
 });
 
 test(

@@ -47,7 +47,11 @@ export type SimCounterName =
   | "preemptions"
   | "free_in_use"
   | "bad_handles"
-  | "model_release_in_use"
+  | "model_release_refused"
+  | "models_released"
+  | "tasks_refused"
+  | "releases_blocked"
+  | "release_failures"
   | "tasks_live"
   | "mem_live"
   | "mem_live_bytes"
@@ -86,7 +90,11 @@ const COUNTERS: readonly SimCounterName[] = [
   "preemptions",
   "free_in_use",
   "bad_handles",
-  "model_release_in_use",
+  "model_release_refused",
+  "models_released",
+  "tasks_refused",
+  "releases_blocked",
+  "release_failures",
   "tasks_live",
   "mem_live",
   "mem_live_bytes",
@@ -102,6 +110,9 @@ const controlTable = {
   hbSimSetStrictCache: { args: ["i32"], result: "void" },
   hbSimCompletionLog: { args: ["buffer", "i32"], result: "i32" },
   hbSimMemCounter: { args: ["buffer", "buffer"], result: "i64" },
+  hbSimSetSoc: { args: ["i32"], result: "void" },
+  hbSimReserveTasks: { args: ["i32"], result: "void" },
+  hbSimFailRelease: { args: ["i32"], result: "void" },
 } as const;
 
 interface ControlSymbols {
@@ -112,6 +123,9 @@ interface ControlSymbols {
   hbSimSetStrictCache(on: number): void;
   hbSimCompletionLog(ids: BigInt64Array | null, cap: number): number;
   hbSimMemCounter(address: ArrayBufferView, name: Uint8Array): bigint;
+  hbSimSetSoc(soc: number): void;
+  hbSimReserveTasks(n: number): void;
+  hbSimFailRelease(n: number): void;
 }
 
 const encoder = new TextEncoder();
@@ -165,6 +179,21 @@ export class Sim {
     this.#s.hbSimSetCoreCount(n);
   }
 
+  /** The simulated SoC: "S600" = 4 cores, 64-byte alignment, the L2M rule; "S100" = 1 core. */
+  setSoc(soc: "S100" | "S600"): void {
+    this.#s.hbSimSetSoc(soc === "S600" ? 1 : 0);
+  }
+
+  /** Tasks held by other UCP users of the process (they count against the task cap). */
+  reserveTasks(n: number): void {
+    this.#s.hbSimReserveTasks(n);
+  }
+
+  /** Fault injection: the next n hbUCPReleaseTask calls fail and release nothing. */
+  failRelease(n: number): void {
+    this.#s.hbSimFailRelease(n);
+  }
+
   /** Strict cache mode: the device reads/writes the simulated DRAM copy. */
   setStrictCache(on: boolean): void {
     this.#s.hbSimSetStrictCache(on ? 1 : 0);
@@ -183,15 +212,19 @@ export class Sim {
    * (latency -1, 1 core, coherent cache), after the simulator has finished every task.
    */
   async with<T>(
-    settings: { latencyUs?: number; cores?: number; strictCache?: boolean },
+    settings: { latencyUs?: number; cores?: number; strictCache?: boolean; soc?: "S100" | "S600" },
     fn: () => T | Promise<T>,
   ): Promise<T> {
     try {
+      if (settings.soc !== undefined) this.setSoc(settings.soc);
       if (settings.latencyUs !== undefined) this.setLatencyUs(settings.latencyUs);
       if (settings.cores !== undefined) this.setCoreCount(settings.cores);
       if (settings.strictCache !== undefined) this.setStrictCache(settings.strictCache);
       return await fn();
     } finally {
+      this.setSoc("S100");
+      this.reserveTasks(0);
+      this.failRelease(0);
       this.setLatencyUs(-1);
       this.setCoreCount(1);
       this.setStrictCache(false);
@@ -269,4 +302,30 @@ export function throwsEdgerun(
   if (more.call !== undefined) assert.equal(caught.call, more.call, caught.message);
   if (more.vendorMessage) assert.match(caught.vendorMessage, more.vendorMessage);
   return caught;
+}
+
+let libc: { setenv(name: Uint8Array, value: Uint8Array, overwrite: number): number; unsetenv(name: Uint8Array): number } |
+  undefined;
+
+/**
+ * Sets (or, with undefined, removes) a variable in the process's C environment, where the shim and
+ * the simulator read it with getenv; the same on Deno and Bun.
+ */
+export function setNativeEnv(name: string, value: string | undefined): void {
+  libc ??= openRawLibrary("libc.so.6", {
+    setenv: { args: ["buffer", "buffer", "i32"], result: "i32" },
+    unsetenv: { args: ["buffer"], result: "i32" },
+  }).symbols as unknown as NonNullable<typeof libc>;
+  const rc = value === undefined ? libc.unsetenv(cstr(name)) : libc.setenv(cstr(name), cstr(value), 1);
+  assert.equal(rc, 0, `setenv ${name}`);
+}
+
+/** Runs fn with C environment variables set (undefined removes one); restores their absence after. */
+export async function withNativeEnv<T>(vars: Record<string, string | undefined>, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    for (const [k, v] of Object.entries(vars)) setNativeEnv(k, v);
+    return await fn();
+  } finally {
+    for (const k of Object.keys(vars)) setNativeEnv(k, undefined);
+  }
 }

@@ -7,7 +7,8 @@
  * refused with a message that says what was seen.
  *
  * A run is: CLEAN inputs -> hbDNNInferV2 (async task) -> hbUCPSubmitTask -> hbUCPWaitTaskDone ->
- * hbUCPReleaseTask -> INVALIDATE outputs. At most 32 tasks may exist per process.
+ * hbUCPReleaseTask -> INVALIDATE outputs. At most 32 tasks may exist per process (HB_UCP_MAX_TASK_NUM).
+ * What the shim relies on from the real runtime is listed in docs/hbdnn-behaviour.md.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -148,14 +149,20 @@ _Static_assert(sizeof(void *) == sizeof(void (*)(void)), "function and data poin
 #define HB_ERR_INVALID_ARGUMENT (-100001)
 #define HB_ERR_TASK_LIMIT (-200001)
 #define HB_ERR_TASK_TIMEOUT (-200002)
+#define HB_ERR_TASK_RUN_FAILED (-200003)
 #define HB_ERR_MEM_ALLOC (-400001)
 #define HB_ERR_FILE_OPEN (-500001)
 #define HB_ERR_MODEL_NUMBER_EXCEED (-600001) /* a file packs more models than the runtime takes */
 #define HB_ERR_MODEL_INVALID (-600002)
+#define HB_ERR_MODEL_IS_RUNNING (-600003) /* hbDNNRelease while tasks of the pack are alive */
 #define HB_ERR_MODEL_INCOMPATIBLE (-600004)
 
-#define MAX_LIVE_TASKS 32 /* "at most 32 coexisting model tasks" (A.7.1) */
-#define ROW_ALIGN 32      /* Y/UV W-direction stride alignment on S100/S100P (A.7.4) */
+#define MAX_LIVE_TASKS 32 /* default per-process task cap; HB_UCP_MAX_TASK_NUM changes it */
+#define TASK_CAP_ENV "HB_UCP_MAX_TASK_NUM"
+#define L2M_ENV "HB_DNN_USER_DEFINED_L2M_SIZES"
+#define ALIGN_S100 32 /* every -1 stride: a multiple of the SoC's alignment (docs/hbdnn-behaviour.md) */
+#define ALIGN_S600 64 /* also what an unknown SoC gets: a multiple of 32, so right on both */
+#define MAX_POLL_US 64000 /* back-off cap when polling late tasks: each timed-out wait logs on a board */
 #define PROBE_BYTES 512   /* bigger than any properties layout */
 #define PROBE_FILL 0xA5
 
@@ -248,6 +255,10 @@ static struct hb_state {
   int version_dims;      /* 10 when the UCP version implies it, 0 when only the probe can tell */
   int layout_dims;       /* verdict of the first probe (8 or 10), 0 before any model was opened */
   int live_tasks;        /* created and not yet released, across all requests */
+  void **orphans;        /* tasks whose release failed after their request was freed: retried */
+  int n_orphans;
+  void **refused_packs;  /* packed handles hbDNNRelease refused (-600003): retried, never dropped */
+  int n_refused;
 } g;
 
 /* ---- errors ----------------------------------------------------------------------------------------- */
@@ -677,16 +688,16 @@ static int shape_known(const hbDNNTensorProperties *p) {
 }
 
 /*
- * Fills the -1 strides of an input whose shape is known (A.7.4). NV12 models report Y/UV inputs
- * with strides [-1,-1,1,1] / [-1,-1,2,1] even at a fixed size; the runtime then expects dense
- * strides except the row step (the stride of dim rank-3, one W row) rounded up to 32 bytes:
- * Y 1x220x220x1 => [49280,224,1,1]. Strides the runtime gave are kept.
+ * Fills the -1 strides of an input whose shape is known. NV12 models report Y/UV inputs with
+ * strides [-1,-1,1,1] / [-1,-1,2,1] even at a fixed size. The runtime wants every -1 stride at
+ * least the dense step and a multiple of the SoC's alignment (32 on S100, 64 on S600): Y
+ * 1x220x220x1 => [49280,224,1,1] on S100, [56320,256,1,1] on S600. Strides it gave are kept.
  */
-static void fill_strides(hbDNNTensorProperties *p, uint32_t elem) {
+static void fill_strides(hbDNNTensorProperties *p, uint32_t elem, int64_t align) {
   int32_t rank = p->validShape.numDimensions;
   int64_t step = elem;
   for (int32_t i = rank - 1; i >= 0; i--) {
-    if (p->stride[i] < 0) p->stride[i] = rank >= 3 && i == rank - 3 ? round_up(step, ROW_ALIGN) : step;
+    if (p->stride[i] < 0) p->stride[i] = round_up(step, align);
     step = p->stride[i] * p->validShape.dimensionSize[i]; /* callers check layout_in_range first */
   }
 }
@@ -710,15 +721,21 @@ static uint64_t strided_extent(const hbDNNTensorProperties *p, uint32_t elem) {
 static int layout_in_range(const hbDNNTensorProperties *p, uint32_t elem) {
   int64_t step = elem;
   for (int32_t i = p->validShape.numDimensions - 1; i >= 0; i--) {
-    int64_t stride = p->stride[i] >= 0 ? p->stride[i] : round_up(step, ROW_ALIGN);
+    int64_t stride = p->stride[i] >= 0 ? p->stride[i] : round_up(step, ALIGN_S600); /* the larger one */
     int64_t dim = p->validShape.dimensionSize[i] > 0 ? p->validShape.dimensionSize[i] : 1;
     if (stride > MAX_TENSOR_BYTES || __builtin_mul_overflow(stride, dim, &step) || step > MAX_TENSOR_BYTES) return 0;
   }
   return 1;
 }
 
-/* What a request allocates: alignedByteSize, or the strided extent when that is larger (filled strides). */
+/*
+ * What a request allocates: alignedByteSize, or the strided extent when that is larger (filled
+ * strides). alignedByteSize -1 (NV12, dynamic inputs) means "not given": stride[0] * dim[0], as
+ * every known caller allocates.
+ */
 static uint64_t alloc_size(const hbDNNTensorProperties *p, uint32_t elem) {
+  if (p->alignedByteSize < 0 && p->validShape.numDimensions > 0)
+    return (uint64_t)(p->stride[0] * p->validShape.dimensionSize[0]);
   uint64_t extent = strided_extent(p, elem);
   return p->alignedByteSize > 0 && (uint64_t)p->alignedByteSize > extent ? (uint64_t)p->alignedByteSize : extent;
 }
@@ -760,7 +777,8 @@ static int32_t copy_quantization(const hbDNNTensorProperties *p, er_tensor_desc 
 }
 
 /* Builds an er_tensor_desc; for inputs it first fills missing strides into p (used at run time). */
-static int32_t describe_tensor(const char *name, int is_input, int dims, hbDNNTensorProperties *p, er_tensor_desc *d) {
+static int32_t describe_tensor(const char *name, int is_input, int dims, int64_t align, hbDNNTensorProperties *p,
+                               er_tensor_desc *d) {
   const char *kind = is_input ? "input" : "output";
   d->name = strdup(name ? name : "");
   if (!d->name) return out_of_memory();
@@ -777,7 +795,7 @@ static int32_t describe_tensor(const char *name, int is_input, int dims, hbDNNTe
   if (!layout_in_range(p, elem))
     return er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL, "%s '%s' spans more than %lld bytes by its shape and strides",
                    kind, d->name, (long long)MAX_TENSOR_BYTES);
-  if (is_input && shape_known(p)) fill_strides(p, elem);
+  if (is_input && shape_known(p)) fill_strides(p, elem, align);
 
   d->rank = (uint32_t)rank;
   for (int32_t i = 0; i < rank; i++) {
@@ -798,12 +816,46 @@ typedef struct hb_pack {
   char **names;   /* owned copies of hbDNNGetModelNameList */
 } hb_pack;
 
+static void give_task_slot(void);
+
+/* Keeps a handle on a growable list (under hb_lock); 0 when out of memory (the handle is then leaked). */
+static int keep_handle(void ***list, int *n, void *h) {
+  void **grown = realloc(*list, (size_t)(*n + 1) * sizeof *grown);
+  if (!grown) return 0;
+  grown[(*n)++] = h;
+  *list = grown;
+  return 1;
+}
+
+/*
+ * Retries what the runtime refused earlier (under hb_lock): orphaned tasks the device has finished
+ * (a 1 ms wait first: releasing a running task would block), then packs refused while their
+ * tasks were alive. Runs at every pack close, so a refused pack goes once its tasks are gone.
+ */
+static void retry_refused(void) {
+  for (int i = 0; i < g.n_orphans;) {
+    if (hb.hbUCPWaitTaskDone(g.orphans[i], 1) == 0 && hb.hbUCPReleaseTask(g.orphans[i]) == 0) {
+      g.orphans[i] = g.orphans[--g.n_orphans];
+      g.live_tasks--;
+    } else {
+      i++;
+    }
+  }
+  for (int i = 0; i < g.n_refused;) {
+    if (hb.hbDNNRelease(g.refused_packs[i]) == 0) g.refused_packs[i] = g.refused_packs[--g.n_refused];
+    else i++;
+  }
+}
+
 static void hb_pack_close(void *pack) {
   hb_pack *p = pack;
   if (!p) return;
   if (p->packed) {
     pthread_mutex_lock(&hb_lock);
-    hb.hbDNNRelease(p->packed);
+    retry_refused();
+    /* -600003: tasks of this pack are still alive (a release failed). The handle is kept and the
+       release retried at later closes; dropping it would leak the model in the runtime for good. */
+    if (hb.hbDNNRelease(p->packed) != 0) keep_handle(&g.refused_packs, &g.n_refused, p->packed);
     pthread_mutex_unlock(&hb_lock);
   }
   for (uint32_t i = 0; p->names && i < p->count; i++) free(p->names[i]);
@@ -877,6 +929,8 @@ typedef struct hb_model {
   uint32_t n_in, n_out;
   hbDNNTensorProperties *props;  /* inputs then outputs; input strides filled */
   int32_t compiled_cores;        /* hbDNNGetCompileBpuCoreNum, 0 if unknown */
+  int64_t align;                 /* -1 stride alignment of the SoC (ALIGN_S100 / ALIGN_S600) */
+  int s600;                      /* the SoC names itself S600 */
 } hb_model;
 
 static void hb_model_close(void *model) {
@@ -905,13 +959,27 @@ static int32_t describe_model(hb_model *m, er_tensor_desc *in, er_tensor_desc *o
     if (rc == ER_OK) rc = tensor_name(is_input, m->handle, index, &name);
     if (rc != ER_OK) return rc;
     props_decode(m->dims, buf.bytes, &m->props[k]);
-    rc = describe_tensor(name, is_input, m->dims, &m->props[k], is_input ? &in[index] : &out[index]);
+    rc = describe_tensor(name, is_input, m->dims, m->align, &m->props[k], is_input ? &in[index] : &out[index]);
     if (rc != ER_OK) return rc;
   }
   return ER_OK;
 }
 
+/*
+ * The SoC decides the -1 stride alignment: S100 32, S600 64, anything else 64 (a multiple of 32,
+ * so right on both). Read at each model open: the name is the runtime's, which never changes on a
+ * board; the simulator can switch SoC between models.
+ */
+static void read_soc(hb_model *m) {
+  pthread_mutex_lock(&hb_lock);
+  copy_text(g.soc, sizeof g.soc, hb.hbUCPGetSocName());
+  m->s600 = strstr(g.soc, "S600") != NULL;
+  m->align = strstr(g.soc, "S100") && !m->s600 ? ALIGN_S100 : ALIGN_S600;
+  pthread_mutex_unlock(&hb_lock);
+}
+
 static int32_t open_counts(hb_pack *p, uint32_t index, hb_model *m) {
+  read_soc(m);
   int32_t rc = hb.hbDNNGetModelHandle(&m->handle, p->packed, p->names[index]);
   if (rc != 0) return vendor_fail("hbDNNGetModelHandle", rc, "model '%s'", p->names[index]);
   int32_t n_in = 0, n_out = 0;
@@ -1003,6 +1071,7 @@ typedef struct hb_request {
   hbDNNTensorProperties *props;  /* this request's copy: set_shape changes input shapes */
   unsigned char *raw[2];         /* hbDNNTensor arrays in the runtime's layout: inputs, outputs */
   int stuck;                     /* a task could not be released: the device may still use the buffers */
+  void *unreleased;              /* that task: released again when the request is freed, never dropped */
   void *late;                    /* a task whose wait timed out: released once the device is done with it */
   struct hb_request *next_late;  /* the list of requests holding a late task (under late_lock) */
 } hb_request;
@@ -1082,7 +1151,21 @@ static int32_t settle_late(hb_request *r, int32_t timeout_ms);
 /* 1 while a late task may still use the request's buffers: freeing it now would wait for the device. */
 static int hb_request_pending(void *request) {
   hb_request *r = request;
-  return __atomic_load_n(&r->late, __ATOMIC_ACQUIRE) != NULL;
+  return __atomic_load_n(&r->late, __ATOMIC_ACQUIRE) != NULL || r->unreleased;
+}
+
+/* Releases again a task whose release failed (may wait for the device: worker threads only). */
+static void release_again(hb_request *r) {
+  if (!r->unreleased) return;
+  if (hb.hbUCPReleaseTask(r->unreleased) == 0) {
+    give_task_slot();
+    r->stuck = 0; /* a successful release returns once the device is done with the buffers */
+  } else {
+    pthread_mutex_lock(&hb_lock);
+    keep_handle(&g.orphans, &g.n_orphans, r->unreleased); /* its slot stays taken until then */
+    pthread_mutex_unlock(&hb_lock);
+  }
+  r->unreleased = NULL;
 }
 
 /* May wait for the device: core.c calls it on a worker thread while hb_request_pending says so. */
@@ -1090,6 +1173,7 @@ static void hb_request_free(void *request) {
   hb_request *r = request;
   if (!r) return;
   settle_late(r, 0); /* the device may still read and write this request's buffers */
+  release_again(r);
   /* After a task that could not be released the device may still write these buffers: leak them. */
   for (uint32_t k = 0; r->mem && !r->stuck && k < r->model->n_in + r->model->n_out; k++)
     if (r->mem[k].virAddr) hb.hbUCPFree(&r->mem[k]);
@@ -1148,7 +1232,7 @@ static int32_t hb_request_set_shape(void *request, uint32_t index, const int64_t
   if (!layout_in_range(&p, elem))
     return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "input '%s': the shape spans more than %lld bytes",
                    name_of(r, index), (long long)MAX_TENSOR_BYTES);
-  fill_strides(&p, elem);
+  fill_strides(&p, elem, r->model->align);
   uint64_t size = strided_extent(&p, elem);
   if (size > r->mem[index].memSize || !r->mem[index].virAddr) {
     hbUCPSysMem fresh;
@@ -1165,10 +1249,17 @@ static int32_t hb_request_set_shape(void *request, uint32_t index, const int64_t
 
 /* ---- running ------------------------------------------------------------------------------------------- */
 
-/* The process-wide task budget: a 33rd task waits for a slot (wait_task_slot). */
+/* The runtime's cap, which HB_UCP_MAX_TASK_NUM overrides; read at each run (a getenv is cheap). */
+static int task_cap(void) {
+  const char *e = getenv(TASK_CAP_ENV);
+  long n = e && *e ? strtol(e, NULL, 10) : 0;
+  return n >= 1 && n <= 4096 ? (int)n : MAX_LIVE_TASKS;
+}
+
+/* The process-wide task budget: a task beyond the cap waits for a slot (create_in_slot). */
 static int take_task_slot(void) {
   pthread_mutex_lock(&hb_lock);
-  int ok = g.live_tasks < MAX_LIVE_TASKS;
+  int ok = g.live_tasks < task_cap();
   if (ok) g.live_tasks++;
   pthread_mutex_unlock(&hb_lock);
   return ok;
@@ -1180,20 +1271,48 @@ static void give_task_slot(void) {
   pthread_mutex_unlock(&hb_lock);
 }
 
-static int32_t check_sched(const er_sched *s, hbUCPSchedParam *param) {
+static int l2m_configured(void) {
+  const char *e = getenv(L2M_ENV);
+  return e && *e;
+}
+
+/* On S600 a model compiled for 4 cores fails unless L2M is sized: said with the runtime's failure. */
+static const char *l2m_hint(const hb_model *m) {
+  return m->s600 && m->compiled_cores == 4 && !l2m_configured()
+             ? " (on S600 a model compiled for 4 BPU cores needs " L2M_ENV " set, e.g. 6:6:6:6)"
+             : "";
+}
+
+static int32_t check_sched(const hb_model *m, const er_sched *s, hbUCPSchedParam *param) {
   if (s->priority < 0 || s->priority > 255)
     return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "priority must be 0..255, got %d", s->priority);
   if (s->core_mask >> HB_MAX_BPU_CORES)
     return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "core_mask 0x%x names BPU cores beyond 0..%d",
                    s->core_mask, HB_MAX_BPU_CORES - 1);
+  /* The runtime refuses to preempt with L2M in use: say why here rather than with a bare -100001. */
+  if (s->priority >= 254 && l2m_configured())
+    return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL,
+                   "priority %d preempts, and the runtime does not support preemption when L2M memory is in use "
+                   "(" L2M_ENV " is set): use a priority below 254",
+                   s->priority);
+  uint32_t mask = s->core_mask;
+  int n = m->compiled_cores;
+  if (n > 1) {
+    /* libdnn refuses "any core" for a multi-core model and wants exactly n cores: 0..n-1 by default. */
+    if (!mask) mask = (1u << n) - 1;
+    if (__builtin_popcount(mask) != n)
+      return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL,
+                     "the model is compiled for %d BPU cores: cores must name exactly %d cores, got mask 0x%x (%d)",
+                     n, n, mask, __builtin_popcount(mask));
+  }
   memset(param, 0, sizeof *param);
   param->priority = s->priority;
   param->customId = s->custom_id;
   param->deviceId = 0;
   /* Mask 0 means "any BPU core": HB_UCP_BPU_CORE_ANY, never 0 (= any engine of any type, A.9). */
-  param->backend = s->core_mask ? 0 : HB_UCP_BPU_CORE_ANY;
+  param->backend = mask ? 0 : HB_UCP_BPU_CORE_ANY;
   for (int i = 0; i < HB_MAX_BPU_CORES; i++)
-    if (s->core_mask & (1u << i)) param->backend |= HB_UCP_BPU_CORE_0 << i;
+    if (mask & (1u << i)) param->backend |= HB_UCP_BPU_CORE_0 << i;
   return ER_OK;
 }
 
@@ -1221,30 +1340,32 @@ static int32_t check_inputs_bound(hb_request *r) {
   return ER_OK;
 }
 
-/* Creates the async task. hbDNNInferV2 runs under the lock: see hb_lock. */
-static int32_t create_task(hb_request *r, void **task) {
+/* Creates the async task (*vendor: the runtime's code). hbDNNInferV2 runs under the lock: see hb_lock. */
+static int32_t create_task(hb_request *r, void **task, int32_t *vendor) {
   pthread_mutex_lock(&hb_lock);
   int32_t rc = hb.hbDNNInferV2(task, r->raw[1], r->raw[0], r->model->handle);
   pthread_mutex_unlock(&hb_lock);
-  if (rc != 0) return vendor_fail("hbDNNInferV2", rc, "creating the task");
+  *vendor = rc;
+  if (rc != 0) return vendor_fail("hbDNNInferV2", rc, "creating the task%s", l2m_hint(r->model));
   if (!*task) return er_fail(ER_ERR_BACKEND, BACKEND, "hbDNNInferV2", "hbDNNInferV2 returned no task handle");
   return ER_OK;
 }
 
-static int32_t submit_task(void *task, hbUCPSchedParam *param) {
+static int32_t submit_task(const hb_model *m, void *task, hbUCPSchedParam *param) {
   int32_t rc = hb.hbUCPSubmitTask(task, param);
   if (rc != 0)
-    return vendor_fail("hbUCPSubmitTask", rc, "priority %d, custom id %lld, backend 0x%llx", param->priority,
-                       (long long)param->customId, (unsigned long long)param->backend);
+    return vendor_fail("hbUCPSubmitTask", rc, "priority %d, custom id %lld, backend 0x%llx%s", param->priority,
+                       (long long)param->customId, (unsigned long long)param->backend, l2m_hint(m));
   return ER_OK;
 }
 
-static int32_t wait_task(void *task, int32_t timeout_ms) {
-  /* 0 waits forever (the vendor samples' convention); timeout_ms <= 0 means forever to us. */
+static int32_t wait_task(const hb_model *m, void *task, int32_t timeout_ms) {
+  /* 0 waits forever (as does any value <= 0 in the real runtime); timeout_ms <= 0 means forever to us. */
   int32_t wait = timeout_ms <= 0 ? 0 : timeout_ms;
   int32_t rc = hb.hbUCPWaitTaskDone(task, wait);
   if (rc == HB_ERR_TASK_TIMEOUT) return vendor_fail("hbUCPWaitTaskDone", rc, "no result within %d ms", wait);
-  if (rc != 0) return vendor_fail("hbUCPWaitTaskDone", rc, "running the task");
+  if (rc != 0)
+    return vendor_fail("hbUCPWaitTaskDone", rc, "running the task%s", rc == HB_ERR_TASK_RUN_FAILED ? l2m_hint(m) : "");
   return ER_OK;
 }
 
@@ -1281,8 +1402,17 @@ static int32_t refresh_dynamic_outputs(hb_request *r, void *task) {
  */
 static int32_t release_task(hb_request *r, void *task, int32_t rc, int in_doubt) {
   int32_t release = hb.hbUCPReleaseTask(task);
-  give_task_slot();
-  if (release == 0) return rc;
+  if (release == 0) {
+    give_task_slot();
+    return rc;
+  }
+  /* Kept, with its slot: the runtime still counts it, and hbDNNRelease refuses the pack until it goes. */
+  if (!r->unreleased) r->unreleased = task;
+  else {
+    pthread_mutex_lock(&hb_lock);
+    keep_handle(&g.orphans, &g.n_orphans, task);
+    pthread_mutex_unlock(&hb_lock);
+  }
   if (in_doubt) r->stuck = 1;
   if (rc != ER_OK) return rc; /* the first failure is the one to report */
   return vendor_fail("hbUCPReleaseTask", release, "releasing a finished task");
@@ -1348,22 +1478,43 @@ static void reap_late(void) {
 }
 
 /*
- * Takes one of the 32 task slots, waiting while they are all taken: finished late tasks are
- * released, running ones are given time to end. Returns the milliseconds left of timeout_ms
- * (<= 0: no limit, returned as is), or -1 when it passed first.
+ * Takes a task slot and creates the task, waiting while none is free: edgerun's count reached the
+ * cap, or the runtime said -200001 first (the cap is shared with every UCP user of the process).
+ * Finished late tasks are released, with a back-off: each 1 ms wait that times out logs an ERROR
+ * line on a board. Returns ER_OK with *left = the milliseconds left of timeout_ms (<= 0: no limit,
+ * returned as is), ER_ERR_TIMEOUT when the deadline passed first, or create_task's error.
  */
-static int32_t wait_task_slot(int32_t timeout_ms) {
-  int64_t deadline = timeout_ms > 0 ? (int64_t)(er_now_us() / 1000) + timeout_ms : 0;
-  for (;;) {
-    if (take_task_slot()) break;
-    reap_late();
-    if (take_task_slot()) break;
-    if (deadline && (int64_t)(er_now_us() / 1000) >= deadline) return -1;
-    nanosleep(&(struct timespec){.tv_nsec = 500000}, NULL);
+static int32_t create_in_slot(hb_request *r, int32_t timeout_ms, void **task, int32_t *left) {
+  int64_t deadline = timeout_ms > 0 ? (int64_t)er_now_us() + (int64_t)timeout_ms * 1000 : 0;
+  int64_t pause_us = 500;
+  int runtime_full = 0;
+  for (int first = 1;; first = 0) {
+    if (!first) reap_late();
+    if (take_task_slot()) {
+      int32_t vendor = 0;
+      int32_t rc = create_task(r, task, &vendor);
+      if (rc == ER_OK) break;
+      give_task_slot();
+      if (vendor != HB_ERR_TASK_LIMIT) return rc;
+      runtime_full = 1; /* like a full slot: wait for one */
+    }
+    int64_t now = (int64_t)er_now_us();
+    if (deadline && now >= deadline)
+      return er_fail(ER_ERR_TIMEOUT, BACKEND, NULL,
+                     "no BPU task slot became free within %d ms (%s; the cap is %d tasks per process, "
+                     "shared with other UCP users)",
+                     timeout_ms, runtime_full ? "the runtime refused with -200001" : "edgerun's tasks took them all",
+                     task_cap());
+    int64_t nap = deadline && deadline - now < pause_us ? deadline - now : pause_us;
+    nanosleep(&(struct timespec){.tv_sec = nap / 1000000, .tv_nsec = (nap % 1000000) * 1000}, NULL);
+    if (pause_us < MAX_POLL_US) pause_us *= 2;
   }
-  if (!deadline) return timeout_ms;
-  int64_t left = deadline - (int64_t)(er_now_us() / 1000);
-  return left < 1 ? 1 : (int32_t)left;
+  if (!deadline) *left = timeout_ms;
+  else {
+    int64_t ms = (deadline - (int64_t)er_now_us() + 999) / 1000; /* whole ms, as the caller gave them */
+    *left = ms < 1 ? 1 : (int32_t)ms;
+  }
+  return ER_OK;
 }
 
 /* What is left of timeout_ms since start_us (at least 1), or timeout_ms itself when it is no limit. */
@@ -1377,7 +1528,7 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   hb_request *r = request;
   hb_model *m = r->model;
   hbUCPSchedParam param;
-  int32_t rc = check_sched(sched, &param);
+  int32_t rc = check_sched(m, sched, &param);
   /* The clock is read only for a run with a timeout that has a late task to wait for. */
   uint64_t start_us = sched->timeout_ms > 0 && __atomic_load_n(&r->late, __ATOMIC_ACQUIRE) ? er_now_us() : 0;
   if (rc == ER_OK) rc = settle_late(r, sched->timeout_ms);
@@ -1385,23 +1536,20 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   if (rc == ER_OK) rc = flush_range(r, 0, m->n_in, HB_MEM_CACHE_CLEAN);
   if (rc != ER_OK) return rc;
 
-  int32_t timeout_ms = wait_task_slot(start_us ? time_left(sched->timeout_ms, start_us) : sched->timeout_ms);
-  if (timeout_ms < 0)
-    return er_fail(ER_ERR_TIMEOUT, BACKEND, NULL, "all %d BPU task slots stayed in use for %d ms", MAX_LIVE_TASKS,
-                   sched->timeout_ms);
   void *task = NULL;
-  rc = create_task(r, &task);
-  if (rc != ER_OK && !task) {
-    give_task_slot();
-    return rc;
-  }
+  int32_t timeout_ms = 0;
+  rc = create_in_slot(r, start_us ? time_left(sched->timeout_ms, start_us) : sched->timeout_ms, &task, &timeout_ms);
+  if (rc != ER_OK) return rc; /* no task: create_in_slot gave its slot back */
   int in_doubt = 0; /* submitted, not yet seen done */
-  if (rc == ER_OK) rc = submit_task(task, &param);
+  rc = submit_task(m, task, &param);
   if (rc == ER_OK) {
     in_doubt = 1;
-    rc = wait_task(task, timeout_ms);
-    if (rc == ER_ERR_TIMEOUT) {
-      keep_late(r, task); /* not released while the device may still use the buffers; keeps its task slot */
+    rc = wait_task(m, task, timeout_ms);
+    /* Timed out, or a wait error that does not say the task ended: the device may still use the
+       buffers, and releasing a running task blocks until it ends. Kept as late (with its slot);
+       released off this thread or once the device is done. */
+    if (rc != ER_OK && (rc == ER_ERR_TIMEOUT || er_last_vendor_code() != HB_ERR_TASK_RUN_FAILED)) {
+      keep_late(r, task);
       return rc;
     }
   }

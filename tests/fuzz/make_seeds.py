@@ -103,9 +103,13 @@ affine = ("affine", [tensor("x", 7, [2, 3], [12, 4], 24)], [tensor("y", 7, [2, 3
 quant = ("quant", [tensor("q", 2, [2, 3], [3, 1], 6, scales=(0.5, 0.25, 1.0), axis=1)],
          [tensor("o", 2, [2, 3], [3, 1], 6, (0, 1.0, 0.0), scales=(0.5,), zps=(2,))])
 dyn = ("dyn", [tensor("d", 7, [-1, 3], [-1, 4], 0)], [tensor("e", 7, [4], [4], 16, (-1, 1.0, 0.0))])
+# alignedByteSize -1 (NV12-style input, no size given) and a dynamic output following its input's rows.
+no_size = ("no_size", [tensor("y", 3, [1, 4, 40, 1], [-1, -1, 1, 1], -1)], [tensor("o", 3, [1, 4, 40, 1], [160, 40, 1, 1], -1, (0, 1.0, 0.0))])
+dyn_out = ("dyn_out", [tensor("x", 7, [-1, 8], [-1, 4], 0)], [tensor("y", 7, [-1, 8], [-1, -1], 256, (0, 2.0, 1.0))])
 for target in ("pack_open", "sim_loader"):
     save(target, "affine", simfile([affine]))
     save(target, "three_models", simfile([affine, quant, dyn]))
+    save(target, "no_size_dyn_out", simfile([no_size, dyn_out]))
 save("pack_open", "onnx_head", bytes([0x08, 0x07, 0x12, 0x04]) + b"test")
 
 

@@ -216,11 +216,13 @@ SIM_API int32_t hbDNNGetOutputTensorProperties(hbDNNTensorProperties *properties
 SIM_API int32_t hbDNNInferV2(hbUCPTaskHandle_t *taskHandle, hbDNNTensor *output, hbDNNTensor const *input,
                              hbDNNHandle_t dnnHandle);
 SIM_API int32_t hbDNNGetCompileBpuCoreNum(int32_t *bpuCoreNum, hbDNNHandle_t dnnHandle);
+SIM_API int32_t hbDNNGetTaskOutputTensorProperties(hbDNNTensorProperties *properties, hbUCPTaskHandle_t taskHandle,
+                                                   int32_t subTaskIndex, int32_t outputIndex);
 SIM_API const char *hbDNNGetErrorDesc(int32_t errorCode);
 
 /* ---- simulator limits ------------------------------------------------------------------ */
 
-#define SIM_MAX_TASKS 32        /* coexisting model tasks (A.7.1) */
+#define SIM_MAX_TASKS 32        /* coexisting tasks by default (A.7.1); HB_UCP_MAX_TASK_NUM overrides */
 #define SIM_MAX_SUBTASKS 32     /* models appended to one task */
 #define SIM_MAX_CORES 4         /* BPU_CORE_0..3 */
 #define SIM_MAX_MODELS 32       /* per packed handle */
@@ -236,6 +238,18 @@ SIM_API int32_t hbSimCompletionLog(int64_t *customIds, int32_t cap);
 SIM_API int64_t hbSimMemCounter(const void *virAddr, const char *name);
 /* Tasks that finish their work wait, still running, until hbSimHold(0) or maxUs from now. */
 SIM_API void hbSimHold(int64_t maxUs);
+/* The simulated SoC: SIM_SOC_S100 (default) or SIM_SOC_S600 (4 cores, 64-byte alignment, L2M rule). */
+enum { SIM_SOC_S100 = 0, SIM_SOC_S600 = 1 };
+SIM_API void hbSimSetSoc(int32_t soc);
+/* Tasks held by "other UCP users" of the process: they count against the task cap. */
+SIM_API void hbSimReserveTasks(int32_t n);
+/* Fault injection: the next n hbUCPReleaseTask calls on a live handle fail (-100004) and release
+ * nothing. No real cause is known; it drives the shim's "release failed" paths. */
+SIM_API void hbSimFailRelease(int32_t n);
+/* Row alignment of the simulated SoC (32 or 64), for libdnn's checks. */
+SIM_API int32_t hbSimAlignment(void);
+/* 1 when the simulated SoC is an S600. */
+SIM_API int32_t hbSimIsS600(void);
 
 /* ---- internal task interface libdnn -> libhbucp (exported because it crosses .so files) -- */
 
@@ -269,6 +283,9 @@ SIM_API int32_t hbSimTaskAppend(hbUCPTaskHandle_t task, const hbSimSubtaskDesc *
 SIM_API int32_t hbSimCheckBuffer(const void *vir, uint64_t phy, uint64_t len);
 /* 1 on a simulated BPU worker thread (a synchronous inference there would deadlock). */
 SIM_API int32_t hbSimOnWorkerThread(void);
+/* A sub-task's context and the task's state (0 created, 1 queued, 2 running, 3 done) and status;
+ * -200004 for a released or unknown handle. The ctx stays valid until the task is released. */
+SIM_API int32_t hbSimTaskQuery(hbUCPTaskHandle_t task, int32_t sub, void **ctx, int32_t *state, int32_t *status);
 /* Adds delta to a named counter (libdnn reports its own events through this). */
 SIM_API void hbSimCountEvent(const char *name, int64_t delta);
 

@@ -280,27 +280,31 @@ static void free_model(SimModel *m) {
   free(m->name);
 }
 
-static int parse_tensor(Rd *r, SimTensor *t, int isOutput, int32_t nin) {
+/* Outputs may have -1 dims: dim i then takes the run-time dim i of the source input, and the
+ * output's strides (all -1) are dense at run time. */
+static int parse_tensor(Rd *r, SimTensor *t, int isOutput, int32_t nin, const SimTensor *ins) {
   t->name = rd_name(r);
   t->dtype = rd_i32(r);
   t->rank = rd_i32(r);
   if (r->bad || !elem_size(t->dtype) || t->rank < 1 || t->rank > MAX_RANK) return 0;
   int esize = elem_size(t->dtype), dynamic = 0;
+  int dynOut = 0;
   for (int i = 0; i < t->rank; i++) {
     t->dims[i] = rd_i32(r);
-    if (t->dims[i] == -1 && !isOutput) dynamic = 1;
+    if (t->dims[i] == -1) dynamic = 1, dynOut |= isOutput;
     else if (t->dims[i] < 1 || t->dims[i] > MAX_DIM) return 0;
   }
   for (int i = 0; i < t->rank; i++) {
     t->stride[i] = rd_i64(r);
     if (t->stride[i] == -1 && !isOutput) dynamic = 1;
-    else if (t->stride[i] < 1) return 0;
+    else if (t->stride[i] == -1 && !dynOut) return 0; /* outputs: -1 strides only with -1 dims */
+    else if (t->stride[i] != -1 && (t->stride[i] < 1 || dynOut)) return 0;
   }
-  t->aligned = rd_i64(r);
+  t->aligned = rd_i64(r); /* -1: the runtime gives no size (NV12, dynamic tensors) */
   t->quantiType = rd_i32(r);
   t->axis = rd_i32(r);
-  if (r->bad || !strides_ok(t->rank, t->dims, t->stride, esize) || t->aligned < 0) return 0;
-  if (!dynamic) {
+  if (r->bad || !strides_ok(t->rank, t->dims, t->stride, esize) || t->aligned < -1) return 0;
+  if (!dynamic && t->aligned != -1) {
     uint64_t span = layout_span(t->rank, t->dims, t->stride, esize);
     if (!span || (uint64_t)t->aligned < span) return 0; /* alignedByteSize too small */
   }
@@ -339,6 +343,8 @@ static int parse_tensor(Rd *r, SimTensor *t, int isOutput, int32_t nin) {
     t->a = rd_f64(r);
     t->b = rd_f64(r);
     if (r->bad || t->source < -1 || t->source >= nin || !isfinite(t->a) || !isfinite(t->b)) return 0;
+    for (int i = 0; dynOut && i < t->rank; i++)
+      if (t->dims[i] == -1 && (t->source < 0 || i >= ins[t->source].rank)) return 0;
   }
   return !r->bad;
 }
@@ -364,12 +370,12 @@ static int parse_model(Rd *r, SimModel *m) {
   if (!m->in || !m->out) return 0;
   for (uint32_t i = 0; i < nin; i++) {
     m->nin = (int32_t)i + 1; /* so free_model frees what was parsed so far */
-    if (!parse_tensor(r, &m->in[i], 0, 0)) return 0;
+    if (!parse_tensor(r, &m->in[i], 0, 0, NULL)) return 0;
   }
   m->nin = (int32_t)nin;
   for (uint32_t i = 0; i < nout; i++) {
     m->nout = (int32_t)i + 1;
-    if (!parse_tensor(r, &m->out[i], 1, (int32_t)nin)) return 0;
+    if (!parse_tensor(r, &m->out[i], 1, (int32_t)nin, m->in)) return 0;
   }
   return names_unique(m->in, m->nin) && names_unique(m->out, m->nout);
 }
@@ -519,12 +525,16 @@ SIM_API int32_t hbDNNRelease(hbDNNPackedHandle_t h) {
     pthread_mutex_unlock(&g_mu);
     return HB_DNN_INVALID_PACKED_DNN_HANDLE;
   }
-  pk->released = 1; /* handles die now; memory lives on while tasks still reference it */
-  int inUse = pk->refs > 0;
+  if (pk->refs > 0) { /* like the real runtime: refused while tasks of its models are alive; kept */
+    pthread_mutex_unlock(&g_mu);
+    hbSimCountEvent("model_release_refused", 1);
+    return HB_DNN_MODEL_IS_RUNNING;
+  }
+  pk->released = 1;
   pk->refs++;
   pack_unref(pk);
   pthread_mutex_unlock(&g_mu);
-  if (inUse) hbSimCountEvent("model_release_in_use", 1);
+  hbSimCountEvent("models_released", 1);
   return HB_DNN_SUCCESS;
 }
 
@@ -590,27 +600,31 @@ static int32_t get_name(char const **name, hbDNNHandle_t h, int32_t idx, int isO
 SIM_API int32_t hbDNNGetInputName(char const **name, hbDNNHandle_t h, int32_t i) { return get_name(name, h, i, 0); }
 SIM_API int32_t hbDNNGetOutputName(char const **name, hbDNNHandle_t h, int32_t i) { return get_name(name, h, i, 1); }
 
+/* Properties of t with the given shape and strides (the model's, or a run's). */
+static void fill_props(hbDNNTensorProperties *p, const SimTensor *t, const int32_t *dims, const int64_t *stride,
+                       int64_t aligned) {
+  memset(p, 0, sizeof *p);
+  p->validShape.numDimensions = t->rank;
+  for (int i = 0; i < t->rank; i++) {
+    p->validShape.dimensionSize[i] = dims[i];
+    p->stride[i] = stride[i];
+  }
+  p->tensorType = t->dtype;
+  p->scale.scaleLen = t->scaleLen;
+  p->scale.scaleData = t->scales; /* owned by the packed handle, valid until hbDNNRelease */
+  p->scale.zeroPointLen = t->zpLen;
+  p->scale.zeroPointData = t->zps;
+  p->quantiType = (hbDNNQuantiType)t->quantiType;
+  p->quantizeAxis = t->axis;
+  p->alignedByteSize = aligned;
+}
+
 static int32_t get_props(hbDNNTensorProperties *p, hbDNNHandle_t h, int32_t idx, int isOutput) {
   if (!p) return HB_DNN_INVALID_ARGUMENT;
   pthread_mutex_lock(&g_mu);
   SimTensor *t = NULL;
   int32_t rc = with_tensor(h, isOutput, idx, &t);
-  if (!rc) {
-    memset(p, 0, sizeof *p);
-    p->validShape.numDimensions = t->rank;
-    for (int i = 0; i < t->rank; i++) {
-      p->validShape.dimensionSize[i] = t->dims[i];
-      p->stride[i] = t->stride[i];
-    }
-    p->tensorType = t->dtype;
-    p->scale.scaleLen = t->scaleLen;
-    p->scale.scaleData = t->scales; /* owned by the packed handle, valid until hbDNNRelease */
-    p->scale.zeroPointLen = t->zpLen;
-    p->scale.zeroPointData = t->zps;
-    p->quantiType = (hbDNNQuantiType)t->quantiType;
-    p->quantizeAxis = t->axis;
-    p->alignedByteSize = t->aligned;
-  }
+  if (!rc) fill_props(p, t, t->dims, t->stride, t->aligned);
   pthread_mutex_unlock(&g_mu);
   return rc;
 }
@@ -705,21 +719,49 @@ static void destroy_ctx(void *vctx) {
   free(c);
 }
 
-/* Validates one caller tensor against the model tensor and fills rt. */
-static int32_t check_tensor(const hbDNNTensor *ut, const SimTensor *m, int isOutput, RunTensor *rt) {
+static int is_dynamic_output(const SimTensor *m) {
+  for (int i = 0; i < m->rank; i++)
+    if (m->dims[i] == -1) return 1;
+  return 0;
+}
+
+/* A dynamic output's shape for this run (from its source input) with dense strides. */
+static int32_t dynamic_output(const hbDNNTensor *ut, const SimTensor *m, const RunTensor *src, RunTensor *rt) {
+  int esize = elem_size(m->dtype);
+  rt->rank = m->rank;
+  rt->m = m;
+  rt->count = 1;
+  for (int i = m->rank - 1; i >= 0; i--) {
+    rt->dims[i] = m->dims[i] == -1 ? src->dims[i] : m->dims[i];
+    rt->stride[i] = i == m->rank - 1 ? esize : rt->stride[i + 1] * rt->dims[i + 1];
+    if (__builtin_mul_overflow(rt->count, (uint64_t)rt->dims[i], &rt->count)) return HB_DNN_INVALID_ARGUMENT;
+  }
+  rt->span = layout_span(rt->rank, rt->dims, rt->stride, esize);
+  rt->region = rt->span;
+  /* The real runtime checks only virAddr and memSize of outputs; what it does when this run's
+     shape outgrows memSize is unverified: the simulator refuses the task. */
+  if (!rt->span || ut->sysMem.memSize < rt->region || !ut->sysMem.virAddr) return HB_DNN_INVALID_ARGUMENT;
+  return HB_DNN_SUCCESS;
+}
+
+/* Validates one caller tensor against the model tensor and fills rt (ins: the checked inputs). */
+static int32_t check_tensor(const hbDNNTensor *ut, const SimTensor *m, int isOutput, RunTensor *rt,
+                            const RunTensor *ins) {
   const hbDNNTensorProperties *p = &ut->properties;
   int esize = elem_size(m->dtype);
+  if (isOutput && is_dynamic_output(m)) return dynamic_output(ut, m, &ins[m->source], rt);
   if (p->validShape.numDimensions != m->rank || p->tensorType != m->dtype) return HB_DNN_INVALID_ARGUMENT;
   rt->rank = m->rank;
   rt->m = m;
   rt->count = 1;
+  int32_t align = hbSimAlignment(); /* every caller-filled stride: a multiple of the SoC's alignment */
   for (int i = 0; i < m->rank; i++) {
     int32_t d = p->validShape.dimensionSize[i];
     if (m->dims[i] != -1 ? d != m->dims[i] : (d < 1 || d > MAX_DIM)) return HB_DNN_INVALID_ARGUMENT;
     int64_t s = p->stride[i];
     if (s < 1) return HB_DNN_INVALID_ARGUMENT; /* -1 left unfilled */
     if (isOutput && s != m->stride[i]) return HB_DNN_INVALID_ARGUMENT; /* outputs use the model's layout */
-    if (m->stride[i] == -1 && m->dynAlign && s % m->dynAlign) return HB_DNN_INVALID_ARGUMENT;
+    if (m->stride[i] == -1 && (s % align || (m->dynAlign && s % m->dynAlign))) return HB_DNN_INVALID_ARGUMENT;
     rt->dims[i] = d;
     rt->stride[i] = s;
     if (__builtin_mul_overflow(rt->count, (uint64_t)d, &rt->count)) return HB_DNN_INVALID_ARGUMENT;
@@ -728,7 +770,7 @@ static int32_t check_tensor(const hbDNNTensor *ut, const SimTensor *m, int isOut
   rt->span = layout_span(rt->rank, rt->dims, rt->stride, esize);
   if (!rt->span) return HB_DNN_INVALID_ARGUMENT;
   /* Outputs: like a real BPU, the simulator may write the whole alignedByteSize region. */
-  rt->region = isOutput && (uint64_t)m->aligned > rt->span ? (uint64_t)m->aligned : rt->span;
+  rt->region = isOutput && m->aligned > 0 && (uint64_t)m->aligned > rt->span ? (uint64_t)m->aligned : rt->span;
   if (ut->sysMem.memSize < rt->region || !ut->sysMem.virAddr) return HB_DNN_INVALID_ARGUMENT;
   return HB_DNN_SUCCESS;
 }
@@ -768,7 +810,7 @@ SIM_API int32_t hbDNNInferV2(hbUCPTaskHandle_t *taskHandle, hbDNNTensor *output,
   c->nout = nout;
   for (int32_t i = 0; i < n && !rc; i++) {
     const hbDNNTensor *ut = i < nin ? &input[i] : &output[i - nin];
-    rc = check_tensor(ut, i < nin ? &m->in[i] : &m->out[i - nin], i >= nin, &c->t[i]);
+    rc = check_tensor(ut, i < nin ? &m->in[i] : &m->out[i - nin], i >= nin, &c->t[i], c->t);
     c->bufs[i] = (hbSimBufRef){ut->sysMem.virAddr, ut->sysMem.phyAddr, c->t[i].region, i >= nin};
   }
   m->pack->refs++; /* the context keeps the model alive even across hbDNNRelease */
@@ -808,4 +850,25 @@ SIM_API int32_t hbDNNInferV2(hbUCPTaskHandle_t *taskHandle, hbDNNTensor *output,
   rc = *taskHandle ? hbSimTaskAppend(*taskHandle, &d) : hbSimTaskCreate(taskHandle, &d);
   if (rc) destroy_ctx(c);
   return rc;
+}
+
+/* Outputs of a finished task: the run's shape for dynamic outputs, the model's otherwise. The
+ * real errors are texts ("task is not done", "task run failed"); their codes are unverified. */
+SIM_API int32_t hbDNNGetTaskOutputTensorProperties(hbDNNTensorProperties *p, hbUCPTaskHandle_t task, int32_t sub,
+                                                   int32_t idx) {
+  if (!p) return HB_DNN_INVALID_ARGUMENT;
+  void *ctx = NULL;
+  int32_t state = 0, status = 0;
+  int32_t rc = hbSimTaskQuery(task, sub, &ctx, &state, &status);
+  if (rc) return rc;
+  if (state != 3) return HB_DNN_API_USE_ERROR;   /* "task is not done" */
+  if (status) return HB_DNN_RUN_TASK_FAILED;       /* "task run failed" */
+  RunCtx *c = ctx;
+  if (idx < 0 || idx >= c->nout) return HB_DNN_INVALID_ARGUMENT;
+  const RunTensor *rt = &c->t[c->nin + idx];
+  const SimTensor *t = rt->m;
+  pthread_mutex_lock(&g_mu);
+  fill_props(p, t, rt->dims, rt->stride, is_dynamic_output(t) || t->aligned < 0 ? (int64_t)rt->span : t->aligned);
+  pthread_mutex_unlock(&g_mu);
+  return HB_DNN_SUCCESS;
 }

@@ -27,8 +27,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         abort();
       for (int32_t k = 0; k < nin; k++)
         if (hbDNNGetInputTensorProperties(&p, h, k)) abort();
-      for (int32_t k = 0; k < nout; k++)
+      for (int32_t k = 0; k < nout; k++) {
         if (hbDNNGetOutputTensorProperties(&p, h, k)) abort();
+        /* FORMAT.md: alignedByteSize is >= 0 or -1; an output with a -1 dim has only -1 strides. */
+        if (p.alignedByteSize < -1) abort();
+        int dyn = 0;
+        for (int32_t d = 0; d < p.validShape.numDimensions; d++) dyn |= p.validShape.dimensionSize[d] == -1;
+        for (int32_t d = 0; d < p.validShape.numDimensions; d++)
+          if ((p.stride[d] == -1) != dyn) abort();
+      }
     }
     if (hbDNNRelease(pk) != 0) abort();
   } else if (rc != HB_DNN_INVALID_MODEL && rc != HB_DNN_MODEL_NUMBER_EXCEED_LIMIT && rc != HB_DNN_OUT_OF_MEMORY) {

@@ -484,7 +484,13 @@ static void test_infer(hbDNNPackedHandle_t pk) {
   CHECK_RC(hbDNNInferV2(&t, &mo, NULL, hm), 0);
   CHECK_RC(hbUCPSubmitTask(t, &sp), HB_UCP_INVALID_ARGUMENT); /* 1 simulated core */
   hbSimSetCoreCount(2);
-  sp.backend = HB_UCP_BPU_CORE_1;
+  sp.backend = HB_UCP_BPU_CORE_1; /* one core bit for a 2-core model */
+  CHECK_RC(hbUCPSubmitTask(t, &sp), HB_UCP_INVALID_ARGUMENT);
+  sp.backend = HB_UCP_BPU_CORE_ANY; /* "any" is refused for a multi-core model */
+  CHECK_RC(hbUCPSubmitTask(t, &sp), HB_UCP_INVALID_ARGUMENT);
+  sp.backend = HB_UCP_CORE_ANY;
+  CHECK_RC(hbUCPSubmitTask(t, &sp), HB_UCP_INVALID_ARGUMENT);
+  sp.backend = HB_UCP_BPU_CORE_0 | HB_UCP_BPU_CORE_1;
   CHECK_RC(hbUCPSubmitTask(t, &sp), 0);
   CHECK_RC(hbUCPWaitTaskDone(t, 1000), 0);
   CHECK_RC(hbUCPReleaseTask(t), 0);
@@ -624,7 +630,7 @@ static void test_limits(hbDNNPackedHandle_t pk) {
   CHECK(ts[32] == NULL);
   CHECK_RC(hbDNNInferV2(NULL, &out, &in, h), HB_DNN_TASK_NUM_EXCEED_LIMIT);
   CHECK(ctr("tasks_live") == 32);
-  CHECK_RC(hbUCPWaitTaskDone(ts[0], 0), HB_UCP_API_USE_ERROR); /* never submitted */
+  CHECK_RC(hbUCPWaitTaskDone(ts[0], 0), HB_UCP_TASK_HANDLE_INVALID); /* never submitted (real: -200004) */
   for (int i = 0; i < 32; i++) CHECK_RC(hbUCPReleaseTask(ts[i]), 0);
   CHECK(ctr("tasks_live") == 0);
 
@@ -637,15 +643,19 @@ static void test_limits(hbDNNPackedHandle_t pk) {
   CHECK_RC(hbUCPWaitTaskDone(t, 20), HB_UCP_TASK_TIMEOUT);
   CHECK(ctr("tasks_timed_out") == 1);
   CHECK_RC(hbUCPFree(&in.sysMem), HB_UCP_MEM_FREE_FAIL); /* still used by the running task */
-  CHECK_RC(hbUCPReleaseTask(t), 0);
+  CHECK_RC(hbUCPReleaseTask(t), 0); /* blocks until the device is done (a running op is not aborted) */
+  CHECK(ctr("releases_blocked") == 1 && ctr("tasks_completed") >= 1);
   CHECK_RC(hbUCPReleaseTask(t), HB_UCP_TASK_HANDLE_INVALID);
   CHECK_RC(hbUCPWaitTaskDone(t, 0), HB_UCP_TASK_HANDLE_INVALID);
   /* A queued (not yet running) task is cancelled by release. */
-  hbUCPTaskHandle_t q = NULL;
+  hbUCPTaskHandle_t busy = NULL, q = NULL;
+  CHECK_RC(hbDNNInferV2(&busy, &out, &in, h), 0);
+  CHECK_RC(hbUCPSubmitTask(busy, &sp), 0); /* occupies the one core */
   CHECK_RC(hbDNNInferV2(&q, &out, &in, h), 0);
   CHECK_RC(hbUCPSubmitTask(q, &sp), 0);
   CHECK_RC(hbUCPReleaseTask(q), 0);
   CHECK(ctr("tasks_cancelled") == 1);
+  CHECK_RC(hbUCPReleaseTask(busy), 0);
   /* Wait until the worker drops the released task (then buffers can be freed). */
   for (int i = 0; i < 200 && hbSimMemCounter(in.sysMem.virAddr, "inflight") != 0; i++) usleep(5000);
   CHECK(hbSimMemCounter(in.sysMem.virAddr, "inflight") == 0);
@@ -670,10 +680,12 @@ static void test_limits(hbDNNPackedHandle_t pk) {
   sp.backend = 1ull << 8; /* DSP */
   CHECK_RC(hbUCPSubmitTask(t, &sp), HB_UCP_INVALID_ARGUMENT);
   CHECK_RC(hbUCPSubmitTask(t, NULL), HB_UCP_INVALID_ARGUMENT);
-  CHECK_RC(hbUCPWaitTaskDone(t, -5), HB_UCP_INVALID_ARGUMENT);
+  CHECK_RC(hbUCPWaitTaskDone(t, -5), HB_UCP_TASK_HANDLE_INVALID); /* not submitted yet */
   sp.backend = HB_UCP_BPU_CORE_0;
+  sp.deviceId = 3; /* not checked by the real runtime */
   CHECK_RC(hbUCPSubmitTask(t, &sp), 0);
-  CHECK_RC(hbUCPWaitTaskDone(t, 5000), 0);
+  sp.deviceId = 0;
+  CHECK_RC(hbUCPWaitTaskDone(t, -5), 0); /* a negative timeout waits forever */
   CHECK_RC(hbUCPReleaseTask(t), 0);
   CHECK_RC(hbDNNInferV2(NULL, &out, &in, (void *)&dummy), HB_DNN_INVALID_DNN_HANDLE);
   int32_t cnt;
@@ -701,7 +713,7 @@ static void test_limits(hbDNNPackedHandle_t pk) {
 }
 
 static void test_release_in_use(void) {
-  /* hbDNNRelease with a live task: the handle dies, the task still runs safely. */
+  /* hbDNNRelease with a live task: refused with -600003, the model stays usable. */
   Buf b = gen(&k_models[1], 1);
   hbDNNPackedHandle_t pk = NULL;
   CHECK_RC(load_buf(&b, &pk), 0);
@@ -709,12 +721,14 @@ static void test_release_in_use(void) {
   hbDNNHandle_t h = model(pk, "slow");
   SlowJob j;
   slow_create(&j, h);
-  CHECK_RC(hbDNNRelease(pk), 0);
-  CHECK(ctr("model_release_in_use") == 1);
+  CHECK_RC(hbDNNRelease(pk), HB_DNN_MODEL_IS_RUNNING);
+  CHECK(ctr("model_release_refused") == 1);
   int32_t cnt;
-  CHECK_RC(hbDNNGetInputCount(&cnt, h), HB_DNN_INVALID_DNN_HANDLE);
+  CHECK_RC(hbDNNGetInputCount(&cnt, h), 0);
   slow_submit(&j, 0, 0);
   slow_finish(&j);
+  CHECK_RC(hbDNNRelease(pk), 0);
+  CHECK_RC(hbDNNGetInputCount(&cnt, h), HB_DNN_INVALID_DNN_HANDLE);
 }
 
 int main(int argc, char **argv) {

@@ -58,7 +58,7 @@ typedef struct {
   int64_t tasks_created, tasks_submitted, tasks_completed, tasks_released, tasks_timed_out,
       tasks_cancelled, tasks_failed, callbacks, mem_alloc, mem_free, flush_clean, flush_invalidate,
       missed_clean, outputs_written, outputs_invalidated, preemptions, free_in_use, bad_handles,
-      model_release_in_use, sync_infer;
+      model_release_refused, models_released, sync_infer, tasks_refused, releases_blocked, release_failures;
 } SimCounters;
 
 static struct {
@@ -79,6 +79,9 @@ static struct {
   int64_t holdUntilUs;     /* hbSimHold: finished tasks wait until then (now_us clock) */
   int32_t held;            /* tasks waiting at the hold */
   int32_t cores;
+  int32_t soc;      /* SIM_SOC_S100 / SIM_SOC_S600 */
+  int32_t reserved; /* hbSimReserveTasks: tasks of other UCP users */
+  int32_t failRelease;
   int strictCache;
   pthread_t workers[SIM_MAX_CORES];
   int started[SIM_MAX_CORES];
@@ -106,6 +109,25 @@ static void init_once(void) {
   }
   e = getenv("HBSIM_STRICT_CACHE");
   if (e && *e) g.strictCache = atoi(e) != 0;
+  e = getenv("HBSIM_SOC");
+  if (e && strcmp(e, "S600") == 0) {
+    g.soc = SIM_SOC_S600;
+    g.cores = SIM_MAX_CORES;
+  }
+}
+
+/* The real runtime reads HB_UCP_MAX_TASK_NUM (default 32). When it reads it is not known; the
+ * simulator reads it at each task creation so that a test can change it. */
+static int32_t task_cap(void) {
+  const char *e = getenv("HB_UCP_MAX_TASK_NUM");
+  long n = e && *e ? strtol(e, NULL, 10) : 0;
+  return n >= 1 && n <= 1024 ? (int32_t)n : SIM_MAX_TASKS;
+}
+
+/* Set when the application sizes L2M (S600 4-core models need it; preemption refuses it). */
+static int l2m_configured(void) {
+  const char *e = getenv("HB_DNN_USER_DEFINED_L2M_SIZES");
+  return e && *e;
 }
 
 static void lock(void) {
@@ -132,7 +154,12 @@ SIM_API const char *hbUCPGetVersion(void) {
   const char *e = getenv("HBSIM_UCP_VERSION");
   return e && *e ? e : "3.13.6";
 }
-SIM_API const char *hbUCPGetSocName(void) { return "edgerun simulator (S100 nash-e, not a real SoC)"; }
+/* Real names read "D-Robotics RDK S100 V0P5" / "D-Robotics RDK S600 MCB V0p2": the SoC is named in them. */
+SIM_API const char *hbUCPGetSocName(void) {
+  pthread_once(&g_once, init_once);
+  return __atomic_load_n(&g.soc, __ATOMIC_RELAXED) == SIM_SOC_S600 ? "edgerun simulator (S600 nash-p, not a real SoC)"
+                                                                   : "edgerun simulator (S100 nash-e, not a real SoC)";
+}
 
 SIM_API const char *hbUCPGetErrorDesc(int32_t code) {
   switch (code) {
@@ -177,7 +204,8 @@ static const struct {
     COUNTER(mem_free),        COUNTER(flush_clean),      COUNTER(flush_invalidate),
     COUNTER(missed_clean),    COUNTER(outputs_written),  COUNTER(outputs_invalidated),
     COUNTER(preemptions),     COUNTER(free_in_use),      COUNTER(bad_handles),
-    COUNTER(model_release_in_use), COUNTER(sync_infer),
+    COUNTER(model_release_refused), COUNTER(models_released), COUNTER(sync_infer), COUNTER(tasks_refused),
+    COUNTER(releases_blocked), COUNTER(release_failures),
 };
 
 static int64_t *counter_ptr(const char *name) {
@@ -198,6 +226,7 @@ SIM_API int64_t hbSimCounter(const char *name) {
   else if (strcmp(name, "cores") == 0) v = g.cores;
   else if (strcmp(name, "latency_us") == 0) v = g.latencyOverride;
   else if (strcmp(name, "tasks_held") == 0) v = g.held;
+  else if (strcmp(name, "tasks_reserved") == 0) v = g.reserved;
   unlock();
   return v;
 }
@@ -235,6 +264,35 @@ SIM_API void hbSimSetCoreCount(int32_t n) {
   lock();
   g.cores = n;
   pthread_cond_broadcast(&g.sched);
+  unlock();
+}
+
+/* S600: 4 cores and 64-byte alignment; back to S100: 1 core. */
+SIM_API void hbSimSetSoc(int32_t soc) {
+  lock();
+  g.soc = soc == SIM_SOC_S600 ? SIM_SOC_S600 : SIM_SOC_S100;
+  g.cores = g.soc == SIM_SOC_S600 ? SIM_MAX_CORES : 1;
+  pthread_cond_broadcast(&g.sched);
+  unlock();
+}
+
+SIM_API int32_t hbSimIsS600(void) {
+  pthread_once(&g_once, init_once);
+  return __atomic_load_n(&g.soc, __ATOMIC_RELAXED) == SIM_SOC_S600;
+}
+
+SIM_API int32_t hbSimAlignment(void) { return hbSimIsS600() ? 64 : 32; }
+
+SIM_API void hbSimReserveTasks(int32_t n) {
+  lock();
+  g.reserved = n < 0 ? 0 : n;
+  pthread_cond_broadcast(&g.done);
+  unlock();
+}
+
+SIM_API void hbSimFailRelease(int32_t n) {
+  lock();
+  g.failRelease = n < 0 ? 0 : n;
   unlock();
 }
 
@@ -464,7 +522,8 @@ SIM_API int32_t hbSimTaskCreate(hbUCPTaskHandle_t *task, const hbSimSubtaskDesc 
   }
   t->nsubs = 1;
   lock();
-  if (g.live >= SIM_MAX_TASKS) {
+  if (g.live + g.reserved >= task_cap()) { /* the cap counts every UCP user of the process */
+    g.c.tasks_refused++;
     unlock();
     t->subs[0].d.destroy = NULL; /* the caller keeps ownership of ctx on failure */
     free_task(t);
@@ -526,20 +585,32 @@ static int task_cores(const SimTask *t) {
 
 static void *worker_main(void *arg);
 
+/* A multi-core model needs named cores, as many as it was compiled for (libdnn refuses "any").
+ * The code the real runtime returns for either refusal is unverified: -100001 here. Partial masks
+ * of a single-core model ("core 0 or 1") are accepted, also unverified. */
+static int backend_fits_model(uint64_t backend, int cores) {
+  if (cores <= 1) return 1;
+  if (backend == HB_UCP_CORE_ANY || (backend & HB_UCP_BPU_CORE_ANY)) return 0;
+  return __builtin_popcountll(backend & 0xFull) == cores;
+}
+
 SIM_API int32_t hbUCPSubmitTask(hbUCPTaskHandle_t taskHandle, hbUCPSchedParam *p) {
   lock();
   SimTask *t = find_task(taskHandle);
   int32_t rc = HB_UCP_SUCCESS;
   if (!t) rc = HB_UCP_TASK_HANDLE_INVALID;
-  else if (!p || p->priority < HB_UCP_PRIORITY_LOWEST || p->priority > HB_UCP_PRIORITY_HIGHEST ||
-           p->deviceId != 0)
-    rc = HB_UCP_INVALID_ARGUMENT;
+  else if (!p || p->priority < HB_UCP_PRIORITY_LOWEST || p->priority > HB_UCP_PRIORITY_HIGHEST)
+    rc = HB_UCP_INVALID_ARGUMENT; /* deviceId and customId are not checked by the real runtime */
   else if (p->backend & ~(0xFull | HB_UCP_BPU_CORE_ANY))
     rc = HB_UCP_INVALID_ARGUMENT; /* a model task runs on BPU cores only */
   else if ((p->backend & 0xFull) >> g.cores)
     rc = HB_UCP_INVALID_ARGUMENT; /* names a core this simulated SoC does not have */
   else if (task_cores(t) > g.cores)
     rc = HB_UCP_INVALID_ARGUMENT; /* model compiled for more cores than simulated */
+  else if (!backend_fits_model(p->backend, task_cores(t)))
+    rc = HB_UCP_INVALID_ARGUMENT;
+  else if (p->priority >= HB_UCP_PRIORITY_HIGH && l2m_configured())
+    rc = HB_UCP_INVALID_ARGUMENT; /* "preemption is not supported when using L2M memory"; code unverified */
   else if (t->state != T_CREATED)
     rc = HB_UCP_API_USE_ERROR; /* submitted twice */
   if (rc) {
@@ -619,13 +690,10 @@ SIM_API int32_t hbUCPWaitTaskDone(hbUCPTaskHandle_t taskHandle, int32_t timeout)
     unlock();
     return HB_UCP_TASK_HANDLE_INVALID;
   }
-  if (timeout < 0) {
+  if (timeout < 0) timeout = 0; /* the real runtime does not check the sign: <= 0 waits forever */
+  if (t->state == T_CREATED) { /* never submitted: the real runtime says "first call hbUCPSubmitTask" */
     unlock();
-    return HB_UCP_INVALID_ARGUMENT;
-  }
-  if (t->state == T_CREATED) { /* never submitted: waiting would hang forever */
-    unlock();
-    return HB_UCP_API_USE_ERROR;
+    return HB_UCP_TASK_HANDLE_INVALID;
   }
   t->refs++; /* keeps t valid while we sleep even if another thread releases it */
   struct timespec dl = deadline_ts(now_us() + (int64_t)timeout * 1000);
@@ -652,6 +720,23 @@ SIM_API int32_t hbUCPReleaseTask(hbUCPTaskHandle_t taskHandle) {
     unlock();
     return HB_UCP_TASK_HANDLE_INVALID;
   }
+  if (g.failRelease > 0) { /* fault injection: nothing is released */
+    g.failRelease--;
+    g.c.release_failures++;
+    unlock();
+    return HB_UCP_UNKNOWN_ERROR;
+  }
+  if (t->state == T_RUNNING) {
+    /* Like the real runtime: a running op is not aborted, the release waits until the device is done. */
+    g.c.releases_blocked++;
+    t->refs++;
+    while (t->state == T_RUNNING && !g.shutdown) pthread_cond_wait(&g.done, &g.mu);
+    t->refs--; /* the handle's own reference is still held: t cannot be freed here */
+    if (t->released) { /* another thread released it meanwhile */
+      unlock();
+      return HB_UCP_TASK_HANDLE_INVALID;
+    }
+  }
   t->released = 1;
   g.live--;
   g.c.tasks_released++;
@@ -670,6 +755,21 @@ SIM_API int32_t hbUCPReleaseTask(hbUCPTaskHandle_t taskHandle) {
   unlock();
   free_task(dead);
   return HB_UCP_SUCCESS;
+}
+
+SIM_API int32_t hbSimTaskQuery(hbUCPTaskHandle_t task, int32_t sub, void **ctx, int32_t *state, int32_t *status) {
+  lock();
+  SimTask *t = find_task(task);
+  int32_t rc = HB_UCP_SUCCESS;
+  if (!t) rc = HB_UCP_TASK_HANDLE_INVALID;
+  else if (sub < 0 || sub >= t->nsubs) rc = HB_UCP_INVALID_ARGUMENT;
+  else {
+    if (ctx) *ctx = t->subs[sub].d.ctx;
+    if (state) *state = t->state;
+    if (status) *status = t->status;
+  }
+  unlock();
+  return rc;
 }
 
 /* ---- worker (one per simulated BPU core) ----------------------------------------------- */
@@ -750,6 +850,10 @@ static void *worker_main(void *arg) {
         t->sliceIdx++;
       }
       if (preempted || g.shutdown) break;
+      /* S600: a 4-core model runs only with L2M sized by the application (unverified where the
+         real runtime fails it; the simulator fails the run). */
+      if (status == HB_UCP_SUCCESS && g.soc == SIM_SOC_S600 && s->d.coreNum == 4 && !l2m_configured())
+        status = HB_UCP_TASK_RUN_FAILED;
       if (status == HB_UCP_SUCCESS && !t->released) status = run_sub(s);
       t->subIdx++;
       t->sliceIdx = 0;

@@ -47,14 +47,17 @@ export interface SimTensorSpec {
   name: string;
   /** Element type. S4/U4 are stored one element per byte in the simulator (value range -8..7 / 0..15). */
   dtype: SimDTypeLike;
-  /** validShape, 1..10 dims. -1 = dynamic (inputs only): the caller fills it before inference. */
+  /**
+   * validShape, 1..10 dims. -1 = dynamic: inputs get it from the caller before inference; an
+   * output's -1 dim i is dim i of its source input in each run (its strides then all -1: dense).
+   */
   shape: number[];
   /**
    * Byte stride per dim (may include padding). -1 = dynamic (inputs only), e.g. NV12 Y `[-1,-1,1,1]`.
    * Default: dense strides.
    */
   stride?: number[];
-  /** alignedByteSize reported to the caller. Default: the layout's span (0 if dynamic). */
+  /** alignedByteSize reported to the caller (-1: none, as for NV12 inputs). Default: the span (0 if dynamic). */
   alignedByteSize?: number;
   /** Quantization (quantiType SCALE); omitted = NONE. */
   quant?: SimQuant;
@@ -277,8 +280,15 @@ export function simExpected(
   });
   return model.outputs.map((t) => {
     const dt = simDType(t.dtype);
-    const n = simCount(t.shape);
     const src = t.source ?? (model.inputs.length ? 0 : -1);
+    // A dynamic output's dim i is dim i of its source input in this run.
+    const shape = t.shape.map((d, i) => {
+      if (d !== -1) return d;
+      const run = inputShapes?.[src]?.[i];
+      if (run === undefined) throw new Error(`simulator: output ${t.name} is dynamic: pass its source's shape`);
+      return run;
+    });
+    const n = simCount(shape);
     const a = t.a ?? 1;
     const b = t.b ?? 0;
     const res = new Float64Array(n);
@@ -286,7 +296,7 @@ export function simExpected(
       const v = src < 0 ? j : deq[src][j % deq[src].length];
       let y = a * v;
       y = y + b;
-      res[j] = storeOut(dt, y, t.quant, channelOf(j, t.shape, t.quant));
+      res[j] = storeOut(dt, y, t.quant, channelOf(j, shape, t.quant));
     }
     return res;
   });
@@ -493,7 +503,14 @@ function isInt(v: number, lo: number, hi: number): boolean {
 }
 
 /** Throws (with a readable message) on anything the C loader would reject as HB_DNN_INVALID_MODEL. */
-function writeTensor(w: Writer, t: SimTensorSpec, isOutput: boolean, nin: number, where: string): void {
+function writeTensor(
+  w: Writer,
+  t: SimTensorSpec,
+  isOutput: boolean,
+  inputs: readonly SimTensorSpec[],
+  where: string,
+): void {
+  const nin = inputs.length;
   const fail = (m: string): never => {
     throw new Error(`simulator: ${where} "${t.name}": ${m}`);
   };
@@ -505,13 +522,23 @@ function writeTensor(w: Writer, t: SimTensorSpec, isOutput: boolean, nin: number
   if (!stride) return fail("a dynamic shape needs an explicit stride");
   if (stride.length !== rank) fail("stride length != rank");
   let dynamic = false;
+  const dynOut = isOutput && t.shape.includes(-1);
   for (const d of t.shape) {
-    if (d === -1 && !isOutput) dynamic = true;
+    if (d === -1) dynamic = true;
     else if (!isInt(d, 1, 2 ** 30)) fail(`bad dim ${d}`);
   }
   for (const s of stride) {
-    if (s === -1 && !isOutput) dynamic = true;
+    if (s === -1 && (!isOutput || dynOut)) dynamic = true;
+    else if (dynOut) fail("a dynamic output's strides must all be -1 (dense at run time)");
     else if (!isInt(s, 1, MAX_SPAN)) fail(`bad stride ${s}`);
+  }
+  if (dynOut) {
+    const src = (t as SimOutputSpec).source ?? (nin ? 0 : -1);
+    t.shape.forEach((d, i) => {
+      if (d === -1 && (src < 0 || src >= nin || i >= inputs[src].shape.length)) {
+        fail(`dynamic dim ${i} needs a source input with at least ${i + 1} dims`);
+      }
+    });
   }
   for (let i = rank - 1; i >= 0; i--) {
     if (stride[i] === -1) continue;
@@ -525,7 +552,9 @@ function writeTensor(w: Writer, t: SimTensorSpec, isOutput: boolean, nin: number
   const span = dynamic ? 0 : simSpan(t.shape, stride, dt);
   if (span > MAX_SPAN) fail("layout too large");
   const aligned = t.alignedByteSize ?? span;
-  if (!isInt(aligned, 0, Number.MAX_SAFE_INTEGER) || aligned < span) fail("alignedByteSize smaller than the layout");
+  if (aligned !== -1 && (!isInt(aligned, 0, Number.MAX_SAFE_INTEGER) || aligned < span)) {
+    fail("alignedByteSize smaller than the layout (or -1: not given)");
+  }
   const q = t.quant;
   const axis = q ? (q.axis ?? -1) : (t.quantizeAxis ?? -1);
   if (!isInt(axis, -1, rank - 1)) fail("bad quantizeAxis");
@@ -605,8 +634,8 @@ export function writeSimModelFile(models: readonly SimModelSpec[]): Uint8Array {
     w.u32(fc);
     w.u32(m.inputs.length);
     w.u32(m.outputs.length);
-    for (const t of m.inputs) writeTensor(w, t, false, 0, `model "${m.name}" input`);
-    for (const t of m.outputs) writeTensor(w, t, true, m.inputs.length, `model "${m.name}" output`);
+    for (const t of m.inputs) writeTensor(w, t, false, [], `model "${m.name}" input`);
+    for (const t of m.outputs) writeTensor(w, t, true, m.inputs, `model "${m.name}" output`);
   }
   w.setU64At(sizeAt, w.n);
   return w.result();
