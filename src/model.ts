@@ -149,7 +149,8 @@ export interface RunOptions {
    */
   customId?: number;
   /**
-   * BPU cores allowed to run the task: indexes (e.g. [0]) or a bit mask; default any core.
+   * BPU cores allowed to run the task: indexes (e.g. [0]) or a bit mask. Default: any core; a model
+   * compiled for n cores runs on cores 0..n-1, and a mask must name exactly n cores.
    *
    * @example
    * ```ts

@@ -131,7 +131,12 @@ const detachedGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "d
 
 /** Whether a buffer is detached, as the engine knows it (a program may shadow `detached`). */
 function isDetached(buffer: ArrayBufferLike): boolean {
-  return detachedGetter ? detachedGetter.call(buffer) : buffer.byteLength === 0;
+  if (!detachedGetter) return buffer.byteLength === 0;
+  try {
+    return detachedGetter.call(buffer);
+  } catch {
+    return false; // a SharedArrayBuffer: never detached
+  }
 }
 
 let warnedEscape = false;
