@@ -27,6 +27,10 @@ const imports = `
   import { useSim } from ${JSON.stringify(join(root, "tests/sim_helpers.ts"))};
   const sim = useSim();
   const tick = () => new Promise((r) => setTimeout(r, 1));
+  // A collection from a timer callback, on a shallow stack: Bun scans the stack conservatively,
+  // and a stale pointer in a deep frame would keep an object alive by chance.
+  const scrub = (n) => (n === 0 ? 0 : scrub(n - 1) + 1); // overwrites old frames with fresh ones
+  const collect = () => new Promise((r) => setTimeout(() => { scrub(2000); gc(); r(); }, 1));
 `;
 
 /** Runs a child script; its last stdout line is JSON. A signal or a non-zero exit fails the test. */
@@ -59,9 +63,8 @@ test("lifetimes: views of an unclosed model stay valid after the model is garbag
     const kept = [use(${JSON.stringify(ORT_MODEL)}, x), use(${JSON.stringify(SIM_MODEL)}, x)];
     // Collect, and churn native memory (models opened and dropped) so freed memory gets reused.
     for (let i = 0; i < 200 && gone < 2; i++) {
-      gc();
-      churn();
-      await tick();
+      await new Promise((r) => setTimeout(() => { churn(); r(); }, 1));
+      await collect();
     }
     const collected = gone === 2;
     const read = kept.map(({ y, data, input }) => {
@@ -72,8 +75,7 @@ test("lifetimes: views of an unclosed model stay valid after the model is garbag
     kept.length = 0;
     let after;
     for (let i = 0; i < 200; i++) {
-      gc();
-      await tick();
+      await collect();
       after = { ...liveCounts(), mem: sim.counter("mem_live") };
       if (after.models <= before.models && after.requests <= before.requests && after.mem <= before.mem) break;
     }
