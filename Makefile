@@ -12,7 +12,6 @@
 #                (reproducible, SHA-256 each) and the npm tarballs (scripts/dist.sh)
 #   make test-install  installs the dist from a local npm registry (verdaccio) and a local download
 #                server into fresh apps, runs models on Deno and Bun; last line "N passed, N failed"
-#   make test-install-aarch64  the arm64 package's install test under qemu-user (needs root for apt)
 
 SHELL := /bin/bash
 ZIG_VERSION := 0.15.2
@@ -46,7 +45,7 @@ VERDACCIO_DIR := $(TOOLS)/verdaccio-6.8.0
 VERDACCIO_STAMP := $(VERDACCIO_DIR)/.installed
 
 .PHONY: all deps build build-aarch64 sim demo test test-deno test-bun test-aarch64 bench check fuzz soak clean \
-	dist test-install test-install-aarch64
+	dist test-install
 
 all: build
 
