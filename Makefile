@@ -8,6 +8,10 @@
 #   make check   type check (code and JSDoc examples), lint, doc lint, publish dry run
 #   make fuzz    libFuzzer targets of tests/fuzz/ (apt: clang-14), FUZZ_SECONDS each (default 60)
 #   make soak    leak and soak test (RSS table); make soak SOAK_SCALE=0.1 for the short CI variant
+#   make dist    release artifacts in zig-out/dist: libedgerun.so for linux-x64-gnu and linux-arm64-gnu
+#                (reproducible, SHA-256 each) and the npm tarballs (scripts/dist.sh)
+#   make test-install  installs the dist from a local npm registry (verdaccio) and a local download
+#                server into fresh apps, runs models on Deno and Bun; last line "N passed, N failed"
 
 SHELL := /bin/bash
 ZIG_VERSION := 0.15.2
@@ -36,7 +40,12 @@ FUZZ_SECONDS ?= 60
 # make soak SOAK_SCALE=0.1 is the bounded CI variant.
 SOAK_SCALE ?= 1
 
-.PHONY: all deps build build-aarch64 sim demo test test-deno test-bun test-aarch64 bench check fuzz soak clean
+# make test-install: verdaccio, the local npm registry the dist is published to (scripts/verdaccio/).
+VERDACCIO_DIR := $(TOOLS)/verdaccio-6.8.0
+VERDACCIO_STAMP := $(VERDACCIO_DIR)/.installed
+
+.PHONY: all deps build build-aarch64 sim demo test test-deno test-bun test-aarch64 bench check fuzz soak clean \
+	dist test-install
 
 all: build
 
@@ -137,6 +146,18 @@ check: deps
 	$(DENO) lint
 	$(DENO) doc --lint mod.ts $(wildcard cli.ts)
 	$(DENO) publish --dry-run --allow-dirty
+
+dist: deps $(ZIG_STAMP)
+	@scripts/dist.sh
+
+$(VERDACCIO_STAMP): scripts/verdaccio/package.json scripts/verdaccio/package-lock.json
+	@mkdir -p $(VERDACCIO_DIR)
+	cp scripts/verdaccio/package.json scripts/verdaccio/package-lock.json $(VERDACCIO_DIR)/
+	cd $(VERDACCIO_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test-install: deps sim dist $(VERDACCIO_STAMP)
+	@$(DENO) run --allow-all tests/install.ts
 
 clean:
 	rm -rf zig-out .zig-cache

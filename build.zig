@@ -43,8 +43,10 @@ pub fn build(b: *std.Build) void {
     // Release by default: this library sits on a robot's hot path. -Doptimize=Debug for debugging.
     const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimization mode (default ReleaseFast)") orelse
         .ReleaseFast;
+    // -Dstrip: no debug info (its absolute source paths), for byte-reproducible release builds (make dist).
+    const strip = b.option(bool, "strip", "Strip debug info from libedgerun (default false)");
 
-    const shim = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true });
+    const shim = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true, .strip = strip });
     shim.addIncludePath(b.path("shim/include"));
     shim.addIncludePath(b.path("shim"));
     shim.addCSourceFiles(.{ .files = &shim_sources, .flags = &c_flags });

@@ -531,6 +531,6 @@ export function writeNormalized(model: Model, image: Uint8Array, options: Normal
       `model '${model.name}' has ${model.inputs.length} inputs (${model.inputs.map((i) => i.name).join(", ")}): name one with { input }`,
     );
   }
-  const feeds: Record<string, Feed> = { [name]: normalized(image, rest) };
+  const feeds: Record<string, Feed> = { [name]: normalized(image, rest as NormalizeOptions) };
   model.writeInputs(feeds);
 }

@@ -2,7 +2,7 @@
  * .npy files (NumPy format 1.0-3.0): parse into a Tensor (through npyjs), serialize a Tensor.
  * @module
  */
-import { parse as npyjsParse } from "npyjs";
+import { parse as npyjsParse } from "./vendor/npyjs.ts";
 import { EdgerunError } from "../ffi/errors.ts";
 import { arrayConstructor, type DType, dtypeSize, type TypedArray } from "./dtype.ts";
 import { elementCount, Tensor } from "./tensor.ts";

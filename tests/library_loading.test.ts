@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { loadLibrary } from "../mod.ts";
 import { runtime, test } from "./compat.ts";
 import { root, runScript, tempDir } from "./helpers.ts";
@@ -26,8 +27,15 @@ function installedPackage(): string {
   return pkg;
 }
 
-// EDGERUN_LIB="" reads as unset (the aarch64 suite exports it).
-const NO_ENV_LIB = { EDGERUN_LIB: "" };
+// EDGERUN_LIB="" reads as unset (the aarch64 suite exports it). The download-on-first-use goes to
+// a local port nobody serves (the suite never reaches out; tests/install.ts tests the download),
+// into a cache of the test's own.
+const NO_ENV_LIB = {
+  EDGERUN_LIB: "",
+  EDGERUN_DOWNLOAD_BASE: "http://127.0.0.1:9",
+  EDGERUN_CACHE_DIR: join(tempDir(), "edgerun-cache"),
+};
+const TAG = `linux-${process.arch}-gnu`;
 
 function loadScript(pkg: string, options = ""): string {
   return `
@@ -49,6 +57,13 @@ test("loading: without a library, the error names the paths tried and the three 
   assert.match(out, /^LOAD_FAILED: libedgerun\.so could not be loaded\./);
   assert.ok(out.includes(`${pkg}/zig-out/lib/libedgerun.so (local build: not found)`), out);
   assert.match(out, /libedgerun\.so \(system loader: /);
+  // The per-platform npm package beside the package and up its parents, the download cache, the download.
+  assert.ok(out.includes(`${join(pkg, "..")}/node_modules/@edgerun/${TAG}/libedgerun.so (npm package @edgerun/${TAG}: not found)`), out);
+  assert.ok(out.includes(`${NO_ENV_LIB.EDGERUN_CACHE_DIR}/0.1.0/${TAG}/libedgerun.so (download cache: not found)`), out);
+  assert.ok(out.includes(`http://127.0.0.1:9/@edgerun/${TAG}/-/${TAG}-0.1.0.tgz (download: `), out);
+  // The fix for this runtime.
+  if (runtime === "bun") assert.match(out, new RegExp(`Fix \\(bun\\): cd .* && bun add @edgerun/${TAG}@0\\.1\\.0`));
+  else assert.match(out, /Fix \(deno\): let edgerun download the prebuilt library once .* --allow-net/);
   // 1: build in the package directory, with the pinned zig from PyPI.
   assert.ok(
     out.includes(
@@ -60,7 +75,7 @@ test("loading: without a library, the error names the paths tried and the three 
   assert.match(out, /set EDGERUN_LIB=\/path\/to\/libedgerun\.so/);
   assert.match(out, /copy it to \/usr\/lib, or to \/usr\/local\/lib and run ldconfig/);
   assert.match(out, /Getting libedgerun\.so/);
-  assert.doesNotMatch(out, /make build|explicitly|--allow-env/);
+  assert.doesNotMatch(out, /make build|explicitly/);
 
   const explicit = runScript(loadScript(pkg, `"/nonexistent/libedgerun.so"`), NO_ENV_LIB);
   assert.match(explicit.stdout, /Tried: \/nonexistent\/libedgerun\.so \(option: not found\)\.\n/);
@@ -76,6 +91,16 @@ test("loading: a library built in the installed package's directory is found the
   const r = runScript(loadScript(pkg), NO_ENV_LIB);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), `LOADED ${built}`);
+});
+
+test("loading: the per-platform npm package in a node_modules above the package is found, whatever the cwd", () => {
+  const pkg = installedPackage();
+  const platform = runtime === "bun" ? join(pkg, "..", TAG) : join(pkg, "..", "node_modules", "@edgerun", TAG);
+  mkdirSync(platform, { recursive: true });
+  copyFileSync(loadLibrary().path, join(platform, "libedgerun.so"));
+  const r = runScript(loadScript(pkg), NO_ENV_LIB);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), `LOADED ${join(platform, "libedgerun.so")}`);
 });
 
 // Deno without --allow-env: tests/permissions.test.ts (the refusal is Deno's own NotCapable error).
