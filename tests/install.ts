@@ -492,6 +492,43 @@ export const cli: (argv: string[]) => Promise<number> = main;
     });
   }
 
+  // -- arm64 (the board's package) under qemu-user -----------------------------------------------
+  // Runs where `make test-aarch64` has installed qemu and the arm64 Deno and Bun (root for apt);
+  // elsewhere (CI) it is skipped with the reason.
+  const qemu = ["/usr/bin/qemu-aarch64-static", "/usr/local/bin/qemu-aarch64-static"].find((f) => existsSync(f));
+  const armBun = join(root, ".tools/aarch64/bun/bin/bun");
+  const armDeno = join(root, ".tools/aarch64/deno/deno");
+  const armSim = join(root, "zig-out/aarch64/sim");
+  if (!qemu || !existsSync(armBun) || !existsSync(armDeno) || !existsSync(join(armSim, "libdnn.so"))) {
+    console.log("skipped: the arm64 package under qemu-user (needs qemu-user-static and the arm64 runtimes: make test-aarch64)");
+  } else {
+    const armApp = app("arm64-app");
+    const armEnv = { ...regEnv, NPM_CONFIG_CACHE: join(work, "npm-cache-arm64") };
+    // The loader and libc of the guest, and an arm64 /proc/cpuinfo (tests/run-aarch64.sh explains why).
+    const sysroot = join(root, ".tools/aarch64/sysroot");
+    const guest = { QEMU_LD_PREFIX: sysroot, QEMU_CPU: "cortex-a76" };
+    await check("arm64: npm install --cpu=arm64 takes the arm64 package; Bun and Deno under qemu run both models from cwd /", async () => {
+      const cold = ok(
+        await run("npm", ["install", "--cpu=arm64", "--os=linux", "--libc=glibc", `@edgerun/edgerun@${version}`, `onnxruntime-node@${ORT_VERSION}`, "--ignore-scripts", "--no-audit", "--no-fund"], { cwd: armApp, env: armEnv }),
+        "npm install --cpu=arm64",
+      );
+      time("npm install --cpu=arm64 (with onnxruntime-node)", "cold", cold.ms);
+      expect(existsSync(join(armApp, "node_modules/@edgerun/linux-arm64-gnu/libedgerun.so")), "the arm64 package was not installed", cold);
+      expect(!existsSync(join(armApp, `node_modules/@edgerun/${TAG}`)), "the x64 package was installed too", cold);
+      expect(existsSync(sysroot), `${sysroot} is missing: run make test-aarch64 once`);
+      const program = join(armApp, "hello.ts");
+      writeFileSync(program, helloProgram("@edgerun/edgerun"));
+      for (const [runtime, args] of [["bun", [armBun, program]], ["deno", [armDeno, "run", "-A", program]]] as const) {
+        const cls = ok(await run(qemu, [...args, CLS, "cls"], { env: guest }), `${runtime} (arm64) cls`);
+        expect(/^CLS 1x2 /m.test(cls.stdout), "the classifier gave no 1x2 softmax", cls);
+        expect(/^LIBRARY \S+@edgerun\/linux-arm64-gnu\/libedgerun\.so /m.test(cls.stdout), "not the arm64 package's library", cls);
+        time(`${runtime} (arm64, qemu) first inference`, "cold", cls.ms);
+        const sim = ok(await run(qemu, [...args, SIM_MODEL, "sim"], { env: { ...guest, EDGERUN_HBDNN_LIB_DIR: armSim } }), `${runtime} (arm64) sim`);
+        expect(/^SIM 2,4,6,8,10,12$/m.test(sim.stdout), "the simulator did not compute y = 2x", sim);
+      }
+    });
+  }
+
   await check("deno: mod.ts by path from another directory needs no --config (no bare specifiers)", async () => {
     const r = ok(await run(DENO, ["check", jsrProgram], { env: { DENO_DIR: join(work, "deno-dir-global") } }), "deno check");
     expect(!/not a dependency/.test(r.out), "a bare specifier is left", r);
@@ -502,9 +539,6 @@ export const cli: (argv: string[]) => Promise<number> = main;
   if (!KEEP) rmSync(work, { recursive: true, force: true });
 }
 
-// Not here: the arm64 package installed and run under qemu-user (make test-aarch64 runs the suite on
-// arm64 Deno and Bun with zig-out/aarch64; it needs root for apt, which CI must not).
-console.log("skipped: installing @edgerun/linux-arm64-gnu and running it under qemu-user (not automated: needs qemu-user-static from apt, i.e. root)");
 console.log("\ninstall path                                              cold      warm");
 for (const t of times) {
   const fmt = (ms?: number) => ms === undefined ? "      -" : `${(ms / 1000).toFixed(1).padStart(6)} s`;
