@@ -271,7 +271,12 @@ static void unload_failed(void) {
 static void load_once(void) {
   char tried[1800] = "";
   const char *hint = "";
-  if (ort.lib && ort.api) goto init; /* an earlier attempt got the library; its initialisation failed */
+  const OrtApiBase *base = NULL;
+  if (ort.lib && ort.api) { /* an earlier attempt got the library; its initialisation failed */
+    const OrtApiBase *(*again)(void) = (const OrtApiBase *(*)(void))dlsym(ort.lib, "OrtGetApiBase");
+    base = again();
+    goto init;
+  }
   ort.lib = open_runtime(tried, sizeof tried, &hint);
   if (!ort.lib) {
     ort.status = ER_ERR_LIBRARY_NOT_FOUND;
@@ -279,7 +284,7 @@ static void load_once(void) {
     return;
   }
   const OrtApiBase *(*get_base)(void) = (const OrtApiBase *(*)(void))dlsym(ort.lib, "OrtGetApiBase");
-  const OrtApiBase *base = get_base ? get_base() : NULL;
+  base = get_base ? get_base() : NULL;
   if (!base) {
     ort.status = ER_ERR_UNSUPPORTED;
     snprintf(ort.message, sizeof ort.message, "the loaded ONNX Runtime library has no OrtGetApiBase");
