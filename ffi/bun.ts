@@ -5,6 +5,7 @@
  * @module
  */
 import type { Adapter, Handle, Native, Symbols } from "./abi.ts";
+import { EdgerunError } from "./errors.ts";
 import { type NeutralType, type SymbolTable, symbols } from "./symbols.ts";
 
 /** The part of bun:ffi this adapter uses (Bun's own types are not a dependency). */
@@ -59,17 +60,51 @@ function completionWaiter(path: string): (queue: number) => Promise<number> {
 function queueWaiter(path: string, queue: number): () => Promise<number> {
   let worker: BunWorker | undefined;
   let pending: { resolve: (n: number) => void; reject: (e: unknown) => void } | undefined;
+  // A waiter that cannot start (no thread left) or dies fails the wait with a typed error: the
+  // runs waiting on it are rejected (src/completions.ts) and the next wait starts a new waiter.
+  const lost = (message: string, cause?: unknown) => {
+    const dead = worker;
+    worker = undefined;
+    try {
+      dead?.terminate();
+    } catch {
+      // already gone
+    }
+    const p = pending;
+    pending = undefined;
+    p?.reject(new EdgerunError("BUSY", message, cause === undefined ? undefined : { cause }));
+  };
   return () => {
-    if (pending) return Promise.reject(new Error("waitCompletions is already waiting"));
+    if (pending) return Promise.reject(new EdgerunError("STATE", "waitCompletions is already waiting"));
     if (!worker) {
-      worker = new Worker(new URL("./bun_waiter.ts", import.meta.url)) as BunWorker;
+      try {
+        worker = new Worker(new URL("./bun_waiter.ts", import.meta.url)) as BunWorker;
+      } catch (e) {
+        worker = undefined;
+        return Promise.reject(
+          new EdgerunError("BUSY", `cannot start the completion waiter worker (${e}); runs are retried on the next call`, {
+            cause: e,
+          }),
+        );
+      }
+      const self = worker;
       worker.onmessage = (event: MessageEvent<{ ready: number; error?: string }>) => {
         const p = pending!;
         pending = undefined;
-        worker!.unref();
-        if (event.data.error) return p.reject(new Error(event.data.error));
+        self.unref();
+        if (event.data.error) return p.reject(new EdgerunError("BUSY", `completion waiter: ${event.data.error}`));
         p.resolve(event.data.ready);
       };
+      worker.onerror = (event: ErrorEvent) => {
+        event.preventDefault?.();
+        if (worker === self) lost(`the completion waiter worker failed: ${event.message ?? event}`, event.error);
+      };
+      worker.onmessageerror = () => {
+        if (worker === self) lost("the completion waiter worker sent an unreadable message");
+      };
+      worker.addEventListener("close", () => {
+        if (worker === self) lost("the completion waiter worker stopped");
+      });
       worker.postMessage({ type: "open", path, queue });
     }
     return new Promise<number>((resolve, reject) => {

@@ -235,6 +235,12 @@ export const symbols = {
     ],
     result: "i32",
   },
+  er_request_usable: {
+    args: [
+      "handle", // er_request *request
+    ],
+    result: "i32",
+  },
   er_request_last_run_us: {
     args: [
       "handle", // er_request *request

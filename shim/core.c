@@ -358,12 +358,19 @@ static void destroy_job(void *request) { request_destroy(request); }
 
 ER_API void er_request_free(er_request *r) {
   if (!r) return;
+  const er_backend_ops *ops = r->model->pack->ops;
+  /* Freed with a run out (a model closed mid-run): nobody wants its result, so ask the backend to
+     stop it first (ort stops at the next node, hbdnn cancels a task the device has not started),
+     while the request is certainly still ours. */
+  if (atomic_load(&r->phase) == PHASE_SUBMITTED && ops->request_cancel) {
+    atomic_store(&r->cancel, 1);
+    ops->request_cancel(r->state);
+  }
   /* A run still on a worker thread owns the request: the worker frees it when the run ends. */
   int expected = PHASE_SUBMITTED;
   if (atomic_compare_exchange_strong(&r->phase, &expected, PHASE_ORPHANED)) return;
   /* The device still uses its buffers: a worker thread waits for it, not the caller (a JS thread).
      Only if no worker can take the job does the caller wait. */
-  const er_backend_ops *ops = r->model->pack->ops;
   if (ops->request_pending && ops->request_pending(r->state) && er_pool_submit(destroy_job, r) == ER_OK) return;
   request_destroy(r);
 }
@@ -528,6 +535,12 @@ ER_API int32_t er_request_cancel(er_request *r) {
   if (atomic_load(&r->phase) != PHASE_SUBMITTED) return ER_OK;
   atomic_store(&r->cancel, 1);
   return ops->request_cancel(r->state);
+}
+
+ER_API int32_t er_request_usable(er_request *r) {
+  if (!r) return 0;
+  const er_backend_ops *ops = r->model->pack->ops;
+  return ops->request_usable ? ops->request_usable(r->state) != 0 : 1;
 }
 
 ER_API int32_t er_request_busy(er_request *r) {

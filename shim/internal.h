@@ -126,6 +126,8 @@ typedef struct er_backend_ops {
   int32_t (*request_run)(void *request, const er_sched *sched);
   /* Optional: asks a running request_run (on another thread) to stop early. */
   int32_t (*request_cancel)(void *request);
+  /* Optional: 0 when the request can never run again (its owner should drop it); absent = 1. */
+  int (*request_usable)(void *request);
 } er_backend_ops;
 
 ER_INTERNAL extern const er_backend_ops er_backend_ort;

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Native } from "../ffi/abi.ts";
-import { check, nativeError } from "../ffi/errors.ts";
+import { check, EdgerunError, nativeError } from "../ffi/errors.ts";
 import type { Handle } from "../ffi/abi.ts";
 
 export class Completions {
@@ -82,7 +82,10 @@ export class Completions {
         }
       }
     } catch (e) {
-      this.#failAll(e instanceof Error ? e : new Error(String(e)));
+      // Every run waiting here gets a typed error (a Bun waiter that could not start or died).
+      this.#failAll(
+        e instanceof EdgerunError ? e : new EdgerunError("BUSY", `waiting for run completions failed: ${e}`, { cause: e }),
+      );
     } finally {
       this.#pumping = false;
     }

@@ -688,8 +688,12 @@ export class Model implements Disposable, AsyncDisposable {
     if (this.#closing) throw new EdgerunError("CLOSED", `model '${this.name}' is closing`);
     // A program moved memory out of one of the views: that request's memory is kept as it is,
     // and the model goes on with a new one (runs and reshapes would rewrite or free it).
-    if (this.#request.escaped) {
-      this.#request.keep();
+    // A failed run can leave a request that never runs again (hbdnn: a task that could not be
+    // released may still use its buffers): it is dropped (the shim keeps those buffers) and replaced.
+    const unusable = this.#request.failed && !this.#request.usable;
+    if (unusable || this.#request.escaped) {
+      if (unusable) this.#request.free();
+      else this.#request.keep();
       this.#request = new Request(this.#native, this.#handle, this.#inputInfos, this.outputs);
       this.#finalized.current = this.#request;
     }

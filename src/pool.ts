@@ -107,7 +107,14 @@ export class Pool implements AsyncDisposable {
       // A worker terminated from outside (a supervisor, a test) must neither strand its runs nor
       // keep its native model reference: its runs are rejected, then it detaches and stops.
       slot.worker.terminate = () => void this.#retire(slot);
-      slot.worker.onmessage = (event: MessageEvent<Reply>) => this.#reply(event.data);
+      slot.worker.onmessage = (event: MessageEvent<Reply | { type: "exiting" }>) => {
+        // The worker called self.close(): Deno reports that to no one (no event), so serveModel
+        // says so first. Handled as a death: its runs reject, its reference comes back.
+        if (event.data.type === "exiting") this.#died(slot, "it called self.close()");
+        else this.#reply(event.data);
+      };
+      // Bun also ends a worker that stopped by itself with a close event (and an error event).
+      slot.worker.addEventListener("close", () => this.#died(slot, "it stopped"));
       // An uncaught error (thrown from a timer, an unawaited rejection) ends the worker: only its
       // own runs fail, and the pool goes on with the others.
       slot.worker.onerror = (event: ErrorEvent) => {
@@ -379,6 +386,16 @@ export function serveModel(handler: PoolHandler): void {
   };
   let model: Model | undefined;
   let library: string | undefined;
+  // A handler (or anything in the worker) calling self.close() ends the worker without any event
+  // on Deno: tell the pool first, so the runs sent here reject instead of never settling.
+  const self = (globalThis as unknown as { self?: { close?: () => void } }).self;
+  const closeSelf = self?.close;
+  if (self && typeof closeSelf === "function") {
+    self.close = () => {
+      scope.postMessage({ type: "exiting" });
+      closeSelf.call(self);
+    };
+  }
   scope.onmessage = async (event: MessageEvent) => {
     const data = event.data as
       | { type: "attach"; shared: SharedModel }

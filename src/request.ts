@@ -325,6 +325,14 @@ export class Request {
     check(this.#native, this.#native.symbols.er_request_write(this.#handle, i, values, byteLengthOf(values), COPY_FLOAT32));
   }
 
+  /** True after a sync run of this request failed (until the next one succeeds). */
+  failed = false;
+
+  /** False once the backend says this request can never run again (er_request_usable): drop it. */
+  get usable(): boolean {
+    return !this.#freed && this.#native.symbols.er_request_usable(this.#handle) !== 0;
+  }
+
   /** True while a submitted run is unfinished. */
   get busy(): boolean {
     return this.#native.symbols.er_request_busy(this.#handle) !== 0;
@@ -379,6 +387,7 @@ export class Request {
       schedule.timeoutMs,
     );
     this.#refreshDynamic(status);
+    this.failed = status !== 0;
     if (status !== 0) check(this.#native, status);
     if (this.#outputList === undefined) {
       const list = new Outputs();

@@ -154,6 +154,9 @@ function complete(lane: Lane, job: Job, request: Request, lost?: Error): void {
     return drain(host.backend);
   }
   const status = request.complete();
+  // A request that can never run again (hbdnn: its task could not be released) is dropped, and
+  // the model makes another: it must not go back to the pool to fail every later run.
+  if (status !== 0 && !request.usable) request.free();
   if (status === Status.BUSY && job.state === "running") {
     // Vendor task slots are still held by runs this lane no longer counts (a closed model's runs
     // finishing on the device, timed-out tasks): queue the run again and retry shortly.

@@ -52,6 +52,11 @@ export type SimCounterName =
   | "tasks_refused"
   | "releases_blocked"
   | "release_failures"
+  | "faults_injected"
+  | "device_resets"
+  | "tasks_reset"
+  | "tasks_stalled"
+  | "outputs_corrupted"
   | "tasks_live"
   | "mem_live"
   | "mem_live_bytes"
@@ -95,6 +100,11 @@ const COUNTERS: readonly SimCounterName[] = [
   "tasks_refused",
   "releases_blocked",
   "release_failures",
+  "faults_injected",
+  "device_resets",
+  "tasks_reset",
+  "tasks_stalled",
+  "outputs_corrupted",
   "tasks_live",
   "mem_live",
   "mem_live_bytes",
@@ -113,6 +123,13 @@ const controlTable = {
   hbSimSetSoc: { args: ["i32"], result: "void" },
   hbSimReserveTasks: { args: ["i32"], result: "void" },
   hbSimFailRelease: { args: ["i32"], result: "void" },
+  hbSimInjectFault: { args: ["buffer", "i64", "i32", "i32"], result: "void" },
+  hbSimSetMemCap: { args: ["i64"], result: "void" },
+  hbSimCorruptOutputs: { args: ["i32"], result: "void" },
+  hbSimSetJitterUs: { args: ["i64", "i64"], result: "void" },
+  hbSimUnstall: { args: [], result: "void" },
+  hbSimDeviceReset: { args: [], result: "void" },
+  hbSimNullStrings: { args: ["i32"], result: "void" },
 } as const;
 
 interface ControlSymbols {
@@ -126,7 +143,38 @@ interface ControlSymbols {
   hbSimSetSoc(soc: number): void;
   hbSimReserveTasks(n: number): void;
   hbSimFailRelease(n: number): void;
+  hbSimInjectFault(fn: Uint8Array | null, nth: bigint, code: number, times: number): void;
+  hbSimSetMemCap(bytes: bigint): void;
+  hbSimCorruptOutputs(mode: number): void;
+  hbSimSetJitterUs(us: bigint, seed: bigint): void;
+  hbSimUnstall(): void;
+  hbSimDeviceReset(): void;
+  hbSimNullStrings(mask: number): void;
 }
+
+/** Vendor functions the simulator can fail on purpose, and its two task pseudo-functions. */
+export type SimFaultTarget =
+  | "hbDNNInitializeFromFiles"
+  | "hbDNNGetModelNameList"
+  | "hbDNNGetModelHandle"
+  | "hbDNNGetInputCount"
+  | "hbDNNGetOutputCount"
+  | "hbDNNGetInputName"
+  | "hbDNNGetOutputName"
+  | "hbDNNGetInputTensorProperties"
+  | "hbDNNGetOutputTensorProperties"
+  | "hbDNNGetCompileBpuCoreNum"
+  | "hbDNNGetTaskOutputTensorProperties"
+  | "hbDNNInferV2"
+  | "hbDNNRelease"
+  | "hbUCPSubmitTask"
+  | "hbUCPWaitTaskDone"
+  | "hbUCPReleaseTask"
+  | "hbUCPMallocCached"
+  | "hbUCPMemFlush"
+  | "hbUCPFree"
+  | "task"
+  | "stall";
 
 const encoder = new TextEncoder();
 const cstr = (s: string): Uint8Array => encoder.encode(s + "\0");
@@ -194,6 +242,57 @@ export class Sim {
     this.#s.hbSimFailRelease(n);
   }
 
+  /**
+   * Fault injection: counting calls of fn from now, call nth (1-based) and the times-1 after it
+   * (times -1: every call from nth on) fail with code and do nothing else. "task": the nth task
+   * submitted from now finishes with code; "stall": it never completes until unstall() or
+   * deviceReset(). code 0 removes fn's rule.
+   */
+  injectFault(fn: SimFaultTarget, nth: number, code: number, times = 1): void {
+    this.#s.hbSimInjectFault(cstr(fn), BigInt(nth), code, times);
+  }
+
+  /** Removes every fault rule and every other injected fault (memory cap, corruption, jitter, NULL strings). */
+  clearFaults(): void {
+    this.#s.hbSimInjectFault(null, 0n, 0, 0);
+    this.#s.hbSimSetMemCap(0n);
+    this.#s.hbSimCorruptOutputs(0);
+    this.#s.hbSimSetJitterUs(0n, 0n);
+    this.#s.hbSimNullStrings(-1);
+    this.#s.hbSimUnstall();
+  }
+
+  /** Device memory cap in bytes over every hbUCPMalloc* allocation (0: none). */
+  setMemCap(bytes: number): void {
+    this.#s.hbSimSetMemCap(BigInt(bytes));
+  }
+
+  /** Outputs of finished tasks: "nan" (all bits set), "garbage" (random bytes) or as computed ("off"). */
+  corruptOutputs(mode: "off" | "nan" | "garbage"): void {
+    this.#s.hbSimCorruptOutputs(mode === "nan" ? 1 : mode === "garbage" ? 2 : 0);
+  }
+
+  /** Each task's latency grows by a random [0, us) (seeded; 0 turns jitter off). */
+  setJitterUs(us: number, seed = 0): void {
+    this.#s.hbSimSetJitterUs(BigInt(us), BigInt(seed));
+  }
+
+  /** Stalled tasks go on and complete. */
+  unstall(): void {
+    this.#s.hbSimUnstall();
+  }
+
+  /** A driver reset: every task handle becomes invalid (-200004) and in-flight tasks are dropped. */
+  deviceReset(): void {
+    this.#s.hbSimDeviceReset();
+  }
+
+  /** Which strings the runtime returns as NULL: versions, the SoC name, error descriptions. */
+  nullStrings(what: { version?: boolean; soc?: boolean; desc?: boolean } | "env"): void {
+    if (what === "env") return this.#s.hbSimNullStrings(-1);
+    this.#s.hbSimNullStrings((what.version ? 1 : 0) | (what.soc ? 2 : 0) | (what.desc ? 4 : 0));
+  }
+
   /** Strict cache mode: the device reads/writes the simulated DRAM copy. */
   setStrictCache(on: boolean): void {
     this.#s.hbSimSetStrictCache(on ? 1 : 0);
@@ -225,6 +324,7 @@ export class Sim {
       this.setSoc("S100");
       this.reserveTasks(0);
       this.failRelease(0);
+      this.clearFaults();
       this.setLatencyUs(-1);
       this.setCoreCount(1);
       this.setStrictCache(false);

@@ -150,6 +150,7 @@ _Static_assert(sizeof(void *) == sizeof(void (*)(void)), "function and data poin
 #define HB_ERR_TASK_LIMIT (-200001)
 #define HB_ERR_TASK_TIMEOUT (-200002)
 #define HB_ERR_TASK_RUN_FAILED (-200003)
+#define HB_ERR_TASK_HANDLE_INVALID (-200004) /* the runtime no longer knows the task (e.g. a driver reset) */
 #define HB_ERR_MEM_ALLOC (-400001)
 #define HB_ERR_FILE_OPEN (-500001)
 #define HB_ERR_MODEL_NUMBER_EXCEED (-600001) /* a file packs more models than the runtime takes */
@@ -259,6 +260,8 @@ static struct hb_state {
   int n_orphans;
   void **refused_packs;  /* packed handles hbDNNRelease refused (-600003): retried, never dropped */
   int n_refused;
+  hbUCPSysMem *unfreed;  /* buffers hbUCPFree refused (not in use by us): retried at later frees and closes */
+  int n_unfreed;
 } g;
 
 /* ---- errors ----------------------------------------------------------------------------------------- */
@@ -827,6 +830,34 @@ static int keep_handle(void ***list, int *n, void *h) {
   return 1;
 }
 
+/* Frees again the buffers hbUCPFree refused earlier (under hb_lock). */
+static void retry_unfreed(void) {
+  for (int i = 0; i < g.n_unfreed;) {
+    if (hb.hbUCPFree(&g.unfreed[i]) == 0) g.unfreed[i] = g.unfreed[--g.n_unfreed];
+    else i++;
+  }
+}
+
+/*
+ * Frees a buffer no task of ours uses any more. A refusal (no known cause on a board; the
+ * simulator can inject one) keeps it for a retry at the next free or pack close, so device
+ * memory is not lost for the rest of the process.
+ */
+static void free_mem(hbUCPSysMem *mem) {
+  int32_t rc = hb.hbUCPFree(mem);
+  pthread_mutex_lock(&hb_lock);
+  if (rc != 0) {
+    hbUCPSysMem *grown = realloc(g.unfreed, (size_t)(g.n_unfreed + 1) * sizeof *grown);
+    if (grown) {
+      grown[g.n_unfreed++] = *mem;
+      g.unfreed = grown;
+    }
+  } else if (g.n_unfreed) {
+    retry_unfreed();
+  }
+  pthread_mutex_unlock(&hb_lock);
+}
+
 /*
  * Retries what the runtime refused earlier (under hb_lock): orphaned tasks the device has finished
  * (a 1 ms wait first: releasing a running task would block), then packs refused while their
@@ -834,7 +865,10 @@ static int keep_handle(void ***list, int *n, void *h) {
  */
 static void retry_refused(void) {
   for (int i = 0; i < g.n_orphans;) {
-    if (hb.hbUCPWaitTaskDone(g.orphans[i], 1) == 0 && hb.hbUCPReleaseTask(g.orphans[i]) == 0) {
+    int32_t wait = hb.hbUCPWaitTaskDone(g.orphans[i], 1);
+    /* -200004: the runtime no longer has the task (a reset): nothing is left to release. */
+    int32_t rel = wait == HB_ERR_TASK_HANDLE_INVALID ? wait : wait == 0 ? hb.hbUCPReleaseTask(g.orphans[i]) : wait;
+    if (rel == 0 || rel == HB_ERR_TASK_HANDLE_INVALID) {
       g.orphans[i] = g.orphans[--g.n_orphans];
       g.live_tasks--;
     } else {
@@ -845,6 +879,7 @@ static void retry_refused(void) {
     if (hb.hbDNNRelease(g.refused_packs[i]) == 0) g.refused_packs[i] = g.refused_packs[--g.n_refused];
     else i++;
   }
+  retry_unfreed();
 }
 
 static void hb_pack_close(void *pack) {
@@ -1070,10 +1105,12 @@ typedef struct hb_request {
   hbUCPSysMem *mem;              /* inputs then outputs; virAddr NULL = not allocated */
   hbDNNTensorProperties *props;  /* this request's copy: set_shape changes input shapes */
   unsigned char *raw[2];         /* hbDNNTensor arrays in the runtime's layout: inputs, outputs */
-  int stuck;                     /* a task could not be released: the device may still use the buffers */
+  int stuck;                     /* a task could not be released: the device may still use the buffers (atomic) */
   void *unreleased;              /* that task: released again when the request is freed, never dropped */
   void *late;                    /* a task whose wait timed out: released once the device is done with it */
   struct hb_request *next_late;  /* the list of requests holding a late task (under late_lock) */
+  void *active;                  /* submitted runs: the task being waited for; a cancel takes it (atomic) */
+  int away;                      /* tasks handed to a releaser thread that has not returned (atomic) */
 } hb_request;
 
 /*
@@ -1147,19 +1184,29 @@ static int32_t bind_tensor(hb_request *r, uint32_t k) {
 }
 
 static int32_t settle_late(hb_request *r, int32_t timeout_ms);
+static int32_t settle_away(hb_request *r, int32_t timeout_ms);
 
 /* 1 while a late task may still use the request's buffers: freeing it now would wait for the device. */
 static int hb_request_pending(void *request) {
   hb_request *r = request;
-  return __atomic_load_n(&r->late, __ATOMIC_ACQUIRE) != NULL || r->unreleased;
+  return __atomic_load_n(&r->late, __ATOMIC_ACQUIRE) != NULL || r->unreleased ||
+         __atomic_load_n(&r->away, __ATOMIC_ACQUIRE) > 0;
+}
+
+/* 0 when a task could not be released and the device may still use the buffers: the request
+   cannot run again; its owner drops it (er_request_free keeps the buffers) and makes another. */
+static int hb_request_usable(void *request) {
+  hb_request *r = request;
+  return !__atomic_load_n(&r->stuck, __ATOMIC_ACQUIRE);
 }
 
 /* Releases again a task whose release failed (may wait for the device: worker threads only). */
 static void release_again(hb_request *r) {
   if (!r->unreleased) return;
-  if (hb.hbUCPReleaseTask(r->unreleased) == 0) {
+  int32_t rc = hb.hbUCPReleaseTask(r->unreleased);
+  if (rc == 0 || rc == HB_ERR_TASK_HANDLE_INVALID) { /* released, or gone from the runtime (a reset) */
     give_task_slot();
-    r->stuck = 0; /* a successful release returns once the device is done with the buffers */
+    __atomic_store_n(&r->stuck, 0, __ATOMIC_RELEASE); /* a release returns once the device is done with the buffers */
   } else {
     pthread_mutex_lock(&hb_lock);
     keep_handle(&g.orphans, &g.n_orphans, r->unreleased); /* its slot stays taken until then */
@@ -1172,11 +1219,12 @@ static void release_again(hb_request *r) {
 static void hb_request_free(void *request) {
   hb_request *r = request;
   if (!r) return;
+  settle_away(r, 0); /* a releaser thread still holds a task of this request */
   settle_late(r, 0); /* the device may still read and write this request's buffers */
   release_again(r);
   /* After a task that could not be released the device may still write these buffers: leak them. */
   for (uint32_t k = 0; r->mem && !r->stuck && k < r->model->n_in + r->model->n_out; k++)
-    if (r->mem[k].virAddr) hb.hbUCPFree(&r->mem[k]);
+    if (r->mem[k].virAddr) free_mem(&r->mem[k]);
   free(r->mem);
   free(r->props);
   free(r->raw[0]);
@@ -1212,7 +1260,13 @@ static int hb_request_pending(void *request);
 
 static int32_t hb_request_set_shape(void *request, uint32_t index, const int64_t *dims, uint32_t rank) {
   hb_request *r = request;
-  if (r->stuck) return er_fail(ER_ERR_STATE, BACKEND, NULL, "request unusable after a task that could not be released");
+  if (__atomic_load_n(&r->stuck, __ATOMIC_ACQUIRE))
+    return er_fail(ER_ERR_STATE, BACKEND, NULL, "request unusable after a task that could not be released");
+  if (__atomic_load_n(&r->away, __ATOMIC_ACQUIRE) > 0 && settle_away(r, 1) != ER_OK)
+    return er_fail(ER_ERR_BUSY, BACKEND, NULL,
+                   "input '%s' cannot change shape while a cancelled task of this request is still on the device; "
+                   "retry once it has finished",
+                   name_of(r, index));
   /* A task that outlived its timeout may still read this input (and write the outputs): its
      buffers are neither freed nor re-laid out until it is done (a short look, never a long wait:
      this runs on the caller's thread). */
@@ -1238,7 +1292,7 @@ static int32_t hb_request_set_shape(void *request, uint32_t index, const int64_t
     hbUCPSysMem fresh;
     int32_t rc = alloc_mem(&fresh, size, "input", name_of(r, index));
     if (rc != ER_OK) return rc;
-    if (r->mem[index].virAddr) hb.hbUCPFree(&r->mem[index]);
+    if (r->mem[index].virAddr) free_mem(&r->mem[index]);
     r->mem[index] = fresh;
   }
   r->props[index] = p;
@@ -1329,7 +1383,7 @@ static int32_t flush_range(hb_request *r, uint32_t from, uint32_t to, int32_t fl
 }
 
 static int32_t check_inputs_bound(hb_request *r) {
-  if (r->stuck)
+  if (__atomic_load_n(&r->stuck, __ATOMIC_ACQUIRE))
     return er_fail(ER_ERR_STATE, BACKEND, NULL,
                    "request unusable: an earlier task could not be released, so its buffers are kept; "
                    "free the request");
@@ -1402,7 +1456,9 @@ static int32_t refresh_dynamic_outputs(hb_request *r, void *task) {
  */
 static int32_t release_task(hb_request *r, void *task, int32_t rc, int in_doubt) {
   int32_t release = hb.hbUCPReleaseTask(task);
-  if (release == 0) {
+  /* -200004: the runtime no longer has the task (a driver reset): nothing is left to release or
+     to wait for, and no device work can still touch the buffers. */
+  if (release == 0 || release == HB_ERR_TASK_HANDLE_INVALID) {
     give_task_slot();
     return rc;
   }
@@ -1413,7 +1469,7 @@ static int32_t release_task(hb_request *r, void *task, int32_t rc, int in_doubt)
     keep_handle(&g.orphans, &g.n_orphans, task);
     pthread_mutex_unlock(&hb_lock);
   }
-  if (in_doubt) r->stuck = 1;
+  if (in_doubt) __atomic_store_n(&r->stuck, 1, __ATOMIC_RELEASE);
   if (rc != ER_OK) return rc; /* the first failure is the one to report */
   return vendor_fail("hbUCPReleaseTask", release, "releasing a finished task");
 }
@@ -1437,6 +1493,85 @@ static void keep_late(hb_request *r, void *task) {
 }
 
 /*
+ * Cancelled and timed-out submitted runs hand their task to a releaser on a shim worker thread:
+ * hbUCPReleaseTask cancels a task the device has not started (so it stops working on a stale
+ * frame and its slot frees at once) and blocks until the device is done with a running one
+ * (docs/hbdnn-behaviour.md). Never on a JS thread. While a releaser holds a task of a request,
+ * r->away > 0: its buffers are not reused, re-laid out or freed (settle_away).
+ */
+typedef struct away_job {
+  hb_request *r;
+  void *task;
+} away_job;
+
+static void release_away(void *arg) {
+  away_job *j = arg;
+  int32_t rc = hb.hbUCPReleaseTask(j->task);
+  if (rc == 0 || rc == HB_ERR_TASK_HANDLE_INVALID) {
+    give_task_slot();
+  } else {
+    /* Refused: kept (with its slot) and retried at pack closes; the device may still use the
+       buffers, so the request keeps them (stuck: JS drops and replaces it). */
+    pthread_mutex_lock(&hb_lock);
+    keep_handle(&g.orphans, &g.n_orphans, j->task);
+    pthread_mutex_unlock(&hb_lock);
+    __atomic_store_n(&j->r->stuck, 1, __ATOMIC_RELEASE);
+  }
+  __atomic_fetch_sub(&j->r->away, 1, __ATOMIC_RELEASE);
+  free(j);
+}
+
+/* 1 if a releaser thread took the task; 0 if none could be started (the caller keeps it). */
+static int hand_away(hb_request *r, void *task) {
+  away_job *j = malloc(sizeof *j);
+  if (!j) return 0;
+  j->r = r;
+  j->task = task;
+  __atomic_fetch_add(&r->away, 1, __ATOMIC_ACQ_REL);
+  if (er_pool_submit(release_away, j) != ER_OK) {
+    __atomic_fetch_sub(&r->away, 1, __ATOMIC_ACQ_REL);
+    free(j);
+    return 0;
+  }
+  return 1;
+}
+
+/* Waits (at most timeout_ms; <= 0: no limit) until no releaser holds a task of this request. Our
+   own flag, not a vendor wait, so polling it logs nothing on a board. */
+static int32_t settle_away(hb_request *r, int32_t timeout_ms) {
+  if (__atomic_load_n(&r->away, __ATOMIC_ACQUIRE) == 0) return ER_OK;
+  int64_t deadline = timeout_ms > 0 ? (int64_t)er_now_us() + (int64_t)timeout_ms * 1000 : 0;
+  int64_t pause_us = 100;
+  while (__atomic_load_n(&r->away, __ATOMIC_ACQUIRE) > 0) {
+    int64_t now = (int64_t)er_now_us();
+    if (deadline && now >= deadline)
+      return er_fail(ER_ERR_TIMEOUT, BACKEND, NULL,
+                     "a cancelled task of this request was still running on the device after %d ms", timeout_ms);
+    int64_t nap = deadline && deadline - now < pause_us ? deadline - now : pause_us;
+    nanosleep(&(struct timespec){.tv_sec = nap / 1000000, .tv_nsec = (nap % 1000000) * 1000}, NULL);
+    if (pause_us < 8000) pause_us *= 2;
+  }
+  return ER_OK;
+}
+
+/* er_request_cancel of a submitted run (JS thread): takes the task the run waits for, if any, and
+   hands it to a releaser. The run's own thread then finds it gone and ends CANCELLED. */
+static int32_t hb_request_cancel(void *request) {
+  hb_request *r = request;
+  void *task = __atomic_exchange_n(&r->active, NULL, __ATOMIC_ACQ_REL);
+  if (!task || hand_away(r, task)) return ER_OK;
+  /* No thread for the releaser: give the task back to the run, which waits for it as usual. */
+  void *expected = NULL;
+  if (!__atomic_compare_exchange_n(&r->active, &expected, task, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    pthread_mutex_lock(&hb_lock); /* unreachable in practice: the run already left; retried at closes */
+    keep_handle(&g.orphans, &g.n_orphans, task);
+    pthread_mutex_unlock(&hb_lock);
+    __atomic_store_n(&r->stuck, 1, __ATOMIC_RELEASE);
+  }
+  return ER_OK;
+}
+
+/*
  * Waits for a task that timed out earlier (at most timeout_ms; <= 0: no limit), then releases it:
  * its buffers are free to reuse. A task still running at the limit is kept as late again and the
  * caller's run fails with ER_ERR_TIMEOUT: its timeout counts from the call, whatever ran before.
@@ -1451,6 +1586,10 @@ static int32_t settle_late(hb_request *r, int32_t timeout_ms) {
   pthread_mutex_unlock(&late_lock);
   if (!task) return ER_OK;
   int32_t rc = hb.hbUCPWaitTaskDone(task, timeout_ms > 0 ? timeout_ms : 0);
+  if (rc == HB_ERR_TASK_HANDLE_INVALID) { /* gone from the runtime (a reset): only its slot is left */
+    give_task_slot();
+    return ER_OK;
+  }
   if (rc == HB_ERR_TASK_TIMEOUT) {
     keep_late(r, task);
     return vendor_fail("hbUCPWaitTaskDone", rc, "the task of an earlier run that timed out was still running after %d ms",
@@ -1465,8 +1604,10 @@ static void reap_late(void) {
   pthread_mutex_lock(&late_lock);
   for (hb_request **p = &late_list; *p;) {
     hb_request *r = *p;
-    if (hb.hbUCPWaitTaskDone(r->late, 1) == 0) {
-      release_task(r, r->late, ER_OK, 0);
+    int32_t rc = hb.hbUCPWaitTaskDone(r->late, 1);
+    if (rc == 0 || rc == HB_ERR_TASK_HANDLE_INVALID) {
+      if (rc == 0) release_task(r, r->late, ER_OK, 0);
+      else give_task_slot(); /* gone from the runtime (a reset) */
       __atomic_store_n(&r->late, NULL, __ATOMIC_RELEASE);
       *p = r->next_late;
       r->next_late = NULL;
@@ -1529,9 +1670,13 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   hb_model *m = r->model;
   hbUCPSchedParam param;
   int32_t rc = check_sched(m, sched, &param);
-  /* The clock is read only for a run with a timeout that has a late task to wait for. */
-  uint64_t start_us = sched->timeout_ms > 0 && __atomic_load_n(&r->late, __ATOMIC_ACQUIRE) ? er_now_us() : 0;
-  if (rc == ER_OK) rc = settle_late(r, sched->timeout_ms);
+  /* The clock is read only for a run with a timeout that has a late or cancelled task to wait for. */
+  uint64_t start_us = sched->timeout_ms > 0 && (__atomic_load_n(&r->late, __ATOMIC_ACQUIRE) ||
+                                                __atomic_load_n(&r->away, __ATOMIC_ACQUIRE))
+                          ? er_now_us()
+                          : 0;
+  if (rc == ER_OK) rc = settle_away(r, sched->timeout_ms);
+  if (rc == ER_OK) rc = settle_late(r, start_us ? time_left(sched->timeout_ms, start_us) : sched->timeout_ms);
   if (rc == ER_OK) rc = check_inputs_bound(r);
   if (rc == ER_OK) rc = flush_range(r, 0, m->n_in, HB_MEM_CACHE_CLEAN);
   if (rc != ER_OK) return rc;
@@ -1541,17 +1686,37 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   rc = create_in_slot(r, start_us ? time_left(sched->timeout_ms, start_us) : sched->timeout_ms, &task, &timeout_ms);
   if (rc != ER_OK) return rc; /* no task: create_in_slot gave its slot back */
   int in_doubt = 0; /* submitted, not yet seen done */
+  /* Submitted runs (they have a cancel flag) can be cancelled while they wait: see hb_request_cancel. */
+  const int cancellable = sched->cancel != NULL;
   rc = submit_task(m, task, &param);
   if (rc == ER_OK) {
     in_doubt = 1;
+    if (cancellable) {
+      __atomic_store_n(&r->active, task, __ATOMIC_RELEASE);
+      /* A cancel that came before the store found nothing to take: honour it here. */
+      if (atomic_load(sched->cancel) && __atomic_exchange_n(&r->active, NULL, __ATOMIC_ACQ_REL)) {
+        if (!hand_away(r, task)) keep_late(r, task);
+        return er_fail(ER_ERR_CANCELLED, BACKEND, NULL, "the run was cancelled; its task was released");
+      }
+    }
     rc = wait_task(m, task, timeout_ms);
-    /* Timed out, or a wait error that does not say the task ended: the device may still use the
-       buffers, and releasing a running task blocks until it ends. Kept as late (with its slot);
-       released off this thread or once the device is done. */
-    if (rc != ER_OK && (rc == ER_ERR_TIMEOUT || er_last_vendor_code() != HB_ERR_TASK_RUN_FAILED)) {
-      keep_late(r, task);
+    if (cancellable && !__atomic_exchange_n(&r->active, NULL, __ATOMIC_ACQ_REL))
+      return er_fail(ER_ERR_CANCELLED, BACKEND, NULL,
+                     "the run was cancelled; its task was released (cancelled if the device had not started it)");
+    int32_t vendor = rc == ER_OK ? 0 : er_last_vendor_code();
+    if (vendor == HB_ERR_TASK_HANDLE_INVALID) { /* gone from the runtime (a reset): no task left to release */
+      give_task_slot();
       return rc;
     }
+    /* Timed out, or a wait error that does not say the task ended: the device may still use the
+       buffers, and releasing a running task blocks until it ends. A submitted run hands it to a
+       releaser thread (which cancels it if it has not started); a sync run keeps it as late (with
+       its slot), released once the device is done. */
+    if (rc != ER_OK && (rc == ER_ERR_TIMEOUT || vendor != HB_ERR_TASK_RUN_FAILED)) {
+      if (!(cancellable && rc == ER_ERR_TIMEOUT && hand_away(r, task))) keep_late(r, task);
+      return rc;
+    }
+    if (vendor == HB_ERR_TASK_RUN_FAILED) in_doubt = 0; /* the task ended (failed): the device is done */
   }
   if (rc == ER_OK) {
     in_doubt = 0;
@@ -1578,4 +1743,6 @@ const er_backend_ops er_backend_hbdnn = {
     .request_pending = hb_request_pending,
     .request_set_shape = hb_request_set_shape,
     .request_run = hb_request_run,
+    .request_cancel = hb_request_cancel,
+    .request_usable = hb_request_usable,
 };

@@ -144,7 +144,8 @@ enum {
 #define ORT_ERR_INVALID_GRAPH 10
 
 static struct {
-  pthread_once_t once;
+  pthread_mutex_t lock; /* guards the load; a failed load is retried by the next open */
+  int loaded;
   int32_t status;
   char message[2048];
   void *lib;
@@ -155,7 +156,7 @@ static struct {
   OrtAllocator *allocator;
   /* Tells an unknown rank from rank 0 (GetDimensionsCount gives 0 for both); NULL before ORT 1.24. */
   TensorTypeAndShape_HasShape_fn has_shape;
-} ort = {.once = PTHREAD_ONCE_INIT};
+} ort = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 #define API(name) ((name##_fn)ort.api[SLOT_##name])
 #define RELEASE(name, object) (((Release_fn)ort.api[SLOT_Release##name])((void *)(object)))
@@ -253,9 +254,29 @@ static void load_has_shape(const OrtApiBase *base) {
   if (value) RELEASE(Value, value);
 }
 
+/*
+ * A failure before ONNX Runtime was initialised closes the library again, so the next open starts
+ * clean: a runtime that appears later (a late mount at boot, EDGERUN_ORT_LIB set afterwards) is
+ * found then, as hbdnn does. Once CreateEnv was called the library stays (ORT may own threads).
+ */
+static void unload_failed(void) {
+  if (ort.lib && !ort.env) {
+    dlclose(ort.lib);
+    ort.lib = NULL;
+    ort.api = NULL;
+    ort.version = NULL;
+  }
+}
+
 static void load_once(void) {
   char tried[1800] = "";
   const char *hint = "";
+  const OrtApiBase *base = NULL;
+  if (ort.lib && ort.api) { /* an earlier attempt got the library; its initialisation failed */
+    const OrtApiBase *(*again)(void) = (const OrtApiBase *(*)(void))dlsym(ort.lib, "OrtGetApiBase");
+    base = again();
+    goto init;
+  }
   ort.lib = open_runtime(tried, sizeof tried, &hint);
   if (!ort.lib) {
     ort.status = ER_ERR_LIBRARY_NOT_FOUND;
@@ -263,7 +284,7 @@ static void load_once(void) {
     return;
   }
   const OrtApiBase *(*get_base)(void) = (const OrtApiBase *(*)(void))dlsym(ort.lib, "OrtGetApiBase");
-  const OrtApiBase *base = get_base ? get_base() : NULL;
+  base = get_base ? get_base() : NULL;
   if (!base) {
     ort.status = ER_ERR_UNSUPPORTED;
     snprintf(ort.message, sizeof ort.message, "the loaded ONNX Runtime library has no OrtGetApiBase");
@@ -283,8 +304,9 @@ static void load_once(void) {
              ort.version ? ort.version : "?");
     return;
   }
-  OrtStatus *st = API(CreateEnv)(ORT_ERROR_LOG_LEVEL, "edgerun", &ort.env);
-  if (!st) st = API(CreateCpuMemoryInfo)(ORT_ARENA_ALLOCATOR, ORT_MEM_TYPE_DEFAULT, &ort.cpu);
+init:;
+  OrtStatus *st = ort.env ? NULL : API(CreateEnv)(ORT_ERROR_LOG_LEVEL, "edgerun", &ort.env);
+  if (!st && !ort.cpu) st = API(CreateCpuMemoryInfo)(ORT_ARENA_ALLOCATOR, ORT_MEM_TYPE_DEFAULT, &ort.cpu);
   if (!st) st = API(GetAllocatorWithDefaultOptions)(&ort.allocator);
   if (st) {
     ort.status = ER_ERR_BACKEND;
@@ -296,8 +318,18 @@ static void load_once(void) {
 }
 
 static int32_t ort_load(const char **version) {
-  pthread_once(&ort.once, load_once);
-  if (ort.status != ER_OK) return er_fail(ort.status, BACKEND, "dlopen", "%s", ort.message);
+  pthread_mutex_lock(&ort.lock);
+  if (!ort.loaded) {
+    ort.status = ER_OK;
+    load_once();
+    ort.loaded = ort.status == ER_OK;
+    if (!ort.loaded) unload_failed();
+  }
+  int32_t status = ort.status;
+  char message[sizeof ort.message];
+  if (status != ER_OK) snprintf(message, sizeof message, "%s", ort.message);
+  pthread_mutex_unlock(&ort.lock);
+  if (status != ER_OK) return er_fail(status, BACKEND, "dlopen", "%s", message);
   *version = ort.version;
   return ER_OK;
 }

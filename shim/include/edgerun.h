@@ -180,10 +180,15 @@ ER_API int32_t er_request_run(er_request *request, int32_t priority, int32_t cus
 ER_API int32_t er_request_submit(er_request *request, int32_t priority, int32_t custom_id, uint32_t core_mask,
                                  int32_t timeout_ms, uint32_t tag);
 ER_API int32_t er_request_finish(er_request *request);
-/* Asks a submitted run to stop early where the backend can (ort); ER_ERR_UNSUPPORTED otherwise. */
+/* Asks a submitted run to stop early: ort stops at the next node boundary; hbdnn releases its task
+ * on a shim thread (a task the device has not started is cancelled). ER_ERR_UNSUPPORTED for a
+ * backend that cannot. */
 ER_API int32_t er_request_cancel(er_request *request);
 /* 1 while a submitted run is unfinished (queued, running, or done but not yet finished). */
 ER_API int32_t er_request_busy(er_request *request);
+/* 0 when the request can never run again (hbdnn: a task whose release failed may still use its
+ * buffers): free it (the shim keeps those buffers) and make another. 1 otherwise. */
+ER_API int32_t er_request_usable(er_request *request);
 /*
  * Completion queues. Queue 0 is the process-wide default; er_completion_queue_new makes another
  * (ids 1..4095), so that each thread with its own event loop gets exactly the completions of the

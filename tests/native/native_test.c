@@ -612,7 +612,7 @@ static void test_sim_async(er_pack *pack) {
   EXPECT_RC(er_request_finish(r), ER_ERR_STATE);
   EXPECT_RC(er_request_read(r, 0, y, sizeof y, ER_COPY_DENSE), ER_OK);
   CHECK(y[5] == 13, "async result %g", y[5]);
-  EXPECT_RC(er_request_cancel(r), ER_ERR_UNSUPPORTED);
+  EXPECT_RC(er_request_cancel(r), ER_OK); /* hbdnn: nothing submitted, nothing to release */
 
   /* One run at a time: sync run, set_shape or a second submit while submitted is a state error. */
   EXPECT_RC(er_request_submit(s, 0, 0, 0, 0, 42), ER_OK);

@@ -246,6 +246,22 @@ SIM_API void hbSimReserveTasks(int32_t n);
 /* Fault injection: the next n hbUCPReleaseTask calls on a live handle fail (-100004) and release
  * nothing. No real cause is known; it drives the shim's "release failed" paths. */
 SIM_API void hbSimFailRelease(int32_t n);
+/* Fault injection (FORMAT.md section 6). Calls of fn counted from now: call nth (1-based) and the
+ * times-1 after it (times < 0: all from nth on) fail with code and do nothing else. fn is a vendor
+ * function name, or "task" (the nth submitted task finishes with code), or "stall" (the nth
+ * submitted task never completes until hbSimUnstall or a reset). code 0 removes fn's rule; fn
+ * NULL removes every rule. */
+SIM_API void hbSimInjectFault(const char *fn, int64_t nth, int32_t code, int32_t times);
+SIM_API void hbSimSetMemCap(int64_t bytes);        /* total bytes of hbUCPMalloc* (0 = no cap) */
+SIM_API void hbSimCorruptOutputs(int32_t mode);    /* 0 off, 1 NaN (all bits set), 2 random bytes */
+SIM_API void hbSimSetJitterUs(int64_t us, uint64_t seed); /* each task + [0, us) latency; seed 0 keeps */
+SIM_API void hbSimUnstall(void);                   /* stalled tasks go on */
+SIM_API void hbSimDeviceReset(void);               /* every task handle invalid, in-flight tasks fail */
+SIM_API void hbSimNullStrings(int32_t mask);       /* 1 versions, 2 SoC name, 4 error texts; -1 = HBSIM_NULL */
+/* Internal: counts a call of fn and returns the code to fail it with, or 0. */
+SIM_API int32_t hbSimFaultCheck(const char *fn);
+/* Internal: whether the strings of kind `what` (mask bits above) read as NULL. */
+SIM_API int32_t hbSimStringsNull(int32_t what);
 /* Row alignment of the simulated SoC (32 or 64), for libdnn's checks. */
 SIM_API int32_t hbSimAlignment(void);
 /* 1 when the simulated SoC is an S600. */

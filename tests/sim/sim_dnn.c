@@ -61,9 +61,10 @@ typedef struct SimPack {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static SimPack *g_packs;
 
-SIM_API const char *hbDNNGetVersion(void) { return "3.13.6_(simulator)"; }
+SIM_API const char *hbDNNGetVersion(void) { return hbSimStringsNull(1) ? NULL : "3.13.6_(simulator)"; }
 
 SIM_API const char *hbDNNGetErrorDesc(int32_t code) {
+  if (hbSimStringsNull(4)) return NULL;
   switch (code) {
     case -100001: return "HB_DNN_INVALID_ARGUMENT / INVALID_(PACKED_)DNN_HANDLE (simulator): invalid argument or handle";
     case -100002: return "HB_DNN_API_USE_ERROR (simulator): API used in a wrong state or order";
@@ -462,6 +463,8 @@ static int32_t read_file(const char *path, uint8_t **data, size_t *len) {
 
 SIM_API int32_t hbDNNInitializeFromFiles(hbDNNPackedHandle_t *packed, char const **files, int32_t count) {
   if (!packed || !files || count < 1 || count > SIM_MAX_MODELS) return HB_DNN_INVALID_ARGUMENT;
+  int32_t fault = hbSimFaultCheck("hbDNNInitializeFromFiles");
+  if (fault) return fault;
   for (int32_t i = 0; i < count; i++)
     if (!files[i]) return HB_DNN_INVALID_ARGUMENT;
   uint8_t *imgs[SIM_MAX_MODELS] = {0};
@@ -519,6 +522,8 @@ static void pack_unref(SimPack *pk) { /* caller holds g_mu */
 }
 
 SIM_API int32_t hbDNNRelease(hbDNNPackedHandle_t h) {
+  int32_t fault = hbSimFaultCheck("hbDNNRelease");
+  if (fault) return fault; /* nothing released */
   pthread_mutex_lock(&g_mu);
   SimPack *pk = find_pack(h);
   if (!pk) {
@@ -540,6 +545,8 @@ SIM_API int32_t hbDNNRelease(hbDNNPackedHandle_t h) {
 
 SIM_API int32_t hbDNNGetModelNameList(char const ***list, int32_t *count, hbDNNPackedHandle_t h) {
   if (!list || !count) return HB_DNN_INVALID_ARGUMENT;
+  int32_t fault = hbSimFaultCheck("hbDNNGetModelNameList");
+  if (fault) return fault;
   pthread_mutex_lock(&g_mu);
   SimPack *pk = find_pack(h);
   if (pk) {
@@ -552,6 +559,8 @@ SIM_API int32_t hbDNNGetModelNameList(char const ***list, int32_t *count, hbDNNP
 
 SIM_API int32_t hbDNNGetModelHandle(hbDNNHandle_t *out, hbDNNPackedHandle_t h, char const *name) {
   if (!out || !name) return HB_DNN_INVALID_ARGUMENT;
+  int32_t fault = hbSimFaultCheck("hbDNNGetModelHandle");
+  if (fault) return fault;
   pthread_mutex_lock(&g_mu);
   SimPack *pk = find_pack(h);
   int32_t rc = pk ? HB_DNN_INVALID_ARGUMENT : HB_DNN_INVALID_PACKED_DNN_HANDLE;
@@ -577,6 +586,8 @@ static int32_t with_tensor(hbDNNHandle_t h, int isOutput, int32_t idx, SimTensor
 
 static int32_t get_count(int32_t *count, hbDNNHandle_t h, int isOutput) {
   if (!count) return HB_DNN_INVALID_ARGUMENT;
+  int32_t fault = hbSimFaultCheck(isOutput ? "hbDNNGetOutputCount" : "hbDNNGetInputCount");
+  if (fault) return fault;
   pthread_mutex_lock(&g_mu);
   SimModel *m = find_model(h);
   if (m) *count = isOutput ? m->nout : m->nin;
@@ -589,6 +600,8 @@ SIM_API int32_t hbDNNGetOutputCount(int32_t *count, hbDNNHandle_t h) { return ge
 
 static int32_t get_name(char const **name, hbDNNHandle_t h, int32_t idx, int isOutput) {
   if (!name) return HB_DNN_INVALID_ARGUMENT;
+  int32_t fault = hbSimFaultCheck(isOutput ? "hbDNNGetOutputName" : "hbDNNGetInputName");
+  if (fault) return fault;
   pthread_mutex_lock(&g_mu);
   SimTensor *t = NULL;
   int32_t rc = with_tensor(h, isOutput, idx, &t);
@@ -621,6 +634,8 @@ static void fill_props(hbDNNTensorProperties *p, const SimTensor *t, const int32
 
 static int32_t get_props(hbDNNTensorProperties *p, hbDNNHandle_t h, int32_t idx, int isOutput) {
   if (!p) return HB_DNN_INVALID_ARGUMENT;
+  int32_t fault = hbSimFaultCheck(isOutput ? "hbDNNGetOutputTensorProperties" : "hbDNNGetInputTensorProperties");
+  if (fault) return fault;
   pthread_mutex_lock(&g_mu);
   SimTensor *t = NULL;
   int32_t rc = with_tensor(h, isOutput, idx, &t);
@@ -638,6 +653,8 @@ SIM_API int32_t hbDNNGetOutputTensorProperties(hbDNNTensorProperties *p, hbDNNHa
 
 SIM_API int32_t hbDNNGetCompileBpuCoreNum(int32_t *n, hbDNNHandle_t h) {
   if (!n) return HB_DNN_INVALID_ARGUMENT;
+  int32_t fault = hbSimFaultCheck("hbDNNGetCompileBpuCoreNum");
+  if (fault) return fault;
   pthread_mutex_lock(&g_mu);
   SimModel *m = find_model(h);
   if (m) *n = m->cores;
@@ -782,6 +799,8 @@ static int overlaps(const hbSimBufRef *a, const hbSimBufRef *b) {
 
 SIM_API int32_t hbDNNInferV2(hbUCPTaskHandle_t *taskHandle, hbDNNTensor *output, hbDNNTensor const *input,
                              hbDNNHandle_t dnnHandle) {
+  int32_t fault = hbSimFaultCheck("hbDNNInferV2");
+  if (fault) return fault; /* no task */
   pthread_mutex_lock(&g_mu);
   SimModel *m = find_model(dnnHandle);
   if (!m) {
@@ -857,6 +876,8 @@ SIM_API int32_t hbDNNInferV2(hbUCPTaskHandle_t *taskHandle, hbDNNTensor *output,
 SIM_API int32_t hbDNNGetTaskOutputTensorProperties(hbDNNTensorProperties *p, hbUCPTaskHandle_t task, int32_t sub,
                                                    int32_t idx) {
   if (!p) return HB_DNN_INVALID_ARGUMENT;
+  int32_t fault = hbSimFaultCheck("hbDNNGetTaskOutputTensorProperties");
+  if (fault) return fault;
   void *ctx = NULL;
   int32_t state = 0, status = 0;
   int32_t rc = hbSimTaskQuery(task, sub, &ctx, &state, &status);

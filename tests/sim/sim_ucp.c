@@ -52,13 +52,18 @@ typedef struct SimTask {
   hbUCPTaskDoneCb cb;
   void *cbUser;
   int subIdx, sliceIdx; /* progress, kept across preemption */
+  int dead;      /* a device reset invalidated it: its handle is gone, its run is dropped */
+  int stalled;   /* fault injection: never completes until hbSimUnstall or a reset */
+  int32_t fault; /* fault injection: the status it finishes with (0 = its own) */
+  int64_t jitterUs; /* fault injection: extra latency drawn at submit */
 } SimTask;
 
 typedef struct {
   int64_t tasks_created, tasks_submitted, tasks_completed, tasks_released, tasks_timed_out,
       tasks_cancelled, tasks_failed, callbacks, mem_alloc, mem_free, flush_clean, flush_invalidate,
       missed_clean, outputs_written, outputs_invalidated, preemptions, free_in_use, bad_handles,
-      model_release_refused, models_released, sync_infer, tasks_refused, releases_blocked, release_failures;
+      model_release_refused, models_released, sync_infer, tasks_refused, releases_blocked, release_failures,
+      faults_injected, device_resets, tasks_reset, tasks_stalled, outputs_corrupted;
 } SimCounters;
 
 static struct {
@@ -83,11 +88,121 @@ static struct {
   int32_t reserved; /* hbSimReserveTasks: tasks of other UCP users */
   int32_t failRelease;
   int strictCache;
+  int64_t memCap;      /* fault injection: total bytes hbUCPMalloc* may hold (0 = no cap) */
+  int32_t corrupt;     /* fault injection: 1 NaN outputs, 2 garbage outputs */
+  int64_t jitterUs;    /* fault injection: each task's latency + [0, jitterUs) */
+  uint64_t rng;        /* xorshift state for jitter and garbage (HBSIM_SEED) */
+  int32_t stalledNow;  /* tasks stalled right now (gauge) */
   pthread_t workers[SIM_MAX_CORES];
   int started[SIM_MAX_CORES];
   int shutdown;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .nextId = 0x51A0000001u, .nextPhy = 0x100000000ull,
-       .latencyOverride = -1, .cores = 1};
+       .latencyOverride = -1, .cores = 1, .rng = 0x9E3779B97F4A7C15ull};
+
+/* ---- fault injection (FORMAT.md section 6) ------------------------------------------------- */
+
+/* A rule: calls of fn counted from when the rule was set; call number nth and the times-1 after
+ * it (times < 0: every call from nth on) fail with code and do nothing else. */
+typedef struct {
+  char fn[48];
+  int64_t nth, calls;
+  int32_t code, times;
+} FaultRule;
+
+#define SIM_MAX_FAULTS 64
+static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
+static FaultRule faults[SIM_MAX_FAULTS];
+static int nfaults;
+static int64_t faultsInjected; /* under fault_mu; added to the faults_injected counter */
+
+static void set_fault_locked(const char *fn, int64_t nth, int32_t code, int32_t times) {
+  for (int i = 0; i < nfaults; i++)
+    if (!strcmp(faults[i].fn, fn)) faults[i] = faults[--nfaults];
+  if (code == 0 || times == 0 || nth < 1 || nfaults == SIM_MAX_FAULTS) return;
+  FaultRule *r = &faults[nfaults++];
+  snprintf(r->fn, sizeof r->fn, "%s", fn);
+  r->nth = nth;
+  r->calls = 0;
+  r->code = code;
+  r->times = times;
+}
+
+SIM_API void hbSimInjectFault(const char *fn, int64_t nth, int32_t code, int32_t times) {
+  pthread_mutex_lock(&fault_mu);
+  if (!fn) nfaults = 0;
+  else set_fault_locked(fn, nth, code, times);
+  pthread_mutex_unlock(&fault_mu);
+}
+
+SIM_API int32_t hbSimFaultCheck(const char *fn) {
+  int32_t code = 0;
+  pthread_mutex_lock(&fault_mu);
+  for (int i = 0; i < nfaults; i++) {
+    FaultRule *r = &faults[i];
+    if (strcmp(r->fn, fn)) continue;
+    int64_t n = ++r->calls;
+    if (n >= r->nth && (r->times < 0 || n < r->nth + r->times)) {
+      code = r->code;
+      faultsInjected++;
+    }
+    break;
+  }
+  pthread_mutex_unlock(&fault_mu);
+  return code;
+}
+
+/* HBSIM_FAULTS="fn:nth:code[:times],..." (times 1 by default, -1 = from nth on). */
+static void faults_from_env(void) {
+  const char *e = getenv("HBSIM_FAULTS");
+  while (e && *e) {
+    char fn[48] = {0};
+    long long nth = 0;
+    int code = 0, times = 1, used = 0;
+    int got = sscanf(e, "%47[^:,]:%lld:%d%n:%d%n", fn, &nth, &code, &used, &times, &used);
+    if (got >= 3) {
+      pthread_mutex_lock(&fault_mu);
+      set_fault_locked(fn, nth, code, got >= 4 ? times : 1);
+      pthread_mutex_unlock(&fault_mu);
+    }
+    const char *comma = strchr(e, ',');
+    e = comma ? comma + 1 : NULL;
+  }
+  e = getenv("HBSIM_MEM_CAP");
+  if (e && *e) g.memCap = strtoll(e, NULL, 10);
+  e = getenv("HBSIM_CORRUPT");
+  if (e && *e) g.corrupt = !strcmp(e, "nan") ? 1 : !strcmp(e, "garbage") ? 2 : 0;
+  e = getenv("HBSIM_JITTER_US");
+  if (e && *e) g.jitterUs = strtoll(e, NULL, 10);
+  e = getenv("HBSIM_SEED");
+  if (e && *e) g.rng = strtoull(e, NULL, 10) | 1;
+}
+
+/* Which strings read as NULL: HBSIM_NULL="version,soc,desc" (read at each call) or hbSimNullStrings. */
+static int32_t nullMask = -1; /* -1: the environment decides */
+enum { NULL_VERSION = 1, NULL_SOC = 2, NULL_DESC = 4 };
+
+static int strings_null(int what) {
+  int32_t mask = __atomic_load_n(&nullMask, __ATOMIC_RELAXED);
+  if (mask < 0) {
+    const char *e = getenv("HBSIM_NULL");
+    mask = 0;
+    if (e && strstr(e, "version")) mask |= NULL_VERSION;
+    if (e && strstr(e, "soc")) mask |= NULL_SOC;
+    if (e && strstr(e, "desc")) mask |= NULL_DESC;
+  }
+  return (mask & what) != 0;
+}
+
+SIM_API void hbSimNullStrings(int32_t mask) { __atomic_store_n(&nullMask, mask, __ATOMIC_RELAXED); }
+SIM_API int32_t hbSimStringsNull(int32_t what) { return strings_null(what); }
+
+static uint64_t next_random(void) { /* caller holds g.mu */
+  uint64_t x = g.rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return g.rng = x;
+}
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static _Thread_local int t_isWorker;
@@ -114,6 +229,7 @@ static void init_once(void) {
     g.soc = SIM_SOC_S600;
     g.cores = SIM_MAX_CORES;
   }
+  faults_from_env();
 }
 
 /* The real runtime reads HB_UCP_MAX_TASK_NUM (default 32). When it reads it is not known; the
@@ -151,17 +267,20 @@ static struct timespec deadline_ts(int64_t us) {
 
 /* HBSIM_UCP_VERSION pretends another release, so tests can check how an unknown one is refused. */
 SIM_API const char *hbUCPGetVersion(void) {
+  if (strings_null(NULL_VERSION)) return NULL;
   const char *e = getenv("HBSIM_UCP_VERSION");
   return e && *e ? e : "3.13.6";
 }
 /* Real names read "D-Robotics RDK S100 V0P5" / "D-Robotics RDK S600 MCB V0p2": the SoC is named in them. */
 SIM_API const char *hbUCPGetSocName(void) {
   pthread_once(&g_once, init_once);
+  if (strings_null(NULL_SOC)) return NULL;
   return __atomic_load_n(&g.soc, __ATOMIC_RELAXED) == SIM_SOC_S600 ? "edgerun simulator (S600 nash-p, not a real SoC)"
                                                                    : "edgerun simulator (S100 nash-e, not a real SoC)";
 }
 
 SIM_API const char *hbUCPGetErrorDesc(int32_t code) {
+  if (strings_null(NULL_DESC)) return NULL;
   switch (code) {
     case 0: return "HB_UCP_SUCCESS (simulator): success";
     case -100001: return "HB_UCP_INVALID_ARGUMENT (simulator): invalid argument";
@@ -205,7 +324,8 @@ static const struct {
     COUNTER(missed_clean),    COUNTER(outputs_written),  COUNTER(outputs_invalidated),
     COUNTER(preemptions),     COUNTER(free_in_use),      COUNTER(bad_handles),
     COUNTER(model_release_refused), COUNTER(models_released), COUNTER(sync_infer), COUNTER(tasks_refused),
-    COUNTER(releases_blocked), COUNTER(release_failures),
+    COUNTER(releases_blocked), COUNTER(release_failures), COUNTER(faults_injected), COUNTER(device_resets),
+    COUNTER(tasks_reset), COUNTER(tasks_stalled), COUNTER(outputs_corrupted),
 };
 
 static int64_t *counter_ptr(const char *name) {
@@ -218,6 +338,9 @@ SIM_API int64_t hbSimCounter(const char *name) {
   if (!name) return -1;
   lock();
   int64_t v = -1;
+  pthread_mutex_lock(&fault_mu);
+  g.c.faults_injected = faultsInjected;
+  pthread_mutex_unlock(&fault_mu);
   int64_t *p = counter_ptr(name);
   if (p) v = *p;
   else if (strcmp(name, "tasks_live") == 0) v = g.live;
@@ -227,6 +350,8 @@ SIM_API int64_t hbSimCounter(const char *name) {
   else if (strcmp(name, "latency_us") == 0) v = g.latencyOverride;
   else if (strcmp(name, "tasks_held") == 0) v = g.held;
   else if (strcmp(name, "tasks_reserved") == 0) v = g.reserved;
+  else if (strcmp(name, "tasks_stalled_now") == 0) v = g.stalledNow;
+  else if (strcmp(name, "mem_cap") == 0) v = g.memCap;
   unlock();
   return v;
 }
@@ -242,6 +367,9 @@ SIM_API void hbSimCountEvent(const char *name, int64_t delta) {
 SIM_API void hbSimReset(void) {
   lock();
   memset(&g.c, 0, sizeof g.c);
+  pthread_mutex_lock(&fault_mu);
+  faultsInjected = 0;
+  pthread_mutex_unlock(&fault_mu);
   g.logLen = 0;
   unlock();
 }
@@ -330,6 +458,8 @@ static SimAlloc *find_alloc(const void *vir, uint64_t len) {
 static int32_t do_malloc(hbUCPSysMem *mem, uint64_t size, int cached) {
   if (!mem || size == 0) return HB_UCP_INVALID_ARGUMENT;
   if (size > (1ull << 36)) return HB_UCP_MEM_ALLOC_FAIL; /* 64 GiB: beyond any S100 */
+  int32_t fault = hbSimFaultCheck(cached ? "hbUCPMallocCached" : "hbUCPMalloc");
+  if (fault) return fault;
   uint64_t rounded = (size + 63) & ~63ull;               /* aligned_alloc wants a multiple */
   SimAlloc *a = calloc(1, sizeof *a);
   uint8_t *v = aligned_alloc(64, rounded);
@@ -348,6 +478,13 @@ static int32_t do_malloc(hbUCPSysMem *mem, uint64_t size, int cached) {
   a->size = size;
   a->cached = cached;
   lock();
+  if (g.memCap > 0 && g.memLiveBytes + (int64_t)size > g.memCap) { /* fault injection: device memory full */
+    unlock();
+    free(a);
+    free(v);
+    free(s);
+    return HB_UCP_MEM_ALLOC_FAIL;
+  }
   a->phy = g.nextPhy;
   g.nextPhy += (rounded + 4095) & ~4095ull; /* fake, page-spaced, never reused */
   a->next = g.allocs;
@@ -372,6 +509,8 @@ SIM_API int32_t hbUCPMallocCached(hbUCPSysMem *mem, uint64_t size, int32_t devic
 
 SIM_API int32_t hbUCPFree(hbUCPSysMem *mem) {
   if (!mem) return HB_UCP_INVALID_ARGUMENT;
+  int32_t fault = hbSimFaultCheck("hbUCPFree");
+  if (fault) return fault; /* nothing freed */
   lock();
   SimAlloc **pp = &g.allocs;
   while (*pp && (*pp)->vir != mem->virAddr) pp = &(*pp)->next;
@@ -399,6 +538,8 @@ SIM_API int32_t hbUCPFree(hbUCPSysMem *mem) {
 SIM_API int32_t hbUCPMemFlush(hbUCPSysMem const *mem, int32_t flag) {
   if (!mem || (flag != HB_SYS_MEM_CACHE_CLEAN && flag != HB_SYS_MEM_CACHE_INVALIDATE))
     return HB_UCP_INVALID_ARGUMENT;
+  int32_t fault = hbSimFaultCheck("hbUCPMemFlush");
+  if (fault) return fault;
   lock();
   SimAlloc *a = find_alloc(mem->virAddr, mem->memSize);
   if (!a || mem->phyAddr != a->phy + ((uint8_t *)mem->virAddr - a->vir)) {
@@ -595,6 +736,8 @@ static int backend_fits_model(uint64_t backend, int cores) {
 }
 
 SIM_API int32_t hbUCPSubmitTask(hbUCPTaskHandle_t taskHandle, hbUCPSchedParam *p) {
+  int32_t fault = hbSimFaultCheck("hbUCPSubmitTask");
+  if (fault) return fault; /* the task stays created */
   lock();
   SimTask *t = find_task(taskHandle);
   int32_t rc = HB_UCP_SUCCESS;
@@ -659,6 +802,12 @@ SIM_API int32_t hbUCPSubmitTask(hbUCPTaskHandle_t taskHandle, hbUCPSchedParam *p
       g.started[i] = 1;
     }
   t->sched = *p;
+  t->fault = hbSimFaultCheck("task");
+  if (hbSimFaultCheck("stall")) {
+    t->stalled = 1;
+    g.c.tasks_stalled++;
+  }
+  t->jitterUs = g.jitterUs > 0 ? (int64_t)(next_random() % (uint64_t)g.jitterUs) : 0;
   t->seq = g.nextSeq++;
   t->submittedUs = now_us();
   t->state = T_QUEUED;
@@ -684,6 +833,8 @@ SIM_API int32_t hbUCPSetTaskDoneCb(hbUCPTaskHandle_t taskHandle, hbUCPTaskDoneCb
 }
 
 SIM_API int32_t hbUCPWaitTaskDone(hbUCPTaskHandle_t taskHandle, int32_t timeout) {
+  int32_t fault = hbSimFaultCheck("hbUCPWaitTaskDone");
+  if (fault) return fault; /* the task is unchanged */
   lock();
   SimTask *t = find_task(taskHandle);
   if (!t) {
@@ -714,6 +865,8 @@ SIM_API int32_t hbUCPWaitTaskDone(hbUCPTaskHandle_t taskHandle, int32_t timeout)
 }
 
 SIM_API int32_t hbUCPReleaseTask(hbUCPTaskHandle_t taskHandle) {
+  int32_t fault = hbSimFaultCheck("hbUCPReleaseTask");
+  if (fault) return fault; /* nothing released */
   lock();
   SimTask *t = find_task(taskHandle);
   if (!t) {
@@ -730,7 +883,7 @@ SIM_API int32_t hbUCPReleaseTask(hbUCPTaskHandle_t taskHandle) {
     /* Like the real runtime: a running op is not aborted, the release waits until the device is done. */
     g.c.releases_blocked++;
     t->refs++;
-    while (t->state == T_RUNNING && !g.shutdown) pthread_cond_wait(&g.done, &g.mu);
+    while (t->state == T_RUNNING && !t->dead && !g.shutdown) pthread_cond_wait(&g.done, &g.mu);
     t->refs--; /* the handle's own reference is still held: t cannot be freed here */
     if (t->released) { /* another thread released it meanwhile */
       unlock();
@@ -770,6 +923,94 @@ SIM_API int32_t hbSimTaskQuery(hbUCPTaskHandle_t task, int32_t sub, void **ctx, 
   }
   unlock();
   return rc;
+}
+
+
+/* Fault injection: every output buffer of a finished sub-task becomes NaN (all bits set: a NaN in
+ * F16, F32 and F64) or pseudo-random bytes. Caller holds the lock. */
+static void corrupt_outputs(SimSub *s) {
+  for (int b = 0; b < s->d.bufCount; b++) {
+    if (!s->bufs[b].isOutput) continue;
+    SimAlloc *a = s->allocs[b];
+    size_t off = (size_t)((uint8_t *)s->bufs[b].vir - a->vir);
+    uint8_t *p = (g.strictCache && a->shadow ? a->shadow : a->vir) + off;
+    for (uint64_t i = 0; i < s->bufs[b].len; i++) p[i] = g.corrupt == 1 ? 0xFF : (uint8_t)next_random();
+    if (!g.strictCache && a->shadow) memcpy(a->shadow + off, p, (size_t)s->bufs[b].len);
+    g.c.outputs_corrupted++;
+  }
+}
+
+SIM_API void hbSimSetMemCap(int64_t bytes) {
+  lock();
+  g.memCap = bytes < 0 ? 0 : bytes;
+  unlock();
+}
+
+SIM_API void hbSimCorruptOutputs(int32_t mode) {
+  lock();
+  g.corrupt = mode == 1 || mode == 2 ? mode : 0;
+  unlock();
+}
+
+SIM_API void hbSimSetJitterUs(int64_t us, uint64_t seed) {
+  lock();
+  g.jitterUs = us < 0 ? 0 : us;
+  if (seed) g.rng = seed | 1;
+  unlock();
+}
+
+/* Every stalled task goes on (it completes normally from here). */
+SIM_API void hbSimUnstall(void) {
+  lock();
+  for (SimTask *t = g.tasks; t; t = t->next) t->stalled = 0;
+  pthread_cond_broadcast(&g.sched);
+  unlock();
+}
+
+/*
+ * A driver reset: every task handle becomes invalid at once (any later use, release included, is
+ * -200004, and waiters return -200004); queued and running tasks are dropped without writing
+ * their outputs and their buffers are unpinned. Tasks no longer count against the cap. Memory
+ * allocations and model handles survive.
+ */
+SIM_API void hbSimDeviceReset(void) {
+  lock();
+  g.c.device_resets++;
+  SimTask *dead[64];
+  int ndead = 0;
+  for (SimTask *t = g.tasks, *next; t; t = next) {
+    next = t->next;
+    if (t->released || t->dead) continue;
+    t->dead = 1;
+    t->stalled = 0;
+    t->released = 1;
+    g.live--;
+    g.c.tasks_reset++;
+    if (t->state == T_QUEUED || t->state == T_CREATED) {
+      int queued = t->state == T_QUEUED;
+      t->state = T_DONE;
+      t->status = HB_UCP_TASK_RUN_FAILED;
+      unpin(t);
+      if (queued) { /* the scheduler's reference */
+        SimTask *gone = unref(t);
+        if (gone && ndead < 64) dead[ndead++] = gone;
+      }
+    }
+    SimTask *gone = unref(t); /* the handle's reference: nobody can release it any more */
+    if (gone && ndead < 64) dead[ndead++] = gone;
+  }
+  pthread_cond_broadcast(&g.sched);
+  pthread_cond_broadcast(&g.done);
+  /* Returns once no reset task is still on a core: their buffers are unpinned, so a caller that
+     frees them next (after its wait said -200004) never finds them in use. */
+  for (;;) {
+    int running = 0;
+    for (SimTask *t = g.tasks; t && !running; t = t->next) running = t->dead && t->state == T_RUNNING;
+    if (!running || g.shutdown) break;
+    pthread_cond_wait(&g.done, &g.mu);
+  }
+  unlock();
+  for (int i = 0; i < ndead; i++) free_task(dead[i]);
 }
 
 /* ---- worker (one per simulated BPU core) ----------------------------------------------- */
@@ -831,9 +1072,9 @@ static void *worker_main(void *arg) {
     if (device_clock < t->submittedUs) device_clock = t->submittedUs;
     int preempted = 0;
     int32_t status = HB_UCP_SUCCESS;
-    while (t->subIdx < t->nsubs && !preempted && !g.shutdown) {
+    while (t->subIdx < t->nsubs && !preempted && !g.shutdown && !t->dead) {
       SimSub *s = &t->subs[t->subIdx];
-      int64_t lat = g.latencyOverride >= 0 ? g.latencyOverride : s->d.latencyUs;
+      int64_t lat = (g.latencyOverride >= 0 ? g.latencyOverride : s->d.latencyUs) + (t->subIdx == 0 ? t->jitterUs : 0);
       int fc = s->d.functionCalls;
       while (t->sliceIdx < fc) {
         /* Preemption point between simulated function calls: priority 254/255 tasks only,
@@ -846,28 +1087,36 @@ static void *worker_main(void *arg) {
           }
         }
         device_clock += lat * (t->sliceIdx + 1) / fc - lat * t->sliceIdx / fc;
-        if (!sim_sleep_until(device_clock)) break;
+        if (!sim_sleep_until(device_clock) || t->dead) break;
         t->sliceIdx++;
       }
-      if (preempted || g.shutdown) break;
+      if (preempted || g.shutdown || t->dead) break;
       /* S600: a 4-core model runs only with L2M sized by the application (unverified where the
          real runtime fails it; the simulator fails the run). */
       if (status == HB_UCP_SUCCESS && g.soc == SIM_SOC_S600 && s->d.coreNum == 4 && !l2m_configured())
         status = HB_UCP_TASK_RUN_FAILED;
       if (status == HB_UCP_SUCCESS && !t->released) status = run_sub(s);
+      if (status == HB_UCP_SUCCESS && !t->released && g.corrupt) corrupt_outputs(s);
       t->subIdx++;
       t->sliceIdx = 0;
     }
     if (g.shutdown) break;
-    if (preempted) {
+    if (preempted && !t->dead) {
       t->state = T_QUEUED; /* keeps its seq and progress; resumes after the preemptor */
       g.c.preemptions++;
       continue;
     }
+    /* Fault injection: a stalled task keeps its core (and its buffers) until hbSimUnstall or a reset. */
+    if (t->stalled && !t->dead) {
+      g.stalledNow++;
+      while (t->stalled && !t->dead && !g.shutdown) pthread_cond_wait(&g.sched, &g.mu);
+      g.stalledNow--;
+      if (device_clock < now_us()) device_clock = now_us();
+    }
     /* hbSimHold: the task has done its work but stays running (buffers pinned) until released. */
     if (g.holdUntilUs > now_us()) {
       g.held++;
-      while (!g.shutdown && g.holdUntilUs > now_us()) {
+      while (!g.shutdown && !t->dead && g.holdUntilUs > now_us()) {
         struct timespec dl = deadline_ts(g.holdUntilUs);
         pthread_cond_timedwait(&g.sched, &g.mu, &dl);
       }
@@ -875,6 +1124,19 @@ static void *worker_main(void *arg) {
       if (device_clock < now_us()) device_clock = now_us();
     }
     if (g.shutdown) break;
+    if (t->dead) { /* a reset while it ran: the run is dropped; only the scheduler's ref is left here */
+      t->state = T_DONE;
+      unpin(t);
+      pthread_cond_broadcast(&g.done);
+      SimTask *gone = unref(t);
+      if (gone) {
+        unlock();
+        free_task(gone);
+        lock();
+      }
+      continue;
+    }
+    if (status == HB_UCP_SUCCESS && t->fault) status = t->fault; /* fault injection: the task fails */
     t->state = T_DONE;
     t->status = status;
     unpin(t);
