@@ -21,6 +21,7 @@ export type { TensorFeed } from "./src/request.ts";
 export { type DType, type Float16ArrayLike, hasFloat16Array, type TypedArray } from "./src/dtype.ts";
 export { parseNpy, toNpy } from "./src/npy.ts";
 export {
+  type GeometryOptions,
   type ImageFeed,
   type ImageFormat,
   type ImageLayout,
@@ -29,6 +30,9 @@ export {
   type NormalizeOptions,
   nv12,
   type Nv12Options,
+  type PixelFormat,
+  type Placement,
+  type Rect,
   writeNormalized,
   writeNv12,
 } from "./src/image.ts";

@@ -271,6 +271,11 @@ export class Request {
     return this.#inputs[i].shape;
   }
 
+  /** Current strides (bytes) of input i. */
+  inputStrides(i: number): readonly number[] {
+    return this.#inputs[i].strides;
+  }
+
   /** Output tensors (views valid until the next run). */
   get outputs(): readonly Tensor[] {
     return this.#outputTensors;
