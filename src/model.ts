@@ -583,10 +583,11 @@ export class Model implements Disposable, AsyncDisposable {
       this.#maxRequests = Math.min(maxRequests ?? DEFAULT_MAX_REQUESTS[this.backend], BACKEND_LIMITS[this.backend]);
       this.#host = this.#makeHost();
       const request = (): Request => this.#live();
-      // A dynamic input's shape and strides are the request's: what reshape() or a feed set.
+      // A dynamic input's shape and strides are the declared ones until reshape() or a feed sets
+      // them, then the request's.
       const current = (i: number) => ({
-        shape: { get: () => request().inputShape(i), enumerable: true },
-        strides: { get: () => request().inputStrides(i), enumerable: true },
+        shape: { get: () => request().inputShaped(i) ? request().inputShape(i) : inputs[i].shape, enumerable: true },
+        strides: { get: () => request().inputShaped(i) ? request().inputStrides(i) : inputs[i].strides, enumerable: true },
       });
       this.inputs = Object.freeze(inputs.map((info, i) =>
         Object.freeze(Object.create(info, {
@@ -871,7 +872,7 @@ export class Model implements Disposable, AsyncDisposable {
   #checkOne(list: readonly unknown[], i: number): CheckedFeed {
     const f = list[i];
     if (!isImageFeed(f)) return checkFeed(this.#inputInfos[i], f, this.#where[i]);
-    return { data: f.data, shape: this.inputs[i].shape, quantize: false, image: bindImage(this.inputs, list, i) };
+    return { data: f.data, shape: this.#inputInfos[i].shape, quantize: false, image: bindImage(this.inputs, list, i) };
   }
 
   /**
@@ -879,7 +880,9 @@ export class Model implements Disposable, AsyncDisposable {
    * `inputs[i].shape`, `.strides` and `.data` describe the new shape (zero-copy, like any input),
    * and `run()` with no feeds runs on it. The old `inputs[i].data` of a reshaped input is emptied
    * (docs/lifetimes.md); an unchanged shape keeps it. Fixed dimensions must keep their size; a
-   * fixed-shape input accepts only its own shape. Feeds with another shape still reshape on the fly.
+   * fixed-shape input accepts only its own shape. Feeds with another shape still reshape on the fly,
+   * and so does a plain same-size image conversion; writeNormalized() / writeNv12() with a geometry
+   * option (`resize`, `crop`, `into`, `letterbox`, ...) resize the frame into the shape set here.
    *
    * @example
    * ```ts
