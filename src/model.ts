@@ -81,6 +81,22 @@ export interface OpenOptions {
    */
   interOpThreads?: number;
   /**
+   * ort: run on ONNX Runtime's process-wide thread pools, shared by every model opened with this
+   * option, instead of the session's own (default false). Models run in turn (det, cls, rec) then
+   * reuse warm threads rather than each spinning up its own pool on a small CPU. The pool's size is
+   * $EDGERUN_ORT_SHARED_THREADS when libedgerun loads ONNX Runtime (default one thread per physical
+   * core); intraOpThreads / interOpThreads cannot be combined with it.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using det = open("det.onnx", { sharedThreads: true });
+   * using rec = open("rec.onnx", { sharedThreads: true }); // the same threads as det
+   * console.log(det.info.shared_threads); // 1
+   * ```
+   */
+  sharedThreads?: boolean;
+  /**
    * ort: graph optimization level (default "all").
    *
    * @example
@@ -365,6 +381,10 @@ function optionString(options: OpenOptions): string {
   }
   threads("intraOpThreads", options.intraOpThreads);
   threads("interOpThreads", options.interOpThreads);
+  if (options.sharedThreads !== undefined) {
+    if (typeof options.sharedThreads !== "boolean") throw new TypeError(`sharedThreads must be a boolean, got ${options.sharedThreads}`);
+    if (options.sharedThreads) parts.push("shared_threads=1");
+  }
   if (options.graphOptimization !== undefined) {
     const level = Object.hasOwn(GRAPH_LEVEL, options.graphOptimization) ? GRAPH_LEVEL[options.graphOptimization] : undefined;
     if (level === undefined) {
@@ -380,6 +400,7 @@ const OPEN_KEYS = new Set([
   "model",
   "intraOpThreads",
   "interOpThreads",
+  "sharedThreads",
   "graphOptimization",
   "library",
   "maxRequests",
