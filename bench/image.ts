@@ -266,7 +266,7 @@ printTable(["frame -> input", "by", "mean", "p50", "shim speedup (p50)"], preRow
 
 // ---- PaddleOCR det, cls, rec in turn: per-session vs shared thread pools (ort) --------------------
 
-async function pipeline(shared: boolean): Promise<string[][]> {
+function pipeline(shared: boolean): string[][] {
   const o = shared ? { sharedThreads: true } : {};
   using det = open(join(ocrModels, "ch_PP-OCRv4_det_infer.onnx"), o);
   using cls = open(join(ocrModels, "ch_ppocr_mobile_v2.0_cls_infer.onnx"), o);
@@ -290,6 +290,6 @@ async function pipeline(shared: boolean): Promise<string[][]> {
   const p99 = (ms: number[]) => [...ms].sort((a, b) => a - b)[Math.min(ms.length - 1, Math.floor(ms.length * 0.99))];
   return Object.entries(times).map(([stage, ms]) => [stage, shared ? "shared pools" : "per-session pools", stats(ms).mean.toFixed(2), stats(ms).p50.toFixed(2), p99(ms).toFixed(2)]);
 }
-const threadRows = [...await pipeline(false), ...await pipeline(true)].sort((a, b) => a[0].localeCompare(b[0]));
+const threadRows = [...pipeline(false), ...pipeline(true)].sort((a, b) => a[0].localeCompare(b[0]));
 console.log(`\nPaddleOCR det [1,3,480,640] -> cls [6,3,48,192] -> rec [6,3,48,320] in turn on ort, ${runtime}: ${PRE_ITERATIONS} rounds, ms`);
 printTable(["stage", "threads", "mean", "p50", "p99"], threadRows);

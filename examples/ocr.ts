@@ -102,7 +102,7 @@ const lineWidth = (box: Box, cap: number) => Math.min(cap, Math.ceil(LINE_H * bo
 /** Direction of each line: true where the classifier says 180° with confidence. */
 function classify(cls: Model, img: Image, boxes: Box[]): { flipped: boolean; p: number }[] {
   cls.reshape({ [cls.inputs[0].name]: [boxes.length, 3, LINE_H, CLS_W] });
-  cls.inputs[0].data.fill(0); // PaddleOCR pads lines with zeros after normalization
+  (cls.inputs[0].data as Float32Array).fill(0); // PaddleOCR pads lines with zeros after normalization
   boxes.forEach((box, i) => write(cls, img, box, lineWidth(box, CLS_W), i, false));
   const scores = cls.run()[0].toFloat32();
   return boxes.map((_, i) => {
@@ -115,7 +115,7 @@ function classify(cls: Model, img: Image, boxes: Box[]): { flipped: boolean; p: 
 function recognize(rec: Model, img: Image, boxes: Box[], flipped: boolean[], keys: string[]): { text: string; p: number }[] {
   const width = Math.max(REC_W, ...boxes.map((b) => Math.ceil(LINE_H * b.width / b.height)));
   rec.reshape({ [rec.inputs[0].name]: [boxes.length, 3, LINE_H, width] });
-  rec.inputs[0].data.fill(0);
+  (rec.inputs[0].data as Float32Array).fill(0);
   boxes.forEach((box, i) => write(rec, img, box, lineWidth(box, width), i, flipped[i]));
   const out = rec.run()[0];
   const [, steps, classes] = out.shape;
