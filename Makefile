@@ -1,6 +1,6 @@
 # edgerun: the stable entry points. Every target installs what it needs first (idempotently,
 # pinned versions, from npm and PyPI only) and then acts.
-#   make demo    run examples/infer.ts on Deno and Bun (PaddleOCR classifier, ort backend)
+#   make demo    run examples/ocr.ts (PP-OCR det -> cls -> rec on a PNG) and examples/infer.ts on Deno and Bun
 #   make test    the whole suite on Deno and on Bun; last line "N passed, N failed"
 #   make build   libedgerun.so (zig-out/lib) ; make build-aarch64 for the board
 #   make test-aarch64  the suite on aarch64 Deno and Bun under qemu-user (apt: qemu-user-static)
@@ -108,6 +108,10 @@ $(AARCH64_NPM_STAMP):
 	@touch $@
 
 demo: deps build
+	$(DENO_RUN) examples/ocr.ts
+	@echo
+	$(BUN) run examples/ocr.ts
+	@echo
 	$(DENO_RUN) examples/infer.ts
 	@echo
 	$(BUN) run examples/infer.ts

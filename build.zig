@@ -28,6 +28,7 @@ const shim_sources = [_][]const u8{
     "shim/util.c",
     "shim/workers.c",
     "shim/image.c",
+    "shim/preprocess.c",
     "shim/backends/ort.c",
     "shim/backends/hbdnn.c",
 };

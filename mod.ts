@@ -15,12 +15,13 @@
 export { type AsyncRunOptions, type Backend, type Feed, type Feeds, type InputTensor, Model, type ModelInfo, open, openAll, type OpenOptions, type RunOptions } from "./src/model.ts";
 export { type Quantization, Tensor, type TensorInfo } from "./src/tensor.ts";
 export { Outputs } from "./src/outputs.ts";
-export { Pool, type PoolHandler, type PoolOptions, serveModel } from "./src/pool.ts";
+export { type PipelineHandler, Pool, type PoolHandler, type PoolOptions, serveModel, servePipeline } from "./src/pool.ts";
 export type { RunStats, TimeSummary } from "./src/stats.ts";
 export type { TensorFeed } from "./src/request.ts";
 export { type DType, type Float16ArrayLike, hasFloat16Array, type TypedArray } from "./src/dtype.ts";
 export { parseNpy, toNpy } from "./src/npy.ts";
 export {
+  type GeometryOptions,
   type ImageFeed,
   type ImageFormat,
   type ImageLayout,
@@ -29,6 +30,9 @@ export {
   type NormalizeOptions,
   nv12,
   type Nv12Options,
+  type PixelFormat,
+  type Placement,
+  type Rect,
   writeNormalized,
   writeNv12,
 } from "./src/image.ts";

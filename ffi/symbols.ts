@@ -317,6 +317,19 @@ export const symbols = {
     ],
     result: "i32",
   },
+  er_request_write_image: {
+    args: [
+      "handle", // er_request *request
+      "u32", // uint32_t index
+      "u32", // uint32_t uv_index
+      "buffer", // const uint8_t *image
+      "u32", // uint32_t len
+      "buffer", // uint32_t *geometry
+      "u32", // uint32_t flags
+      "buffer", // const float *mean_std
+    ],
+    result: "i32",
+  },
   er_set_worker_limit: {
     args: [
       "u32", // uint32_t limit

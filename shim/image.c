@@ -13,9 +13,10 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "preprocess.h"
 
 /*
  * Fixed point: BT.601 coefficients times 2^14, rounded, then nudged so each row sums exactly
@@ -205,17 +206,17 @@ static int32_t check_buffer(const er_tensor_desc *d, const er_tensor_buf *b) {
 /* ---- NV12 ---- */
 
 static int32_t check_plane(const er_tensor_desc *d, const er_tensor_buf *b, const char *role, int64_t h, int64_t w,
-                           int64_t c) {
+                           int64_t c, int64_t n) {
   char shape[128];
   if (d->dtype != ER_DTYPE_UINT8)
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "NV12 %s input '%s' must be uint8, it is dtype %d", role,
                    d->name, d->dtype);
   int32_t rc = b->rank == 4 ? check_buffer(d, b) : ER_OK;
   if (rc != ER_OK) return rc;
-  if (!shape_is(b, 1, h, w, c)) {
+  if (!shape_is(b, n, h, w, c)) {
     shape_text(b, shape, sizeof shape);
-    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "NV12 %s input '%s' has shape %s; the image needs [1,%lld,%lld,%lld]",
-                   role, d->name, shape, (long long)h, (long long)w, (long long)c);
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "NV12 %s input '%s' has shape %s; the image needs [%lld,%lld,%lld,%lld]",
+                   role, d->name, shape, (long long)n, (long long)h, (long long)w, (long long)c);
   }
   /* Pixels must be packed within a row (the S100 layout); only the row step may be padded. */
   if (b->strides[3] != 1 || b->strides[2] != c || b->strides[1] < w * c)
@@ -245,10 +246,45 @@ ER_API int32_t er_request_write_nv12(er_request *request, uint32_t y_index, uint
   er_tensor_buf *yb, *uvb;
   if ((rc = er_request_input(request, y_index, &yd, &yb)) != ER_OK) return rc;
   if ((rc = er_request_input(request, uv_index, &uvd, &uvb)) != ER_OK) return rc;
-  if ((rc = check_plane(yd, yb, "Y", height, width, 1)) != ER_OK) return rc;
-  if ((rc = check_plane(uvd, uvb, "UV", height / 2, width / 2, 2)) != ER_OK) return rc;
+  if ((rc = check_plane(yd, yb, "Y", height, width, 1, 1)) != ER_OK) return rc;
+  if ((rc = check_plane(uvd, uvb, "UV", height / 2, width / 2, 2, 1)) != ER_OK) return rc;
   er_rgb_to_nv12(image, stride, width, height, format == ER_IMAGE_BGR, flags & ER_NV12_VIDEO_RANGE, yb->data,
                  (size_t)yb->strides[1], uvb->data, (size_t)uvb->strides[1]);
+  return ER_OK;
+}
+
+/* mean_std (mean[3], std[3]; NULL: 0 and 1) -> multipliers and offsets; unquantized until told otherwise. */
+static int32_t norm_params(const float *mean_std, int swap, er_norm_params *p) {
+  for (int c = 0; c < 3; c++) {
+    float mean = mean_std ? mean_std[c] : 0.0f, std = mean_std ? mean_std[3 + c] : 1.0f;
+    if (!isfinite(mean) || !isfinite(std) || std == 0.0f)
+      return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL,
+                     "channel %d: mean %g and std %g must be finite and std non-zero", c, mean, std);
+    p->mul[c] = 1.0f / std;
+    /* A subnormal std has no finite float32 reciprocal: every value would be inf, or NaN at x = mean. */
+    if (!isfinite(p->mul[c]))
+      return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "channel %d: std %g is too small (1/std overflows float32)", c,
+                     std);
+    p->add[c] = -mean * p->mul[c];
+    p->src_channel[c] = (uint8_t)(swap ? 2 - c : c);
+    p->scale[c] = 1.0f;
+    p->zero_point[c] = 0;
+  }
+  return ER_OK;
+}
+
+/* Quantization parameters of a (u)int8 input into p: per tensor, or per channel on the channel axis. */
+static int32_t norm_quant(const er_tensor_desc *d, int32_t c_axis, er_norm_params *p) {
+  if (d->scale_count != 1 && !(d->scale_count == 3 && d->quant_axis == c_axis))
+    return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
+                   "input '%s' is quantized with %u scales on axis %d; only per-tensor or per-channel scales apply",
+                   d->name, d->scale_count, d->quant_axis);
+  /* As er_copy_in reads them: the model file's scale and zero-point counts need not agree. */
+  for (int c = 0; c < 3; c++) {
+    er_quant_params(d, d->scale_count == 3 ? c : -1, &p->scale[c], &p->zero_point[c]);
+    if (!(p->scale[c] > 0.0f) || !isfinite(p->scale[c]))
+      return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL, "input '%s' has a non-positive scale", d->name);
+  }
   return ER_OK;
 }
 
@@ -266,21 +302,7 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
   if (rc != ER_OK) return rc;
   if (!mean_std) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "mean_std must not be NULL");
   er_norm_params p;
-  for (int c = 0; c < 3; c++) {
-    float mean = mean_std[c], std = mean_std[3 + c];
-    if (!isfinite(mean) || !isfinite(std) || std == 0.0f)
-      return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL,
-                     "channel %d: mean %g and std %g must be finite and std non-zero", c, mean, std);
-    p.mul[c] = 1.0f / std;
-    /* A subnormal std has no finite float32 reciprocal: every value would be inf, or NaN at x = mean. */
-    if (!isfinite(p.mul[c]))
-      return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "channel %d: std %g is too small (1/std overflows float32)", c,
-                     std);
-    p.add[c] = -mean * p.mul[c];
-    p.src_channel[c] = (uint8_t)(flags & ER_NORM_SWAP_CHANNELS ? 2 - c : c);
-    p.scale[c] = 1.0f;
-    p.zero_point[c] = 0;
-  }
+  if ((rc = norm_params(mean_std, flags & ER_NORM_SWAP_CHANNELS, &p)) != ER_OK) return rc;
   const er_tensor_desc *d;
   er_tensor_buf *b;
   if ((rc = er_request_input(request, index, &d, &b)) != ER_OK) return rc;
@@ -310,19 +332,7 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
   if (nhwc ? !is_nhwc : !is_nchw)
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' has shape %s; a %ux%u image needs %s", d->name, shape_text(b, shape, sizeof shape),
                    width, height, nhwc ? "[1,H,W,3] (NHWC)" : (layout ? "[1,3,H,W] (NCHW)" : "[1,3,H,W] or [1,H,W,3]"));
-  if (quantized) {
-    int32_t c_axis = (int32_t)lead + (nhwc ? 2 : 0);
-    if (d->scale_count != 1 && !(d->scale_count == 3 && d->quant_axis == c_axis))
-      return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
-                     "input '%s' is quantized with %u scales on axis %d; only per-tensor or per-channel scales apply",
-                     d->name, d->scale_count, d->quant_axis);
-    /* As er_copy_in reads them: the model file's scale and zero-point counts need not agree. */
-    for (int c = 0; c < 3; c++) {
-      er_quant_params(d, d->scale_count == 3 ? c : -1, &p.scale[c], &p.zero_point[c]);
-      if (!(p.scale[c] > 0.0f) || !isfinite(p.scale[c]))
-        return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL, "input '%s' has a non-positive scale", d->name);
-    }
-  }
+  if (quantized && (rc = norm_quant(d, (int32_t)lead + (nhwc ? 2 : 0), &p)) != ER_OK) return rc;
   const int64_t *st = b->strides + lead;
   int64_t elem = er_dtype_size(d->dtype);
   size_t channel_stride, row_stride;
@@ -346,4 +356,181 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
                    d->name, row_stride, channel_stride, (long long)elem);
   er_normalize_u8(image, stride, width, height, &p, b->data, channel_stride, row_stride, nhwc);
   return ER_OK;
+}
+
+/* ---- any frame into a region of an input (resampled by shim/preprocess.c) ---- */
+
+/* A rectangle {x, y, w, h} inside a w x h area (a zero size meaning all of it). */
+static int32_t check_rect(uint32_t *r, uint32_t w, uint32_t h, const char *what) {
+  if (r[2] == 0 || r[3] == 0) r[0] = r[1] = 0, r[2] = w, r[3] = h;
+  if ((uint64_t)r[0] + r[2] > w || (uint64_t)r[1] + r[3] > h)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "%s %ux%u at (%u,%u) does not fit in %ux%u", what, r[2], r[3],
+                   r[0], r[1], w, h);
+  return ER_OK;
+}
+
+/* Where one destination plane is: the element at (0, 0) of the batch item, its steps, its size. */
+typedef struct image_dest {
+  uint8_t *base, *uv_base;
+  size_t channel_stride, row_stride, uv_row_stride, pixel_step;
+  int64_t h, w;
+  int nhwc;
+} image_dest;
+
+/* NV12 Y [N,H,W,1] and UV [N,H/2,W/2,2], uint8, pixels packed within rows. */
+static int32_t nv12_dest(er_request *request, uint32_t yi, uint32_t uvi, uint32_t batch, image_dest *o) {
+  const er_tensor_desc *yd, *uvd;
+  er_tensor_buf *yb, *uvb;
+  int32_t rc;
+  if (yi == uvi)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "Y and UV must be two different inputs, got %u twice", yi);
+  if ((rc = er_request_input(request, yi, &yd, &yb)) != ER_OK) return rc;
+  if ((rc = er_request_input(request, uvi, &uvd, &uvb)) != ER_OK) return rc;
+  if (yb->rank != 4 || uvb->rank != 4)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "NV12 inputs '%s' and '%s' must be [N,H,W,1] and [N,H/2,W/2,2]",
+                   yd->name, uvd->name);
+  if ((rc = check_buffer(yd, yb)) != ER_OK) return rc;
+  int64_t n = yb->shape[0], h = yb->shape[1], w = yb->shape[2];
+  if (h % 2 || w % 2) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "NV12 input '%s' has an odd size", yd->name);
+  if ((rc = check_plane(yd, yb, "Y", h, w, 1, n)) != ER_OK) return rc;
+  if ((rc = check_plane(uvd, uvb, "UV", h / 2, w / 2, 2, n)) != ER_OK) return rc;
+  if (batch >= n)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "batch index %u is outside input '%s' (batch %lld)", batch,
+                   yd->name, (long long)n);
+  o->base = yb->data + (size_t)batch * (size_t)yb->strides[0];
+  o->uv_base = uvb->data + (size_t)batch * (size_t)uvb->strides[0];
+  o->row_stride = (size_t)yb->strides[1], o->uv_row_stride = (size_t)uvb->strides[1];
+  o->h = h, o->w = w, o->pixel_step = 1;
+  return ER_OK;
+}
+
+/* A 3-channel tensor [N,3,H,W] / [N,H,W,3] / [3,H,W] / [H,W,3] of a type the normalizer writes. */
+static int32_t tensor_dest(const er_tensor_desc *d, er_tensor_buf *b, uint32_t layout, uint32_t batch, image_dest *o,
+                           er_norm_params *p) {
+  char shape[128];
+  int32_t rc;
+  if (d->dtype != ER_DTYPE_FLOAT32 && d->dtype != ER_DTYPE_FLOAT16 && d->dtype != ER_DTYPE_INT8 &&
+      d->dtype != ER_DTYPE_UINT8)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL,
+                   "input '%s' (dtype %d) takes no image: it must be float32, float16, int8 or uint8", d->name, d->dtype);
+  if (b->rank != 3 && b->rank != 4)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' has shape %s; an image input is [N,3,H,W] or [N,H,W,3]",
+                   d->name, shape_text(b, shape, sizeof shape));
+  if ((rc = check_buffer(d, b)) != ER_OK) return rc;
+  uint32_t lead = b->rank - 3;
+  int64_t n = lead ? b->shape[0] : 1;
+  const int64_t *s = b->shape + lead, *st = b->strides + lead;
+  int can_nchw = s[0] == 3, can_nhwc = s[2] == 3;
+  if (layout == ER_LAYOUT_AUTO && can_nchw == can_nhwc)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' with shape %s %s: give the layout", d->name,
+                   shape_text(b, shape, sizeof shape), can_nchw ? "reads as NCHW and as NHWC" : "has no 3-channel axis");
+  int nhwc = layout == ER_LAYOUT_NHWC || (layout == ER_LAYOUT_AUTO && can_nhwc);
+  if (nhwc ? !can_nhwc : !can_nchw)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "input '%s' has shape %s; %s needs 3 channels there", d->name,
+                   shape_text(b, shape, sizeof shape), nhwc ? "NHWC" : "NCHW");
+  if (batch >= n)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "batch index %u is outside input '%s' (batch %lld)", batch,
+                   d->name, (long long)n);
+  int64_t elem = er_dtype_size(d->dtype);
+  if (nhwc ? st[2] != elem || st[1] != 3 * elem : st[2] != elem)
+    return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL, "input '%s': pixels must be packed within rows", d->name);
+  o->nhwc = nhwc;
+  o->h = nhwc ? s[0] : s[1], o->w = nhwc ? s[1] : s[2];
+  o->channel_stride = nhwc ? (size_t)elem : (size_t)st[0];
+  o->row_stride = nhwc ? (size_t)st[0] : (size_t)st[1];
+  o->pixel_step = nhwc ? 3 * (size_t)elem : (size_t)elem;
+  o->base = b->data + (lead ? (size_t)batch * (size_t)b->strides[0] : 0);
+  if (o->channel_stride % (size_t)elem || o->row_stride % (size_t)elem || (uintptr_t)b->data % (uintptr_t)elem ||
+      (lead && (size_t)b->strides[0] % (size_t)elem))
+    return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL, "input '%s': strides must be multiples of its %lld-byte elements",
+                   d->name, (long long)elem);
+  p->dtype = d->dtype;
+  /* (u)int8 without quantization parameters takes the values themselves (scale 1, zero point 0). */
+  if (d->quant_type != 0 && d->scale_count > 0 && (d->dtype == ER_DTYPE_INT8 || d->dtype == ER_DTYPE_UINT8))
+    return norm_quant(d, (int32_t)lead + (nhwc ? 2 : 0), p);
+  return ER_OK;
+}
+
+ER_API int32_t er_request_write_image(er_request *request, uint32_t index, uint32_t uv_index, const uint8_t *image,
+                                      uint32_t len, uint32_t *geometry, uint32_t flags, const float *mean_std) {
+  er_clear_error();
+  const uint32_t known = 3u | ER_NORM_SWAP_CHANNELS | ER_IMG_NV12_VIDEO | ER_IMG_SOURCE_VIDEO | ER_IMG_LETTERBOX |
+                         ER_IMG_ROTATE_180 | (3u << ER_IMG_RESIZE_SHIFT);
+  if (!geometry) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "geometry must not be NULL");
+  uint32_t layout = flags & 3u, mode = (flags >> ER_IMG_RESIZE_SHIFT) & 3u;
+  if ((flags & ~known) || layout == 3u || mode == 3u)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown image flags 0x%x", flags);
+  uint32_t *g = geometry, format = g[ER_GEO_FORMAT], width = g[1], height = g[2], stride = g[3];
+  uint32_t bpp = er_pix_bytes(format);
+  if (!bpp) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown pixel format %u", format);
+  if (width == 0 || height == 0 || width > (1u << 16) || height > (1u << 16))
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "image size %ux%u: each side must be 1..65536", width, height);
+  if ((format == ER_PIX_NV12 && ((width | height) & 1)) || (format == ER_PIX_YUYV && (width & 1)))
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "a %s image needs an even %s, got %ux%u",
+                   format == ER_PIX_NV12 ? "NV12" : "YUYV", format == ER_PIX_NV12 ? "width and height" : "width", width,
+                   height);
+  if (stride == 0) stride = width * bpp;
+  if (stride < width * bpp)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "image row stride %u is shorter than a row (%u bytes)", stride,
+                   width * bpp);
+  uint64_t rows = format == ER_PIX_NV12 ? height + height / 2 : height;
+  uint64_t need = (uint64_t)stride * (rows - 1) + (uint64_t)width * bpp;
+  if (len < need)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "image buffer holds %u bytes; the %ux%u image needs %llu", len,
+                   width, height, (unsigned long long)need);
+  if (!image) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "image must not be NULL");
+  int32_t rc = check_rect(g + ER_GEO_CROP, width, height, "crop");
+  if (rc != ER_OK) return rc;
+
+  image_dest o;
+  memset(&o, 0, sizeof o);
+  er_norm_params p;
+  int nv12 = uv_index != ER_NO_INPUT;
+  uint32_t batch = g[ER_GEO_BATCH];
+  if (nv12) {
+    if ((rc = nv12_dest(request, index, uv_index, batch, &o)) != ER_OK) return rc;
+  } else {
+    const er_tensor_desc *d;
+    er_tensor_buf *b;
+    if ((rc = norm_params(mean_std, flags & ER_NORM_SWAP_CHANNELS, &p)) != ER_OK) return rc;
+    if ((rc = er_request_input(request, index, &d, &b)) != ER_OK) return rc;
+    if ((rc = tensor_dest(d, b, layout, batch, &o, &p)) != ER_OK) return rc;
+  }
+  if (o.h > (1 << 16) || o.w > (1 << 16))
+    return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL, "input planes larger than 65536 pixels a side are not supported");
+  uint32_t *region = g + ER_GEO_REGION, *placed = g + ER_GEO_PLACED;
+  if ((rc = check_rect(region, (uint32_t)o.w, (uint32_t)o.h, "region")) != ER_OK) return rc;
+  if (nv12 && ((region[0] | region[1] | region[2] | region[3]) & 1))
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "an NV12 region needs even x, y, width and height");
+  /* Letterbox: the largest scale at which the crop fits, rounded sizes, centred (left/top on ties). */
+  uint32_t cw = g[ER_GEO_CROP + 2], ch = g[ER_GEO_CROP + 3], inner[4] = {0, 0, region[2], region[3]};
+  if (flags & ER_IMG_LETTERBOX) {
+    double sx = (double)region[2] / cw, sy = (double)region[3] / ch, s = sx < sy ? sx : sy;
+    double iw = floor(cw * s + 0.5), ih = floor(ch * s + 0.5);
+    inner[2] = iw < 1 ? 1 : iw > region[2] ? region[2] : (uint32_t)iw;
+    inner[3] = ih < 1 ? 1 : ih > region[3] ? region[3] : (uint32_t)ih;
+    inner[0] = (region[2] - inner[2]) / 2, inner[1] = (region[3] - inner[3]) / 2;
+  }
+  placed[0] = region[0] + inner[0], placed[1] = region[1] + inner[1], placed[2] = inner[2], placed[3] = inner[3];
+
+  uint8_t *rgb = malloc((size_t)region[2] * region[3] * 3);
+  if (!rgb) return er_fail(ER_ERR_OUT_OF_MEMORY, NULL, NULL, "cannot allocate a %ux%u image", region[2], region[3]);
+  er_image_src src = {image, format, width, height, stride, (flags & ER_IMG_SOURCE_VIDEO) != 0};
+  uint32_t padv = g[ER_GEO_PAD];
+  const uint8_t pad[3] = {(uint8_t)padv, (uint8_t)(padv >> 8), (uint8_t)(padv >> 16)};
+  rc = er_resample_rgb(&src, g + ER_GEO_CROP, rgb, (size_t)region[2] * 3, region[2], region[3], inner, pad, (int)mode,
+                       (flags & ER_IMG_ROTATE_180) != 0);
+  if (rc == ER_OK) {
+    size_t row = (size_t)region[2] * 3;
+    int bgr = format == ER_PIX_BGR || format == ER_PIX_BGRA;
+    if (nv12)
+      er_rgb_to_nv12(rgb, row, region[2], region[3], bgr, (flags & ER_IMG_NV12_VIDEO) != 0,
+                     o.base + region[1] * o.row_stride + region[0], o.row_stride,
+                     o.uv_base + (region[1] / 2) * o.uv_row_stride + region[0], o.uv_row_stride);
+    else
+      er_normalize_u8(rgb, row, region[2], region[3], &p, o.base + region[1] * o.row_stride + region[0] * o.pixel_step,
+                      o.channel_stride, o.row_stride, o.nhwc);
+  }
+  free(rgb);
+  return rc;
 }

@@ -81,6 +81,22 @@ export interface OpenOptions {
    */
   interOpThreads?: number;
   /**
+   * ort: run on ONNX Runtime's process-wide thread pools, shared by every model opened with this
+   * option, instead of the session's own (default false). Models run in turn (det, cls, rec) then
+   * reuse warm threads rather than each spinning up its own pool on a small CPU. The pool's size is
+   * $EDGERUN_ORT_SHARED_THREADS when libedgerun loads ONNX Runtime (default one thread per physical
+   * core); intraOpThreads / interOpThreads cannot be combined with it.
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using det = open("det.onnx", { sharedThreads: true });
+   * using rec = open("rec.onnx", { sharedThreads: true }); // the same threads as det
+   * console.log(det.info.shared_threads); // 1
+   * ```
+   */
+  sharedThreads?: boolean;
+  /**
    * ort: graph optimization level (default "all").
    *
    * @example
@@ -365,6 +381,10 @@ function optionString(options: OpenOptions): string {
   }
   threads("intraOpThreads", options.intraOpThreads);
   threads("interOpThreads", options.interOpThreads);
+  if (options.sharedThreads !== undefined) {
+    if (typeof options.sharedThreads !== "boolean") throw new TypeError(`sharedThreads must be a boolean, got ${options.sharedThreads}`);
+    if (options.sharedThreads) parts.push("shared_threads=1");
+  }
   if (options.graphOptimization !== undefined) {
     const level = Object.hasOwn(GRAPH_LEVEL, options.graphOptimization) ? GRAPH_LEVEL[options.graphOptimization] : undefined;
     if (level === undefined) {
@@ -380,6 +400,7 @@ const OPEN_KEYS = new Set([
   "model",
   "intraOpThreads",
   "interOpThreads",
+  "sharedThreads",
   "graphOptimization",
   "library",
   "maxRequests",
@@ -583,9 +604,16 @@ export class Model implements Disposable, AsyncDisposable {
       this.#maxRequests = Math.min(maxRequests ?? DEFAULT_MAX_REQUESTS[this.backend], BACKEND_LIMITS[this.backend]);
       this.#host = this.#makeHost();
       const request = (): Request => this.#live();
+      // A dynamic input's shape and strides are the declared ones until reshape() or a feed sets
+      // them, then the request's.
+      const current = (i: number) => ({
+        shape: { get: () => request().inputShaped(i) ? request().inputShape(i) : inputs[i].shape, enumerable: true },
+        strides: { get: () => request().inputShaped(i) ? request().inputStrides(i) : inputs[i].strides, enumerable: true },
+      });
       this.inputs = Object.freeze(inputs.map((info, i) =>
         Object.freeze(Object.create(info, {
           data: { get: () => request().inputView(i), enumerable: true },
+          ...(info.dynamic ? current(i) : {}),
         })) as InputTensor
       ));
     } catch (e) {
@@ -868,8 +896,39 @@ export class Model implements Disposable, AsyncDisposable {
 
   #checkOne(list: readonly unknown[], i: number): CheckedFeed {
     const f = list[i];
-    if (!isImageFeed(f)) return checkFeed(this.inputs[i], f, this.#where[i]);
-    return { data: f.data, shape: this.inputs[i].shape, quantize: false, image: bindImage(this.inputs, list, i) };
+    if (!isImageFeed(f)) return checkFeed(this.#inputInfos[i], f, this.#where[i]);
+    return { data: f.data, shape: this.#inputInfos[i].shape, quantize: false, image: bindImage(this.inputs, list, i) };
+  }
+
+  /**
+   * Sets the shape of inputs with dynamic dimensions before writing into them: afterwards
+   * `inputs[i].shape`, `.strides` and `.data` describe the new shape (zero-copy, like any input),
+   * and `run()` with no feeds runs on it. The old `inputs[i].data` of a reshaped input is emptied
+   * (docs/lifetimes.md); an unchanged shape keeps it. Fixed dimensions must keep their size; a
+   * fixed-shape input accepts only its own shape. Feeds with another shape still reshape on the fly,
+   * and so does a plain same-size image conversion; writeNormalized() / writeNv12() with a geometry
+   * option (`resize`, `crop`, `into`, `letterbox`, ...) resize the frame into the shape set here.
+   *
+   * @example
+   * ```ts
+   * import { open, writeNormalized } from "@edgerun/edgerun";
+   * using rec = open("ch_PP-OCRv4_rec_infer.onnx"); // x: float32 [-1, 3, 48, -1]
+   * rec.reshape({ x: [1, 3, 48, 320] });
+   * console.log(rec.inputs[0].shape, rec.inputs[0].data.length); // [1, 3, 48, 320] 46080
+   * const line = new Uint8Array(250 * 40 * 3); // a cropped text line, RGB
+   * writeNormalized(rec, line, { format: "rgb", width: 250, height: 40, into: { x: 0, y: 0, width: 300, height: 48 } });
+   * const [logits] = rec.run();
+   * ```
+   */
+  reshape(shapes: Readonly<Record<string, readonly number[]>>): void {
+    const request = this.#live();
+    if (typeof shapes !== "object" || shapes === null || Array.isArray(shapes)) {
+      throw new TypeError("reshape takes a record of shapes by input name, e.g. { x: [1, 3, 48, 320] }");
+    }
+    this.#checkNames(shapes);
+    // Everything is checked before anything changes.
+    const changes = this.#inputInfos.flatMap((info, i) => Object.hasOwn(shapes, info.name) ? [[i, checkShape(info, shapes[info.name])] as const] : []);
+    for (const [i, shape] of changes) request.setShape(i, shape);
   }
 
   /**
@@ -1067,3 +1126,17 @@ export function openAll(path: string, options: Omit<OpenOptions, "model"> = {}):
   }
 }
 
+
+/** A shape reshape() may give an input: its rank, its fixed dimensions, non-negative safe integers. */
+function checkShape(info: TensorInfo, shape: unknown): readonly number[] {
+  const where = `input '${info.name}'`;
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw new TypeError(`${where}: a shape is an array of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+  const rankOk = info.unknownRank ? shape.length >= 1 && shape.length <= 10 : shape.length === info.shape.length;
+  const fixedOk = info.unknownRank || info.shape.every((d, k) => d < 0 || d === shape[k]);
+  if (!rankOk || !fixedOk) {
+    throw new RangeError(`${where} has shape [${info.shape.map((d) => d < 0 ? "?" : d).join(",")}], cannot take [${shape.join(",")}]`);
+  }
+  return Object.freeze(shape.map((d) => d + 0));
+}

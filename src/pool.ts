@@ -1,7 +1,8 @@
 /**
- * A pool of Workers sharing one loaded model, for apps whose JS pre/post-processing is the
- * bottleneck. Each worker attaches to the model's native handle (no second load) and runs
- * its own requests; the pool hands each message to the least busy worker.
+ * A pool of Workers sharing loaded models, for apps whose JS pre/post-processing is the
+ * bottleneck. Each worker attaches to the models' native handles (no second load) and runs
+ * its own requests; the pool hands each message to the least busy worker. A pool shares one
+ * model ({@link serveModel}) or a pipeline of several by name ({@link servePipeline}).
  * @module
  */
 import { EdgerunError } from "../ffi/errors.ts";
@@ -60,8 +61,8 @@ interface Slot {
   stop: () => void;
   /** Set once the worker is being detached and stopped, or has died. */
   retired?: Promise<void>;
-  /** The native model reference this worker adopted (given back by the pool if it dies attached). */
-  shared: SharedModel;
+  /** The native model references this worker adopted (given back by the pool if it dies attached). */
+  shared: SharedModel[];
   /** The worker was asked to detach: from then on it may have released its reference itself. */
   detachSent?: boolean;
 }
@@ -126,16 +127,24 @@ export class Pool implements AsyncDisposable {
 
   /**
    * Starts the workers one after another (each loads libedgerun only after the previous one
-   * has: Bun's concurrent dlopen from new Workers is unsafe) and attaches each to the model.
+   * has: Bun's concurrent dlopen from new Workers is unsafe) and attaches each to the model, or
+   * to every model of a pipeline: an array (named by each model's name) or a record by name,
+   * which the worker serves with {@link servePipeline}.
    *
    * @example
    * ```ts
    * import { open, Pool } from "@edgerun/edgerun";
    * using model = open("det.onnx");
    * await using pool = await Pool.create(model, new URL("./worker.ts", import.meta.url));
+   * using det = open("det.onnx"), cls = open("cls.onnx"), rec = open("rec.onnx");
+   * await using ocr = await Pool.create({ det, cls, rec }, new URL("./ocr_worker.ts", import.meta.url));
    * ```
    */
-  static async create(model: Model, workerModule: URL | string, options: PoolOptions = {}): Promise<Pool> {
+  static async create(
+    models: Model | readonly Model[] | Readonly<Record<string, Model>>,
+    workerModule: URL | string,
+    options: PoolOptions = {},
+  ): Promise<Pool> {
     if (typeof options !== "object" || options === null) throw new TypeError("pool options must be an object");
     const count = (Object.hasOwn(options, "workers") ? options.workers : undefined) ?? 2;
     if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`workers must be 1..64, got ${count}`);
@@ -143,9 +152,20 @@ export class Pool implements AsyncDisposable {
     if (typeof startTimeoutMs !== "number" || !(startTimeoutMs > 0) || startTimeoutMs > 0x7fffffff) {
       throw new RangeError(`startTimeoutMs must be a positive number of milliseconds, got ${startTimeoutMs}`);
     }
-    // One native reference per worker, taken before the first await: a model closed while the
-    // workers start stays alive until each worker has adopted its reference or given it back.
-    const shares: SharedModel[] = Array.from({ length: count }, () => model.share());
+    const { names, list, single } = pipelineModels(models);
+    // Native references per worker and model, taken before the first await: a model closed while
+    // the workers start stays alive until each worker has adopted its reference or given it back.
+    const shares: SharedModel[][] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const mine: SharedModel[] = [];
+        shares.push(mine);
+        for (const model of list) mine.push(model.share());
+      }
+    } catch (e) {
+      for (const shared of shares.flat()) Model.unshare(shared);
+      throw e;
+    }
     let adopted = 0;
     const slots: Slot[] = [];
     try {
@@ -155,12 +175,12 @@ export class Pool implements AsyncDisposable {
         await new Promise<void>((resolve, reject) => {
           let sent = false;
           const timer = setTimeout(() => {
-            // Sent but not answered: the worker may still adopt the reference, so it is not given back.
+            // Sent but not answered: the worker may still adopt the references, so they are not given back.
             if (sent) adopted++;
             reject(
               new EdgerunError(
                 "TIMEOUT",
-                `pool worker ${i} did not attach within ${startTimeoutMs} ms: does ${workerModule} call serveModel()?`,
+                `pool worker ${i} did not attach within ${startTimeoutMs} ms: does ${workerModule} call serveModel() or servePipeline()?`,
               ),
             );
           }, startTimeoutMs);
@@ -169,14 +189,14 @@ export class Pool implements AsyncDisposable {
             // worker module is still evaluating (top-level await).
             if (event.data.type === "hello" && !sent) {
               sent = true;
-              worker.postMessage({ type: "attach", shared: shares[i] });
+              worker.postMessage({ type: "attach", shared: shares[i], names, single });
             } else if (event.data.type === "ready") {
               clearTimeout(timer);
               adopted++;
               resolve();
             } else if (event.data.type === "error") {
               clearTimeout(timer);
-              // The worker gave the reference back only if it could not load the library.
+              // The worker gave the references back only if it could not load the library.
               if (!event.data.error.returned) adopted++;
               reject(toError(event.data.error));
             }
@@ -191,7 +211,7 @@ export class Pool implements AsyncDisposable {
       }
     } catch (e) {
       for (const s of slots) s.stop();
-      for (const shared of shares.slice(adopted)) Model.unshare(shared);
+      for (const shared of shares.slice(adopted).flat()) Model.unshare(shared);
       throw e;
     }
     return new Pool(slots);
@@ -268,7 +288,7 @@ export class Pool implements AsyncDisposable {
     slot.stop();
     // A dead worker runs no more JS: unless it was told to detach (and may have released it), its
     // reference is ours to give back. Its requests are not reachable from here and stay allocated.
-    if (!slot.detachSent) Model.unshare(slot.shared);
+    if (!slot.detachSent) for (const shared of slot.shared) Model.unshare(shared);
   }
 
   /**
@@ -345,6 +365,25 @@ export class Pool implements AsyncDisposable {
   }
 }
 
+/** The models of Pool.create: one (single), an array named by model names, or a record by name. */
+function pipelineModels(models: unknown): { names: string[]; list: Model[]; single: boolean } {
+  if (models instanceof Model) return { names: [models.name], list: [models], single: true };
+  const entries: [string, unknown][] = Array.isArray(models)
+    ? models.map((m) => [m instanceof Model ? m.name : "", m])
+    : typeof models === "object" && models !== null
+    ? Object.entries(models)
+    : [];
+  if (entries.length === 0 || entries.some(([, m]) => !(m instanceof Model))) {
+    throw new TypeError("Pool.create takes a Model, an array of Models or a record of Models by name");
+  }
+  const names = entries.map(([name]) => name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) {
+    throw new TypeError(`two models of the pipeline are named '${twice}': pass a record to name them apart`);
+  }
+  return { names, list: entries.map(([, m]) => m as Model), single: false };
+}
+
 function toError(e: SerializedError): Error {
   if (e.code) return new EdgerunError(e.code as never, e.message);
   if (e.name === "TypeError") return new TypeError(e.message);
@@ -365,6 +404,21 @@ function toError(e: SerializedError): Error {
 export type PoolHandler = (model: Model, message: unknown) => unknown | Promise<unknown>;
 
 /**
+ * The worker side's handler of a pipeline pool: gets the shared models by name and a message.
+ *
+ * @example
+ * ```ts
+ * import { type PipelineHandler, servePipeline } from "@edgerun/edgerun";
+ * const handler: PipelineHandler = ({ det, rec }, message) => {
+ *   const [map] = det.run(message as Float32Array);
+ *   return rec.run(map.toFloat32())[0].toFloat32();
+ * };
+ * servePipeline(handler);
+ * ```
+ */
+export type PipelineHandler = (models: Readonly<Record<string, Model>>, message: unknown) => unknown | Promise<unknown>;
+
+/**
  * Serves a Pool from inside a worker module: attaches to the shared model and answers each
  * message with handler(model, message). Results are posted back (structured clone).
  *
@@ -380,11 +434,35 @@ export type PoolHandler = (model: Model, message: unknown) => unknown | Promise<
  * ```
  */
 export function serveModel(handler: PoolHandler): void {
+  serve((models, message) => handler(Object.values(models)[0], message), true);
+}
+
+/**
+ * Serves a pipeline Pool (`Pool.create([det, cls, rec], url)` or `Pool.create({ det, cls, rec }, url)`)
+ * from inside a worker module: attaches to every shared model and answers each message with
+ * handler(models, message), the models by name (an array's by each model's name).
+ *
+ * @example
+ * ```ts
+ * // ocr_worker.ts
+ * import { servePipeline, writeNormalized } from "@edgerun/edgerun";
+ * servePipeline(({ det, cls, rec }, message) => {
+ *   const { rgb, width, height } = message as { rgb: Uint8Array; width: number; height: number };
+ *   writeNormalized(det, rgb, { format: "rgb", width, height, resize: "auto", std: [255, 255, 255] });
+ *   return det.run()[0].toFloat32();
+ * });
+ * ```
+ */
+export function servePipeline(handler: PipelineHandler): void {
+  serve(handler, false);
+}
+
+function serve(handler: PipelineHandler, single: boolean): void {
   const scope = globalThis as unknown as {
     onmessage: ((event: MessageEvent) => void) | null;
     postMessage(message: unknown, transfer?: Transferable[]): void;
   };
-  let model: Model | undefined;
+  let models: Record<string, Model> | undefined;
   let library: string | undefined;
   // A handler (or anything in the worker) calling self.close() ends the worker without any event
   // on Deno: tell the pool first, so the runs sent here reject instead of never settling.
@@ -398,32 +476,43 @@ export function serveModel(handler: PoolHandler): void {
   }
   scope.onmessage = async (event: MessageEvent) => {
     const data = event.data as
-      | { type: "attach"; shared: SharedModel }
+      | { type: "attach"; shared: SharedModel[]; names: string[]; single: boolean }
       | { type: "run"; id: number; message: unknown }
       | { type: "detach" };
     if (data.type === "attach") {
       try {
-        loadNative(data.shared.library);
+        loadNative(data.shared[0].library);
       } catch (e) {
         scope.postMessage({ type: "error", id: 0, error: { ...serialize(e), returned: true } });
         return;
       }
+      const adopted: Record<string, Model> = {};
+      let next = 0; // data.shared[next..] are references this worker still has to adopt or give back
       try {
-        model = Model.adopt(data.shared); // on failure the reference was released with the model
-        library = data.shared.library;
+        if (single && !data.single) {
+          throw new TypeError(`this pool shares ${data.names.length} models (${data.names.join(", ")}): serve it with servePipeline()`);
+        }
+        while (next < data.shared.length) {
+          const k = next++;
+          adopted[data.names[k]] = Model.adopt(data.shared[k]); // on failure the reference was released with the model
+        }
+        models = adopted;
+        library = data.shared[0].library;
         scope.postMessage({ type: "ready" });
       } catch (e) {
+        for (const model of Object.values(adopted)) model.close();
+        for (const shared of data.shared.slice(next)) Model.unshare(shared);
         scope.postMessage({ type: "error", id: 0, error: serialize(e) });
       }
     } else if (data.type === "run") {
       try {
-        const value = await handler(model!, data.message);
+        const value = await handler(models!, data.message);
         scope.postMessage({ type: "result", id: data.id, value });
       } catch (e) {
         scope.postMessage({ type: "error", id: data.id, error: serialize(e) });
       }
     } else if (data.type === "detach") {
-      model?.close();
+      for (const model of Object.values(models ?? {})) model.close();
       // The realm is about to stop: its completion queue id goes back to the process.
       if (library !== undefined) retireCompletions(loadNative(library));
       scope.postMessage({ type: "detached" });

@@ -166,6 +166,8 @@ export class Request {
   #outputList: Outputs | undefined;
   #freed = false;
   #queue: unknown;
+  /** Inputs given a shape by setShape (reshape() or a feed). */
+  readonly #shaped: boolean[] = [];
 
   constructor(native: Native, model: Handle, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[]) {
     this.#native = native;
@@ -271,14 +273,25 @@ export class Request {
     return this.#inputs[i].shape;
   }
 
+  /** Current strides (bytes) of input i. */
+  inputStrides(i: number): readonly number[] {
+    return this.#inputs[i].strides;
+  }
+
   /** Output tensors (views valid until the next run). */
   get outputs(): readonly Tensor[] {
     return this.#outputTensors;
   }
 
+  /** True once input i was given a shape (setShape), so its shape is no longer the declared one. */
+  inputShaped(i: number): boolean {
+    return this.#shaped[i] === true;
+  }
+
   /** Sets the shape of a dynamic input, reallocating only when it changes. */
   setShape(i: number, shape: readonly number[]): void {
     const slot = this.#inputs[i];
+    this.#shaped[i] = true;
     if (slot.shape.length === shape.length && slot.shape.every((d, k) => d === shape[k])) return;
     const dims = new BigInt64Array(shape.map((d) => BigInt(d)));
     check(this.#native, this.#native.symbols.er_request_set_shape(this.#handle, i, dims, dims.length));

@@ -24,17 +24,11 @@ import { tempFile } from "./helpers.ts";
 import { identityModel } from "./fixtures/onnx_models.ts";
 import { simModelFile, throwsEdgerun, useSim } from "./sim_helpers.ts";
 import { simF16Bits, type SimModelSpec, simRoundHalfEven } from "./sim/simfile.ts";
+import { refNv12 } from "./preprocess_ref.ts";
 
 useSim();
 
 // ---- references ---------------------------------------------------------------------------
-
-/** BT.601 x 2^14 (the shim's table): Y row, U row, V row; full and video range. */
-const K = {
-  full: { k: [4899, 9617, 1868, -2765, -5427, 8192, 8192, -6860, -1332], yBias: 0 },
-  video: { k: [4207, 8260, 1604, -2428, -4768, 7196, 7196, -6026, -1170], yBias: 16 },
-};
-const clamp8 = (v: number) => Math.min(255, Math.max(0, v));
 
 interface Frame {
   data: Uint8Array;
@@ -56,36 +50,6 @@ function makeFrame(width: number, height: number, seed: number, pad = 0): Frame 
   const corners = [[255, 255, 255], [0, 0, 0], [255, 0, 0], [0, 0, 255], [0, 255, 0], [255, 255, 0]];
   corners.forEach((c, i) => i < width && data.set(c, i * 3));
   return { data, width, height, stride };
-}
-
-/** NV12 of a frame, dense planes: Y (h*w) and interleaved UV (h/2 * w). */
-function refNv12(f: Frame, format: "rgb" | "bgr", range: "full" | "video"): { y: Uint8Array; uv: Uint8Array } {
-  const { k, yBias } = K[range];
-  const [ri, bi] = format === "rgb" ? [0, 2] : [2, 0];
-  const y = new Uint8Array(f.width * f.height);
-  const uv = new Uint8Array(f.width * f.height / 2);
-  const px = (x: number, r: number) => {
-    const o = r * f.stride + x * 3;
-    return [f.data[o + ri], f.data[o + 1], f.data[o + bi]];
-  };
-  for (let r = 0; r < f.height; r++) {
-    for (let x = 0; x < f.width; x++) {
-      const [R, G, B] = px(x, r);
-      y[r * f.width + x] = clamp8((k[0] * R + k[1] * G + k[2] * B + (yBias << 14) + (1 << 13)) >> 14);
-    }
-  }
-  for (let r = 0; r < f.height / 2; r++) {
-    for (let x = 0; x < f.width / 2; x++) {
-      const s = [0, 0, 0];
-      for (const [dx, dy] of [[0, 0], [1, 0], [0, 1], [1, 1]]) {
-        px(2 * x + dx, 2 * r + dy).forEach((v, c) => s[c] += v);
-      }
-      const add = (128 << 16) + (1 << 15);
-      uv[r * f.width + 2 * x] = clamp8((k[3] * s[0] + k[4] * s[1] + k[5] * s[2] + add) >> 16);
-      uv[r * f.width + 2 * x + 1] = clamp8((k[6] * s[0] + k[7] * s[1] + k[8] * s[2] + add) >> 16);
-    }
-  }
-  return { y, uv };
 }
 
 /** Rows of a strided plane, without the padding. */
@@ -272,10 +236,12 @@ test("image: dynamic Y/UV inputs take their shape from the frame", () => {
     const f = makeFrame(w, h, h * w);
     const ref = refNv12(f, "bgr", "full");
     const out = model.run(nv12(f.data, { format: "bgr", width: w, height: h }));
-    assert.deepEqual(model.inputs[0].shape, [1, -1, -1, 1]);
+    const row = Math.ceil(w / 32) * 32;
+    // A dynamic input's shape is the one the frame gave it; its declared shape stays in model.describe().
+    assert.deepEqual(model.inputs[0].shape, [1, h, w, 1]);
+    assert.deepEqual(model.inputs[1].strides, [(h / 2) * row, row, 2, 1]);
     assertBytes(out.get("first_y").data as Uint8Array, ref.y.subarray(0, 8), `${h}x${w} Y`);
     assertBytes(out.get("first_uv").data as Uint8Array, ref.uv.subarray(0, 8), `${h}x${w} UV`);
-    const row = Math.ceil(w / 32) * 32;
     assertBytes(planeRows(model.inputs[0].data as Uint8Array, h, w, row), ref.y, `${h}x${w} Y rows`);
   }
 });
@@ -396,7 +362,7 @@ test("image: argument errors are TypeError/RangeError before native code", () =>
   assert.throws(() => nv12(img, { ...o, height: 5 }), RangeError); // odd, and too short
   assert.throws(() => nv12(img.subarray(1), o), /needs 48 bytes, got 47/);
   assert.throws(() => nv12(img, { ...o, stride: 11 }), /stride must be an integer >= width \* 3/);
-  assert.throws(() => nv12(img, { ...o, format: "rgba" as "rgb" }), /format/);
+  assert.throws(() => nv12(img, { ...o, format: "rgbx" as "rgb" }), /format must be one of rgb, bgr, rgba/);
   assert.throws(() => nv12(img, { ...o, range: "tv" as "full" }), /range/);
   assert.throws(() => nv12(img, { ...o, mean: [0, 0, 0] } as unknown as typeof o), /unknown option 'mean'/);
   assert.throws(() => normalized(img, { ...o, std: [1, 0, 1] }), /std must not be 0/);

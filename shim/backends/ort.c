@@ -29,6 +29,7 @@ typedef struct OrtMemoryInfo OrtMemoryInfo;
 typedef struct OrtAllocator OrtAllocator;
 typedef struct OrtIoBinding OrtIoBinding;
 typedef struct OrtRunOptions OrtRunOptions;
+typedef struct OrtThreadingOptions OrtThreadingOptions;
 
 typedef struct OrtApiBase {
   const void *const *(*GetApi)(uint32_t version);
@@ -74,6 +75,11 @@ enum {
   SLOT_ReleaseTypeInfo = 98,
   SLOT_ReleaseTensorTypeAndShapeInfo = 99,
   SLOT_ReleaseSessionOptions = 100,
+  /* Shared thread pools (API version 3; the global thread counts, 147/148, version 5). */
+  SLOT_CreateEnvWithGlobalThreadPools = 119,
+  SLOT_DisablePerSessionThreads = 120,
+  SLOT_CreateThreadingOptions = 121,
+  SLOT_ReleaseThreadingOptions = 122,
   SLOT_RunWithBinding = 133,
   SLOT_CreateIoBinding = 134,
   SLOT_ReleaseIoBinding = 135,
@@ -81,6 +87,8 @@ enum {
   SLOT_BindOutput = 137,
   SLOT_BindOutputToDevice = 138,
   SLOT_GetBoundOutputValues = 140,
+  SLOT_SetGlobalIntraOpNumThreads = 147,
+  SLOT_SetGlobalInterOpNumThreads = 148,
   /* API version 24 (ORT 1.24) and later only: looked up in GetApi(24)'s table, see load_once. */
   SLOT_TensorTypeAndShape_HasShape = 390,
 };
@@ -89,6 +97,11 @@ typedef OrtStatus *(*CreateStatus_fn)(int32_t code, const char *msg);
 typedef int32_t (*GetErrorCode_fn)(const OrtStatus *status);
 typedef const char *(*GetErrorMessage_fn)(const OrtStatus *status);
 typedef OrtStatus *(*CreateEnv_fn)(int32_t log_level, const char *logid, OrtEnv **out);
+typedef OrtStatus *(*CreateEnvWithGlobalThreadPools_fn)(int32_t log_level, const char *logid,
+                                                       const OrtThreadingOptions *options, OrtEnv **out);
+typedef OrtStatus *(*DisablePerSessionThreads_fn)(OrtSessionOptions *options);
+typedef OrtStatus *(*CreateThreadingOptions_fn)(OrtThreadingOptions **out);
+typedef OrtStatus *(*SetGlobalThreads_fn)(OrtThreadingOptions *options, int threads);
 typedef OrtStatus *(*CreateSession_fn)(const OrtEnv *env, const char *path, const OrtSessionOptions *options,
                                       OrtSession **out);
 typedef OrtStatus *(*CreateSessionOptions_fn)(OrtSessionOptions **out);
@@ -127,6 +140,7 @@ typedef SessionGetName_fn SessionGetInputName_fn, SessionGetOutputName_fn;
 typedef CreateTensorWithData_fn CreateTensorWithDataAsOrtValue_fn;
 typedef Bind_fn BindInput_fn, BindOutput_fn;
 typedef RunOptionsTerminate_fn RunOptionsSetTerminate_fn, RunOptionsUnsetTerminate_fn;
+typedef SetGlobalThreads_fn SetGlobalIntraOpNumThreads_fn, SetGlobalInterOpNumThreads_fn;
 
 /* ONNX element types (onnx TensorProto.DataType numbering). */
 enum {
@@ -154,6 +168,8 @@ static struct {
   OrtEnv *env;
   OrtMemoryInfo *cpu;
   OrtAllocator *allocator;
+  /* The env has ONNX Runtime's global thread pools, which sessions opened with shared_threads=1 use. */
+  int shared_pools;
   /* Tells an unknown rank from rank 0 (GetDimensionsCount gives 0 for both); NULL before ORT 1.24. */
   TensorTypeAndShape_HasShape_fn has_shape;
 } ort = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -268,6 +284,30 @@ static void unload_failed(void) {
   }
 }
 
+/*
+ * ONNX Runtime has one env per process and only its creation can give it global thread pools, so
+ * they are made here, for sessions that opt in (shared_threads=1; the others keep their own
+ * pools). Sized by $EDGERUN_ORT_SHARED_THREADS (intra-op threads; 0 or unset: ONNX Runtime's
+ * default, one per physical core). If that fails, a plain env, and shared_threads is UNSUPPORTED.
+ */
+static OrtStatus *create_env(void) {
+  OrtThreadingOptions *tp = NULL;
+  const char *text = getenv("EDGERUN_ORT_SHARED_THREADS");
+  long threads = text && *text ? strtol(text, NULL, 10) : 0;
+  if (threads < 0 || threads > 1024) threads = 0;
+  OrtStatus *st = API(CreateThreadingOptions)(&tp);
+  if (!st) st = API(SetGlobalIntraOpNumThreads)(tp, (int)threads);
+  if (!st) st = API(SetGlobalInterOpNumThreads)(tp, 1); /* sessions run their graphs sequentially */
+  if (!st) st = API(CreateEnvWithGlobalThreadPools)(ORT_ERROR_LOG_LEVEL, "edgerun", tp, &ort.env);
+  if (tp) RELEASE(ThreadingOptions, tp);
+  if (!st) {
+    ort.shared_pools = 1;
+    return NULL;
+  }
+  RELEASE(Status, st);
+  return API(CreateEnv)(ORT_ERROR_LOG_LEVEL, "edgerun", &ort.env);
+}
+
 static void load_once(void) {
   char tried[1800] = "";
   const char *hint = "";
@@ -305,7 +345,7 @@ static void load_once(void) {
     return;
   }
 init:;
-  OrtStatus *st = ort.env ? NULL : API(CreateEnv)(ORT_ERROR_LOG_LEVEL, "edgerun", &ort.env);
+  OrtStatus *st = ort.env ? NULL : create_env();
   if (!st && !ort.cpu) st = API(CreateCpuMemoryInfo)(ORT_ARENA_ALLOCATOR, ORT_MEM_TYPE_DEFAULT, &ort.cpu);
   if (!st) st = API(GetAllocatorWithDefaultOptions)(&ort.allocator);
   if (st) {
@@ -339,7 +379,7 @@ static int32_t ort_load(const char **version) {
 typedef struct ort_pack {
   OrtSession *session;
   char *name;
-  int64_t intra_threads, inter_threads, graph_level;
+  int64_t intra_threads, inter_threads, graph_level, shared_threads;
 } ort_pack;
 
 static int32_t read_option(const char *options, const char *key, int64_t lo, int64_t hi, int64_t *out) {
@@ -357,6 +397,16 @@ static int32_t build_options(const char *options, ort_pack *p, OrtSessionOptions
   if ((rc = read_option(options, "graph_optimization", 0, 99, &p->graph_level)) != ER_OK) return rc;
   if (p->graph_level != 0 && p->graph_level != 1 && p->graph_level != 2 && p->graph_level != 99)
     return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "option graph_optimization must be 0, 1, 2 or 99");
+  if ((rc = read_option(options, "shared_threads", 0, 1, &p->shared_threads)) != ER_OK) return rc;
+  if (p->shared_threads) {
+    if (!ort.shared_pools)
+      return er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL, "ONNX Runtime %s did not create shared thread pools",
+                     ort.version ? ort.version : "?");
+    if (p->intra_threads || p->inter_threads)
+      return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL,
+                     "shared_threads runs on the process's thread pools: intra_op_threads and inter_op_threads do not apply");
+    CHECK(API(DisablePerSessionThreads)(so), "DisablePerSessionThreads", "%s", "session options");
+  }
   CHECK(API(SetIntraOpNumThreads)(so, (int32_t)p->intra_threads), "SetIntraOpNumThreads", "%s", "session options");
   CHECK(API(SetInterOpNumThreads)(so, (int32_t)p->inter_threads), "SetInterOpNumThreads", "%s", "session options");
   CHECK(API(SetSessionGraphOptimizationLevel)(so, (int32_t)p->graph_level), "SetSessionGraphOptimizationLevel", "%s",
@@ -569,6 +619,7 @@ static int32_t ort_model_info(void *model, char *buf, size_t cap, size_t *len) {
   er_json_str(buf, cap, len, "device", "cpu", 1);
   er_json_int(buf, cap, len, "intra_op_threads", m->pack->intra_threads, 1);
   er_json_int(buf, cap, len, "inter_op_threads", m->pack->inter_threads, 1);
+  er_json_int(buf, cap, len, "shared_threads", m->pack->shared_threads, 1);
   er_json_int(buf, cap, len, "graph_optimization", m->pack->graph_level, 1);
   return ER_OK;
 }

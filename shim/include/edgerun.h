@@ -254,6 +254,48 @@ ER_API int32_t er_request_write_normalized(er_request *request, uint32_t index, 
                                            uint32_t width, uint32_t height, uint32_t stride, uint32_t flags,
                                            const float *mean_std);
 
+/*
+ * Frames of any common camera or decoder format -> a region of an input, in one call
+ * (shim/preprocess.c, shim/image.c): crop, resize, letterbox, rotate 180°, then normalize
+ * (float32/float16/int8/uint8, NCHW/NHWC) or convert to NV12, at a batch index; everything outside
+ * the region is left as it was. Source pixel formats:
+ */
+#define ER_PIX_RGB 0u
+#define ER_PIX_BGR 1u
+#define ER_PIX_RGBA 2u
+#define ER_PIX_BGRA 3u
+#define ER_PIX_GRAY 4u
+#define ER_PIX_NV12 5u /* Y rows, then the interleaved UV rows at the same stride (width, height even) */
+#define ER_PIX_YUYV 6u /* Y0 U Y1 V, 2 bytes a pixel (width even) */
+/* Resize kernels (flags >> 8 & 3): auto = area averaging on an axis shrunk 2x or more, else bilinear. */
+#define ER_RESIZE_AUTO 0u
+#define ER_RESIZE_BILINEAR 1u /* half-pixel centres, as OpenCV's INTER_LINEAR */
+#define ER_RESIZE_AREA 2u
+/* Flags of er_request_write_image, besides the layout (flags & 3) and ER_NORM_SWAP_CHANNELS. */
+#define ER_IMG_NV12_VIDEO 8u    /* NV12 destination: video range */
+#define ER_IMG_SOURCE_VIDEO 16u /* NV12/YUYV source: video range */
+#define ER_IMG_LETTERBOX 32u    /* keep the aspect ratio, centre, pad the rest of the region */
+#define ER_IMG_ROTATE_180 64u
+#define ER_IMG_RESIZE_SHIFT 8u
+/* geometry: words of er_request_write_image (uint32 each). A zero width or height means "all". */
+#define ER_GEO_FORMAT 0  /* ER_PIX_*, then width, height, stride (0 = packed) */
+#define ER_GEO_CROP 4    /* x, y, w, h of the source */
+#define ER_GEO_REGION 8  /* x, y, w, h of the input's H x W plane written */
+#define ER_GEO_PLACED 12 /* out: x, y, w, h where the image went (the region, or its letterbox) */
+#define ER_GEO_BATCH 16
+#define ER_GEO_PAD 17 /* pad pixel: c0 | c1 << 8 | c2 << 16, in the source's channel order */
+#define ER_GEO_WORDS 18
+#define ER_NO_INPUT 0xffffffffu
+/*
+ * Writes image (len bytes) into input `index`, or, when uv_index is not ER_NO_INPUT, as NV12 into
+ * the Y input `index` ([N,H,W,1]) and the UV input uv_index ([N,H/2,W/2,2]; region even). Tensor
+ * inputs: [N,3,H,W] / [N,H,W,3] or without N; float32/float16, or int8/uint8 (quantized with the
+ * input's parameters if it has them, else as values). mean_std as er_request_write_normalized
+ * (NULL: mean 0, std 1); pixels are first resized as 8-bit values, then normalized or converted.
+ */
+ER_API int32_t er_request_write_image(er_request *request, uint32_t index, uint32_t uv_index, const uint8_t *image,
+                                      uint32_t len, uint32_t *geometry, uint32_t flags, const float *mean_std);
+
 #ifdef __cplusplus
 }
 #endif

@@ -343,6 +343,21 @@ static const char *model_file(void) {
   return path;
 }
 
+/* Mean and std as the request modes read them (a byte each, or a fuzzed float); 1: pass NULL instead. */
+static int read_mean_std(float mean_std[6]) {
+  for (int c = 0; c < 6; c++) {
+    uint8_t k = fuzz_u8(&in);
+    mean_std[c] = k < 200 ? (float)k / (c < 3 ? 1.0f : 3.0f) : fuzz_f32(&in);
+  }
+  return fuzz_u8(&in) == 0xFF;
+}
+
+/* A request of the test backend (its inputs read from the input); the caller frees all three. */
+static int open_request(er_pack **pack, er_model **m, er_request **r) {
+  return er_pack_open(model_file(), ER_BACKEND_ORT, NULL, pack) == ER_OK && er_pack_model(*pack, 0, m) == ER_OK &&
+         er_request_new(*m, r) == ER_OK;
+}
+
 static void fuzz_request(void) {
   uint8_t sel = fuzz_u8(&in);
   img_w = sel & 0x80 ? fuzz_u32(&in) % 70 : 2 * (1 + fuzz_u8(&in) % 24);
@@ -357,17 +372,12 @@ static void fuzz_request(void) {
   format = format < 240 ? format % 2 : format;
   uint32_t i0 = fuzz_u8(&in) % 4, i1 = fuzz_u8(&in) % 4;
   float mean_std[6];
-  for (int c = 0; c < 6; c++) {
-    uint8_t k = fuzz_u8(&in);
-    mean_std[c] = k < 200 ? (float)k / (c < 3 ? 1.0f : 3.0f) : fuzz_f32(&in);
-  }
-  int null_ms = fuzz_u8(&in) == 0xFF;
+  int null_ms = read_mean_std(mean_std);
 
   er_pack *pack = NULL;
   er_model *m = NULL;
   er_request *r = NULL;
-  if (er_pack_open(model_file(), ER_BACKEND_ORT, NULL, &pack) != ER_OK) return;
-  if (er_pack_model(pack, 0, &m) == ER_OK && er_request_new(m, &r) == ER_OK) {
+  if (open_request(&pack, &m, &r)) {
     uint8_t *image = len ? malloc(len) : NULL;
     if (image) fill_pixels(image, len);
     if (sel & 1) {

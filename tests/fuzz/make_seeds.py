@@ -165,3 +165,34 @@ save("image", "req_norm_f16_nhwc_swap",
      req_seed(0, 4, 2, 5, 2 | 4, 0, 0, 0, mean_std, [req_input(3 << 3 | 3, 4, 2)]))
 save("image", "req_norm_s8_per_channel",
      req_seed(0, 4, 4, None, 0, 0, 0, 0, mean_std, [req_input(4 << 3 | 2, 4, 0, 5, (0.02, 0.03, 0.04), (1, -2, 3))]))
+
+
+# preprocess: mode byte (even: resample kernel, odd: er_request_write_image), then its parameters.
+# Kernel: format (%7), video bit, w (1+v%64), h (1+v%48), source row padding, crop x, y, w, h (each
+# mod what is left), region w (1+v%72), h (1+v%56), placement x, y, w, h, pad (3 bytes), resize
+# mode (%3), rotate bit, destination row padding, then pixels.
+def pre_kernel(fmt, video, w, h, pad, crop, out, inner, rgb, mode, rot, dpad):
+    b = bytes([0, fmt, video, w - 1, h - 1, pad, crop[0], crop[1], crop[2] - 1, crop[3] - 1, out[0] - 1, out[1] - 1])
+    return b + bytes([inner[0], inner[1], inner[2] - 1, inner[3] - 1, *rgb, mode, rot, dpad]) + pixels * 40
+
+
+save("preprocess", "rgb_up_bilinear", pre_kernel(0, 0, 9, 7, 2, (1, 1, 6, 5), (20, 16), (0, 0, 20, 16), (0, 0, 0), 1, 0, 1))
+save("preprocess", "nv12_area_letterbox", pre_kernel(5, 1, 40, 30, 3, (0, 2, 40, 26), (12, 12), (0, 2, 12, 8), (114, 114, 114), 0, 1, 0))
+save("preprocess", "yuyv_down_rotate", pre_kernel(6, 0, 32, 10, 1, (4, 0, 24, 10), (7, 3), (1, 0, 5, 3), (0, 128, 255), 2, 1, 2))
+save("preprocess", "bgra_gray", pre_kernel(3, 0, 5, 5, 0, (0, 0, 5, 5), (5, 5), (0, 0, 5, 5), (1, 2, 3), 0, 0, 0))
+
+
+# Request: format, image w (2*(1+v%24)), h (2*(1+v%16)), width/height bytes (<230: those), stride
+# (<128 packed), 12 geometry words (<64: 0, else v%40), batch, pad (u32), flags (u16), mask byte
+# (<240: known bits only), length adjust, Y/tensor input, UV input (>=200: none), mean/std bytes,
+# NULL mean_std (0xff); then the test backend's reads as for image's request seeds.
+def pre_request(fmt, w, h, words, flags, i0, i1, inputs):
+    b = bytes([1, fmt, w // 2 - 1, h // 2 - 1, 0, 0, 0]) + bytes(words) + bytes([0]) + struct.pack("<IH", 0x727272, flags)
+    b += bytes([0, 0, i0, i1]) + bytes(mean_std) + bytes([0, len(inputs) - 1])
+    return b + b"".join(inputs) + bytes(len(inputs)) + pixels
+
+
+save("preprocess", "req_norm_f32_letterbox",
+     pre_request(0, 12, 8, [0] * 12, 32 | 1, 0, 200, [req_input(2 << 3 | 2, 4, 1)]))
+save("preprocess", "req_nv12_region", pre_request(6, 16, 8, [0] * 4 + [64, 64, 72, 68] + [0] * 4, 64, 0, 1,
+                                                   [req_input(0, 3, 0), req_input(1, 3, 0)]))

@@ -22,7 +22,7 @@ BUILTINS=$($CC --rtlib=compiler-rt -print-libgcc-file-name)
 
 # One line per target: name, then the sources linked with its harness tests/fuzz/<name>.c (or, for
 # sim_loader, the simulator's own harness; core and image include shim/core.c, image also
-# shim/image.c). To add a target, write tests/fuzz/<name>.c and a seed corpus
+# shim/image.c; preprocess includes tests/fuzz/image.c for its test backend). To add a target, write tests/fuzz/<name>.c and a seed corpus
 # tests/fuzz/corpus/<name>/ (tests/fuzz/make_seeds.py), and add its line here.
 ALL_TARGETS=(
   "options     shim/util.c"
@@ -31,7 +31,8 @@ ALL_TARGETS=(
   "hbdnn_props shim/core.c shim/tensor.c shim/util.c shim/workers.c shim/backends/ort.c"
   "pack_open   $SHIM"
   "sim_loader  tests/sim/sim_dnn.c tests/sim/sim_ucp.c"
-  "image       shim/tensor.c shim/util.c shim/workers.c $BUILTINS"
+  "image       shim/tensor.c shim/util.c shim/workers.c shim/preprocess.c $BUILTINS"
+  "preprocess  shim/tensor.c shim/util.c shim/workers.c shim/preprocess.c $BUILTINS"
 )
 
 # The simulator for pack_open, instrumented like the harness (coverage + ASan + UBSan).
