@@ -137,9 +137,12 @@ static int32_t t_request_set_shape(void *request, uint32_t index, const int64_t 
 
 static int32_t t_request_run(void *request, const er_sched *sched) { return fuzz_u8(&in) & 1 ? ER_OK : ER_ERR_BACKEND; }
 
-#define FUZZ_OPS                                                                                  \
-  {"fuzz", t_load, t_pack_open, t_pack_name, t_pack_close, t_model_open, t_model_close, t_model_info, \
-   t_request_new, t_request_free, t_request_set_shape, t_request_run, NULL}
+/* Designated: a field added to er_backend_ops (shim/internal.h) must not shift the others. */
+#define FUZZ_OPS                                                                                          \
+  {.name = "fuzz", .load = t_load, .pack_open = t_pack_open, .pack_name = t_pack_name,                  \
+   .pack_close = t_pack_close, .model_open = t_model_open, .model_close = t_model_close,                \
+   .model_info = t_model_info, .request_new = t_request_new, .request_free = t_request_free,            \
+   .request_set_shape = t_request_set_shape, .request_run = t_request_run}
 const er_backend_ops er_backend_ort = FUZZ_OPS;
 const er_backend_ops er_backend_hbdnn = FUZZ_OPS;
 

@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     p.scale.zeroPointData = ctl & 4 ? zps : NULL;
     er_tensor_desc d;
     memset(&d, 0, sizeof d);
-    describe_tensor("t", (ctl >> 3) & 1, dims, &p, &d);
+    describe_tensor("t", (ctl >> 3) & 1, dims, ctl & 16 ? 64 : 32, &p, &d); /* S600 or S100 stride alignment */
     unsigned char raw[2 * sizeof(hbDNNTensor)];
     hbUCPSysMem mem;
     memset(&mem, 0, sizeof mem);

@@ -327,9 +327,12 @@ static void t_request_free(void *request) {
 }
 static int32_t t_request_run(void *request, const er_sched *sched) { return ER_OK; }
 
+/* Designated: a field added to er_backend_ops (shim/internal.h) must not shift the others. */
 #define FUZZ_OPS                                                                                          \
-  {"fuzz", t_load, t_pack_open, t_pack_name, t_pack_close, t_model_open, t_model_close, t_model_info, \
-   t_request_new, t_request_free, NULL, t_request_run, NULL}
+  {.name = "fuzz", .load = t_load, .pack_open = t_pack_open, .pack_name = t_pack_name,                  \
+   .pack_close = t_pack_close, .model_open = t_model_open, .model_close = t_model_close,                \
+   .model_info = t_model_info, .request_new = t_request_new, .request_free = t_request_free,            \
+   .request_run = t_request_run}
 const er_backend_ops er_backend_ort = FUZZ_OPS;
 const er_backend_ops er_backend_hbdnn = FUZZ_OPS;
 
