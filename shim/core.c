@@ -360,7 +360,8 @@ ER_API void er_request_free(er_request *r) {
   if (!r) return;
   const er_backend_ops *ops = r->model->pack->ops;
   /* Freed with a run out (a model closed mid-run): nobody wants its result, so ask the backend to
-     stop it first (ort stops at the next node, hbdnn cancels a task the device has not started),
+     stop it first (ort stops at the next node; hbdnn releases the task only if its thread has
+     not submitted it yet),
      while the request is certainly still ours. */
   if (atomic_load(&r->phase) == PHASE_SUBMITTED && ops->request_cancel) {
     atomic_store(&r->cancel, 1);
