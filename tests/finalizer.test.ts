@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "./compat.ts";
 import { dtypeModel } from "./fixtures/onnx_models.ts";
-import { root, runScript, tempFile } from "./helpers.ts";
+import { root, runChild, tempFile } from "./helpers.ts";
 import { simModelFile } from "./sim_helpers.ts";
 
 const SIM_MODEL = simModelFile({
@@ -49,15 +49,9 @@ const script = (keepThem: boolean, waitMs: number) => `
   }
   console.log(JSON.stringify({ forced, before, opened, after }));`;
 
-function runChild(code: string) {
-  const r = runScript(code, {}, { denoFlags: ["--v8-flags=--expose-gc"], timeoutMs: 60_000 });
-  assert.equal(r.signal, null, `the child was killed by ${r.signal}: ${r.stderr}`);
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim().split("\n").pop()!);
-}
 
 test("finalizer: models dropped without close() are freed after GC (native handles, simulator buffers)", () => {
-  const { forced, before, opened, after } = runChild(script(false, 10_000));
+  const { forced, before, opened, after } = runChild(script(false, 10_000)) as Record<string, Record<string, number>>;
   assert.equal(forced, true, "the child could force a garbage collection");
   assert.ok(opened.models >= before.models + 6, `the models were live before GC: ${JSON.stringify(opened)}`);
   assert.ok(opened.requests >= before.requests + 9, `pooled requests were live before GC: ${JSON.stringify(opened)}`);
@@ -70,7 +64,7 @@ test("finalizer: models dropped without close() are freed after GC (native handl
 });
 
 test("finalizer: models still referenced are not freed by GC (the check above can fail)", () => {
-  const { before, after } = runChild(script(true, 1000));
+  const { before, after } = runChild(script(true, 1000)) as Record<string, Record<string, number>>;
   assert.equal(after.models, before.models + 6, JSON.stringify(after));
   assert.ok(after.mem_live > before.mem_live);
 });

@@ -1,4 +1,5 @@
 /** Shared test helpers: temp files, fixture models, the onnxruntime-node reference. */
+import assert from "node:assert/strict";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
@@ -86,4 +87,16 @@ export function runScript(
   delete childEnv.LD_LIBRARY_PATH;
   // Bounded: a hung child (seen once under qemu-user: a fork stuck before exec) fails the test.
   return spawnSync(cmd, rest, { env: childEnv as Record<string, string>, encoding: "utf8", cwd: root, timeout: timeoutMs });
+}
+
+/**
+ * Runs a snippet in a child process with garbage collection exposed (so the collector can be
+ * forced, and a crash fails the test instead of the suite). Its last stdout line is JSON, returned
+ * parsed; a signal or a non-zero exit fails the calling test.
+ */
+export function runChild(code: string, timeoutMs = 90_000): Record<string, unknown> {
+  const r = runScript(code, {}, { denoFlags: ["--v8-flags=--expose-gc"], timeoutMs });
+  assert.equal(r.signal, null, `the child was killed by ${r.signal}: ${r.stderr}`);
+  assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }

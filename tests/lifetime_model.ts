@@ -13,6 +13,7 @@
 import process from "node:process";
 import { EdgerunError, type Model, open, Pool, type Tensor, type TypedArray } from "../mod.ts";
 import { gc } from "./compat.ts";
+import { mulberry32 } from "./fixtures/inputs.ts";
 import { dtypeModel, symbolicBatchModel } from "./fixtures/onnx_models.ts";
 import { tempFile } from "./helpers.ts";
 import { liveCounts } from "./live_counts.ts";
@@ -68,14 +69,8 @@ interface PendingRun {
 }
 
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 const seed = Number(process.argv[2] ?? process.env.LIFETIME_SEED ?? Date.now() % 1e9);

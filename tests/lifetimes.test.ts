@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { EdgerunError, open, Tensor } from "../mod.ts";
 import { test } from "./compat.ts";
 import { dtypeModel, identityModel, symbolicBatchModel, unknownRankModel } from "./fixtures/onnx_models.ts";
-import { root, runScript, tempFile, values } from "./helpers.ts";
+import { root, runChild, tempFile, values } from "./helpers.ts";
 import { simModelFile, useSim } from "./sim_helpers.ts";
 
 const ORT_MODEL = tempFile("lifetimes_f32.onnx", dtypeModel("float32")); // y = x + x, [2,3]
@@ -33,13 +33,7 @@ const imports = `
   const collect = () => new Promise((r) => setTimeout(() => { scrub(2000); gc(); r(); }, 1));
 `;
 
-/** Runs a child script; its last stdout line is JSON. A signal or a non-zero exit fails the test. */
-function child(code: string): Record<string, unknown> {
-  const r = runScript(imports + code, {}, { denoFlags: ["--v8-flags=--expose-gc"], timeoutMs: 90_000 });
-  assert.equal(r.signal, null, `the child was killed by ${r.signal}: ${r.stderr}`);
-  assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").pop()!);
-}
+const child = (code: string) => runChild(imports + code);
 
 test("lifetimes: views of an unclosed model stay valid after the model is garbage collected (ort, hbdnn)", () => {
   const result = child(`

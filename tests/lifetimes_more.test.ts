@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { EdgerunError, nv12, open } from "../mod.ts";
 import { test } from "./compat.ts";
 import { dtypeModel, reshapeModel } from "./fixtures/onnx_models.ts";
-import { root, runScript, tempFile, values } from "./helpers.ts";
+import { root, runChild, tempFile, values } from "./helpers.ts";
 import { simModelFile, useSim } from "./sim_helpers.ts";
 import { simHeld, withHold } from "./sim_hold.ts";
 
@@ -40,12 +40,7 @@ const imports = `
   console.warn = (...args) => warnings.push(args.join(" "));
 `;
 
-function child(code: string): Record<string, unknown> {
-  const r = runScript(imports + code, {}, { denoFlags: ["--v8-flags=--expose-gc"], timeoutMs: 90_000 });
-  assert.equal(r.signal, null, `the child was killed by ${r.signal}: ${r.stderr}`);
-  assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").pop()!);
-}
+const child = (code: string) => runChild(imports + code);
 
 test("lifetimes: memory moved out of a view (transfer, structuredClone) is kept, never freed or reused (close, run, GC)", () => {
   const result = child(`
