@@ -9,7 +9,7 @@
 export const RELEASE: { readonly version: string; readonly sha256: Readonly<Record<string, string>> } = {
   version: "0.1.0",
   sha256: {
-    "linux-x64-gnu": "e2b0ed7cabc58f947f689c3e28d81af1885bff11bea1443cc0610ffd2033d558",
-    "linux-arm64-gnu": "bdaf4b67118ee2ac60bac0147bd8e95ccc327c669d9e678afc4afff5b2c74d26",
+    "linux-x64-gnu": "bffee6ef96b1025fc88c0fbb2f828a8e2def8005fff748b274ff7d772a054b76",
+    "linux-arm64-gnu": "bbf64ab1d8b7fbdcf7be031504002266992e7b6ee86c703528b1ef75949e4d65",
   },
 };
