@@ -22,8 +22,6 @@ const SPEC = {
   outputs: [{ name: "y", dtype: "F32" as const, shape: [1, 4], a: 2, b: 1 }],
 };
 const expected = [3, 5, 7, 9];
-const codeOf = (r: PromiseSettledResult<unknown>) =>
-  r.status === "fulfilled" ? "ok" : r.reason instanceof EdgerunError ? r.reason.code : String(r.reason);
 
 test("faults (2): after a device reset invalidates every task handle, the model recovers and nothing stays live", async () => {
   const baseline = liveCounts();
