@@ -16,22 +16,14 @@ import type { TensorInfo } from "../src/tensor.ts";
 import { runtime, test } from "./compat.ts";
 import { deterministicInput, PADDLE_OCR_INPUTS } from "./fixtures/inputs.ts";
 import { ocrModels, root, tempDir, tempFile, values } from "./helpers.ts";
-import { simDir, simModelFile, useSim } from "./sim_helpers.ts";
+import { cliCommand, cliPath } from "./cli_helpers.ts";
+import { simModelFile, useSim } from "./sim_helpers.ts";
 import type { SimModelSpec } from "./sim/simfile.ts";
 
 useSim();
 
-const cliPath = join(root, "cli.ts");
 const cls = join(ocrModels, PADDLE_OCR_INPUTS.cls.file);
 const clsShape = [...PADDLE_OCR_INPUTS.cls.shape];
-
-/** The Deno permissions cli.ts's shebang grants (so the test fails if they do not suffice). */
-function shebangFlags(): string[] {
-  const first = readFileSync(cliPath, "utf8").split("\n")[0];
-  const match = /exec deno run ((?:--allow-[a-z]+ )+)"\$0"/.exec(first);
-  assert.ok(match, `unexpected shebang: ${first}`);
-  return match[1].trim().split(" ");
-}
 
 interface Result {
   code: number | null;
@@ -45,14 +37,8 @@ function cli(
   cwd = mkdtempSync(join(tempDir(), "cli-")),
   extraEnv: Record<string, string> = {},
 ): Result & { cwd: string } {
-  const runArgs = runtime === "deno" ? ["run", ...shebangFlags(), cliPath, ...args] : [cliPath, ...args];
-  const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX;
-  const [cmd, ...rest] = prefix ? [prefix, process.execPath, ...runArgs] : [process.execPath, ...runArgs];
-  const env: Record<string, string | undefined> = { ...process.env, EDGERUN_HBDNN_LIB_DIR: simDir(), NO_COLOR: "1" };
-  delete env.LD_LIBRARY_PATH;
-  delete env.EDGERUN_DEBUG;
-  Object.assign(env, extraEnv);
-  const r = spawnSync(cmd, rest, { cwd, env: env as Record<string, string>, encoding: "utf8" });
+  const { argv: [cmd, ...rest], env } = cliCommand(args, extraEnv);
+  const r = spawnSync(cmd, rest, { cwd, env, encoding: "utf8" });
   // A signal would otherwise show only as code null.
   const stderr = r.signal ? `${r.stderr}\n[terminated by ${r.signal}]` : r.stderr;
   return { code: r.status, stdout: r.stdout, stderr, cwd };

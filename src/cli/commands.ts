@@ -3,8 +3,9 @@
  * an output sink and returns the exit code.
  * @module
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import process from "node:process";
 import { loadLibrary } from "../../ffi/load.ts";
 import { compare, formatComparison } from "../compare.ts";
 import { type Backend, type Model, open, openAll, type OpenOptions, type RunOptions } from "../model.ts";
@@ -149,6 +150,8 @@ export async function runCommand(args: Parsed, io: CliOutput): Promise<number> {
   const [path] = positionals(args, 1, "one model file");
   requireFile(path);
   const dir = args.values.get("out") ?? "outputs";
+  // Checked before the run (mkdir would say "EEXIST ... mkdir" after it).
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new CliFailure(`--out ${dir} is a file, not a directory`);
   const options = runOptions(args);
   await using model = open(path, openOptions(args));
   const plan = plannedInputs(model, args, io);
@@ -163,16 +166,31 @@ export async function runCommand(args: Parsed, io: CliOutput): Promise<number> {
     const dequantize = args.flags.has("dequantize") && tensor.quantization !== null;
     const value = dequantize ? new Tensor({ dtype: "float32", shape: tensor.shape, data: tensor.toFloat32() }) : tensor;
     const file = join(dir, outputFileName(tensor.name, i, taken));
-    try {
-      writeFileSync(file, toNpy(value));
-    } catch (e) {
-      throw new CliFailure(`cannot write ${file}: ${describeFsError(e)}`);
-    }
+    writeWhole(file, toNpy(value));
     io.out(
       `wrote ${file}  (${tensor.name}: ${value.dtype} [${value.shape.join(",")}]${dequantize ? ", dequantized" : ""})`,
     );
   });
   return 0;
+}
+
+/**
+ * Writes `bytes` to a temporary file next to `file` and renames it over `file`, so a full disk
+ * leaves the previous file or none, never a truncated one.
+ */
+function writeWhole(file: string, bytes: Uint8Array): void {
+  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(temp, bytes);
+    renameSync(temp, file);
+  } catch (e) {
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // Nothing more to do: the message below names the failure.
+    }
+    throw new CliFailure(`cannot write ${file}: ${describeFsError(e)}`);
+  }
 }
 
 const fmt = (ms: number) => ms.toFixed(3);

@@ -41,6 +41,8 @@ export function describeFsError(e: unknown): string {
   const code = (e as { code?: string }).code;
   if (code === "ENOENT" || (e as Error)?.name === "NotFound") return "no such file";
   if (code === "EACCES" || (e as Error)?.name === "PermissionDenied") return "permission denied";
+  // Deno's node:fs reports some errors as "<text> (os error N)" without a code.
+  if (code === "ENOSPC" || /\(os error 28\)/.test(String((e as Error)?.message))) return "no space left on device";
   return e instanceof Error ? e.message.split("\n")[0] : String(e);
 }
 

@@ -14,7 +14,7 @@ import {
   perfCommand,
   runCommand,
 } from "./commands.ts";
-import { CliFailure } from "./feeds.ts";
+import { CliFailure, describeFsError } from "./feeds.ts";
 
 /**
  * The package version (kept equal to deno.json and package.json; a test checks it).
@@ -27,8 +27,10 @@ import { CliFailure } from "./feeds.ts";
  */
 export const VERSION = "0.1.0";
 
-const EXIT_CODES = `Exit codes: 0 success; 1 failure (file, model or run error; compare below --min-cosine);
-2 usage error (unknown option or subcommand, bad value, unknown input name).`;
+const EXIT_CODES = `Exit codes: 0 success; 1 failure (file, model or run error; compare below --min-cosine;
+stdout cannot be written, as on a full disk); 2 usage error (unknown option or subcommand, bad
+value, unknown input name). A closed stdout (as in \`| head -1\`) is not an error: the rest of
+the output is dropped and the command finishes with its own exit code.`;
 
 const INPUTS = `  --input NAME=FILE.npy   data of input NAME (repeatable; FILE alone fills the next input in order).
                           float32 data feeds quantized, float16 and float64 inputs (converted on the way in).
@@ -134,14 +136,40 @@ const SPECS: Record<string, OptionSpec> = {
 
 const COMMANDS = { info: infoCommand, run: runCommand, perf: perfCommand, compare: compareCommand };
 
+/** The errno name of a failed write on either runtime (Deno's node:fs errors may carry none). */
+function errnoOf(e: unknown): string | undefined {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === "string") return code;
+  if ((e as Error)?.name === "BrokenPipe") return "EPIPE";
+  const os = /\(os error (\d+)\)/.exec(String((e as Error)?.message));
+  return os ? ({ 28: "ENOSPC", 32: "EPIPE" } as Record<string, string>)[os[1]] : undefined;
+}
+
 /**
  * Output to the process's stdout and stderr, written synchronously: cli.ts exits right after
- * main() returns, and nothing written may be lost then.
+ * main() returns, and nothing written may be lost then. A reader that closed stdout (EPIPE)
+ * wants no more: later lines are dropped and the command still finishes (a `run` writes every
+ * output). Other stdout failures (ENOSPC) are the command's failure; stderr's have no one to go to.
  */
 function processOutput(): CliOutput {
+  let stdoutClosed = false;
   return {
-    out: (line) => writeSync(1, line + "\n"),
-    err: (text) => writeSync(2, text),
+    out: (line) => {
+      if (stdoutClosed) return;
+      try {
+        writeSync(1, line + "\n");
+      } catch (e) {
+        if (errnoOf(e) === "EPIPE") stdoutClosed = true;
+        else throw new CliFailure(`cannot write to stdout: ${describeFsError(e)}`);
+      }
+    },
+    err: (text) => {
+      try {
+        writeSync(2, text);
+      } catch {
+        // stderr is gone or full: nowhere left to report to; the exit code still tells.
+      }
+    },
     errIsTTY: process.stderr.isTTY === true,
   };
 }
