@@ -1,5 +1,6 @@
 /* The er_* ABI: packs, models and requests dispatched to a backend. */
 #include <stdatomic.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,7 +136,13 @@ static int32_t check_file(const char *path) {
   if (!S_ISREG(st.st_mode)) return er_fail(ER_ERR_FILE, NULL, NULL, "'%s' is not a regular file", path);
   if (st.st_size == 0) return er_fail(ER_ERR_INVALID_MODEL, NULL, NULL, "model file '%s' is empty", path);
   FILE *f = fopen(path, "rb");
-  if (!f) return er_fail(ER_ERR_FILE, NULL, "fopen", "model file '%s' cannot be read", path);
+  if (!f) {
+    /* Out of descriptors is the process's state, not the file's: say so rather than "cannot be read". */
+    if (errno == EMFILE || errno == ENFILE)
+      return er_fail(ER_ERR_FILE, NULL, "fopen", "model file '%s' cannot be opened: too many open files (%s)", path,
+                     errno == EMFILE ? "the process's limit, ulimit -n" : "the system's limit");
+    return er_fail(ER_ERR_FILE, NULL, "fopen", "model file '%s' cannot be read", path);
+  }
   fclose(f);
   return ER_OK;
 }

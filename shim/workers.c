@@ -79,6 +79,19 @@ static void wait_token(sem_t *sem) {
   }
 }
 
+/*
+ * pthread_create's error (it does not set errno). EAGAIN is a thread limit (ulimit -u, the
+ * kernel's threads-max, or no room for a stack), not a heap shortage: BACKEND naming the limit.
+ */
+static int32_t thread_fail(int err, const char *what) {
+  if (err == EAGAIN)
+    return er_fail(ER_ERR_BACKEND, NULL, "pthread_create",
+                   "cannot start %s: the process or system thread limit is reached (ulimit -u, "
+                   "/proc/sys/kernel/threads-max)",
+                   what);
+  return er_fail(ER_ERR_BACKEND, NULL, "pthread_create", "cannot start %s: %s", what, strerror(err));
+}
+
 static void *worker_main(void *unused) {
   for (;;) {
     atomic_fetch_add(&pool.idle, 1);
@@ -118,12 +131,13 @@ int32_t er_pool_submit(void (*fn)(void *), void *arg) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &attr, worker_main, NULL) == 0) pool.threads++;
+    int err = pthread_create(&t, &attr, worker_main, NULL);
+    if (err == 0) pool.threads++;
     pthread_attr_destroy(&attr);
     if (pool.threads == 0) {
       pthread_mutex_unlock(&pool.lock);
       free(j);
-      return er_fail(ER_ERR_OUT_OF_MEMORY, NULL, "pthread_create", "cannot start a worker thread");
+      return thread_fail(err, "a worker thread");
     }
   }
   if (pool.tail) pool.tail->next = j;
@@ -351,12 +365,13 @@ int32_t er_alarm_arm(er_alarm *a, uint32_t timeout_ms) {
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     sem_init(&alarms.wake, 0, 0);
-    alarms.started = pthread_create(&t, &attr, alarm_main, NULL) == 0;
+    int err = pthread_create(&t, &attr, alarm_main, NULL);
+    alarms.started = err == 0;
     pthread_attr_destroy(&attr);
     if (!alarms.started) {
       sem_destroy(&alarms.wake);
       pthread_mutex_unlock(&alarms.lock);
-      return er_fail(ER_ERR_OUT_OF_MEMORY, NULL, "pthread_create", "cannot start the timer thread");
+      return thread_fail(err, "the timer thread");
     }
   }
   int earliest = 1;

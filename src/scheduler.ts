@@ -48,14 +48,21 @@ interface Lane {
   inflight: number;
   /** A drain scheduled after the backend refused a run for lack of vendor task slots. */
   retry?: ReturnType<typeof setTimeout>;
+  /** The wait before the next BUSY retry: doubles while runs are refused, reset when one completes. */
+  busyDelayMs: number;
 }
 
 const lanes: Record<"ort" | "hbdnn", Lane> = {
-  ort: { queue: [], running: new Set(), inflight: 0 },
-  hbdnn: { queue: [], running: new Set(), inflight: 0 },
+  ort: { queue: [], running: new Set(), inflight: 0, busyDelayMs: 0 },
+  hbdnn: { queue: [], running: new Set(), inflight: 0, busyDelayMs: 0 },
 };
-/** How long a run refused with BUSY waits before it is tried again. */
-const BUSY_RETRY_MS = 2;
+/**
+ * Back-off of runs refused with BUSY: 2 ms, doubling to 50 ms, back to 2 ms once a run completes.
+ * Slots held by work this lane does not count (a closed model's tasks, timed-out runs) can stay
+ * taken for seconds; polling every 2 ms cost about 15% of a core.
+ */
+const BUSY_RETRY_MIN_MS = 2;
+const BUSY_RETRY_MAX_MS = 50;
 let sequence = 0;
 
 /** Higher priority first, then smaller customId, then first come. */
@@ -164,12 +171,17 @@ function complete(lane: Lane, job: Job, request: Request, lost?: Error): void {
     job.state = "queued";
     job.request = undefined;
     enqueue(lane, job);
-    lane.retry ??= setTimeout(() => {
-      lane.retry = undefined;
-      drain(host.backend);
-    }, BUSY_RETRY_MS);
+    if (lane.retry === undefined) {
+      const delay = Math.max(BUSY_RETRY_MIN_MS, lane.busyDelayMs);
+      lane.busyDelayMs = Math.min(2 * delay, BUSY_RETRY_MAX_MS);
+      lane.retry = setTimeout(() => {
+        lane.retry = undefined;
+        drain(host.backend);
+      }, delay);
+    }
     return;
   }
+  lane.busyDelayMs = 0; // progress: a slot may have come free
   if (status !== 0) {
     settle(job, nativeError(host.native, status, `run of '${host.name}' failed`));
   } else if (job.state !== "settled") {

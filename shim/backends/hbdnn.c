@@ -1337,6 +1337,29 @@ static const char *l2m_hint(const hb_model *m) {
              : "";
 }
 
+/* BPU cores of the SoC: the board's sysfs count, else by name (S600 4, S100 1: shared facts, E.4); 0 unknown. */
+static int soc_core_count(void) {
+  int n = board_core_count();
+  if (n > 0) return n;
+  if (strstr(g.soc, "S600")) return 4;
+  return strstr(g.soc, "S100") ? 1 : 0;
+}
+
+/*
+ * What to add to a refused task: a model compiled for more cores than the SoC has gets a bare
+ * "invalid argument" from the runtime, so name both counts; else the S600 L2M hint.
+ */
+static const char *task_hint(const hb_model *m) {
+  static _Thread_local char text[192];
+  int soc = soc_core_count();
+  if (soc > 0 && m->compiled_cores > soc) {
+    snprintf(text, sizeof text, " (the model is compiled for %d BPU cores; this SoC, %s, has %d)", m->compiled_cores,
+             g.soc, soc);
+    return text;
+  }
+  return l2m_hint(m);
+}
+
 static int32_t check_sched(const hb_model *m, const er_sched *s, hbUCPSchedParam *param) {
   if (s->priority < 0 || s->priority > 255)
     return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "priority must be 0..255, got %d", s->priority);
@@ -1400,7 +1423,7 @@ static int32_t create_task(hb_request *r, void **task, int32_t *vendor) {
   int32_t rc = hb.hbDNNInferV2(task, r->raw[1], r->raw[0], r->model->handle);
   pthread_mutex_unlock(&hb_lock);
   *vendor = rc;
-  if (rc != 0) return vendor_fail("hbDNNInferV2", rc, "creating the task%s", l2m_hint(r->model));
+  if (rc != 0) return vendor_fail("hbDNNInferV2", rc, "creating the task%s", task_hint(r->model));
   if (!*task) return er_fail(ER_ERR_BACKEND, BACKEND, "hbDNNInferV2", "hbDNNInferV2 returned no task handle");
   return ER_OK;
 }
@@ -1409,7 +1432,7 @@ static int32_t submit_task(const hb_model *m, void *task, hbUCPSchedParam *param
   int32_t rc = hb.hbUCPSubmitTask(task, param);
   if (rc != 0)
     return vendor_fail("hbUCPSubmitTask", rc, "priority %d, custom id %lld, backend 0x%llx%s", param->priority,
-                       (long long)param->customId, (unsigned long long)param->backend, l2m_hint(m));
+                       (long long)param->customId, (unsigned long long)param->backend, task_hint(m));
   return ER_OK;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -149,7 +150,6 @@ enum {
   ONNX_UINT64 = 13,
 };
 
-#define ORT_ERROR_LOG_LEVEL 3      /* ORT_LOGGING_LEVEL_ERROR: keep warnings off the app's stderr */
 #define ORT_ARENA_ALLOCATOR 1      /* OrtArenaAllocator */
 #define ORT_MEM_TYPE_DEFAULT 0     /* OrtMemTypeDefault */
 #define ORT_ERR_NO_SUCHFILE 3
@@ -182,7 +182,10 @@ static int32_t ort_fail(OrtStatus *status, const char *call, const char *fmt, co
   int32_t vendor = API(GetErrorCode)(status);
   const char *msg = API(GetErrorMessage)(status);
   int32_t code = ER_ERR_BACKEND;
-  if (vendor == ORT_ERR_NO_SUCHFILE) code = ER_ERR_FILE;
+  /* ORT has no code for a failed allocation: its arena and std::bad_alloc say so in the text. */
+  if (msg && (strstr(msg, "Failed to allocate memory") || strstr(msg, "bad_alloc") || strstr(msg, "bad allocation")))
+    code = ER_ERR_OUT_OF_MEMORY;
+  else if (vendor == ORT_ERR_NO_SUCHFILE) code = ER_ERR_FILE;
   else if (vendor == ORT_ERR_NO_MODEL || vendor == ORT_ERR_INVALID_PROTOBUF || vendor == ORT_ERR_INVALID_GRAPH)
     code = ER_ERR_INVALID_MODEL;
   char what[512];
@@ -290,6 +293,20 @@ static void unload_failed(void) {
  * pools). Sized by $EDGERUN_ORT_SHARED_THREADS (intra-op threads; 0 or unset: ONNX Runtime's
  * default, one per physical core). If that fails, a plain env, and shared_threads is UNSUPPORTED.
  */
+/*
+ * OrtLoggingLevel (onnxruntime_c_api.h: VERBOSE 0, INFO 1, WARNING 2, ERROR 3, FATAL 4). ORT logs
+ * to stderr, in colour, each failure it also returns as a status, which edgerun throws: FATAL by
+ * default. $EDGERUN_ORT_LOG=error|warning|info|verbose turns ORT's own log on for diagnosis.
+ */
+static int32_t ort_log_level(void) {
+  const char *e = getenv("EDGERUN_ORT_LOG");
+  if (!e || !*e) return 4;
+  static const char *const names[] = {"verbose", "info", "warning", "error", "fatal"};
+  for (int32_t i = 0; i < 5; i++)
+    if (strcasecmp(e, names[i]) == 0) return i;
+  return 4;
+}
+
 static OrtStatus *create_env(void) {
   OrtThreadingOptions *tp = NULL;
   const char *text = getenv("EDGERUN_ORT_SHARED_THREADS");
@@ -298,14 +315,14 @@ static OrtStatus *create_env(void) {
   OrtStatus *st = API(CreateThreadingOptions)(&tp);
   if (!st) st = API(SetGlobalIntraOpNumThreads)(tp, (int)threads);
   if (!st) st = API(SetGlobalInterOpNumThreads)(tp, 1); /* sessions run their graphs sequentially */
-  if (!st) st = API(CreateEnvWithGlobalThreadPools)(ORT_ERROR_LOG_LEVEL, "edgerun", tp, &ort.env);
+  if (!st) st = API(CreateEnvWithGlobalThreadPools)(ort_log_level(), "edgerun", tp, &ort.env);
   if (tp) RELEASE(ThreadingOptions, tp);
   if (!st) {
     ort.shared_pools = 1;
     return NULL;
   }
   RELEASE(Status, st);
-  return API(CreateEnv)(ORT_ERROR_LOG_LEVEL, "edgerun", &ort.env);
+  return API(CreateEnv)(ort_log_level(), "edgerun", &ort.env);
 }
 
 static void load_once(void) {
