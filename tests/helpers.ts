@@ -66,16 +66,16 @@ export function values<T = number | bigint>(
 }
 
 /**
- * Runs a TypeScript snippet in a fresh process of the current runtime (under qemu when
- * $EDGERUN_TEST_EXEC_PREFIX names it). env is merged over ours; LD_LIBRARY_PATH is dropped so
- * native libraries come only from where the test says. denoFlags are added on Deno only; shell
- * is sh commands run before the runtime starts (as "ulimit -n 64").
+ * The command that runs a TypeScript snippet in a fresh process of the current runtime (under
+ * qemu when $EDGERUN_TEST_EXEC_PREFIX names it). env is merged over ours; LD_LIBRARY_PATH is
+ * dropped so native libraries come only from where the test says. denoFlags are added on Deno
+ * only; shell is sh commands run before the runtime starts (as "ulimit -n 64").
  */
-export function runScript(
+export function scriptCommand(
   code: string,
   env: Record<string, string> = {},
-  { denoFlags = [] as string[], timeoutMs = 120_000, shell = "" } = {},
-): SpawnSyncReturns<string> {
+  { denoFlags = [] as string[], shell = "" } = {},
+): { cmd: string; args: string[]; env: Record<string, string> } {
   const file = tempFile(`script-${Math.random().toString(36).slice(2)}.ts`, code);
   // Deno finds deno.json from the main module's directory, and the script lives in a temp dir:
   // name the config so mod.ts's bare "npyjs" import resolves through its import map.
@@ -84,12 +84,21 @@ export function runScript(
     : ["run", "--allow-all", "--config", join(root, "deno.json"), ...denoFlags, file];
   const prefix = process.env.EDGERUN_TEST_EXEC_PREFIX;
   const argv = prefix ? [prefix, process.execPath, ...args] : [process.execPath, ...args];
-  // shell: sh commands run first in the child's shell (a limit: "ulimit -n 64").
   const [cmd, ...rest] = shell ? ["sh", "-c", `${shell}; exec "$@"`, "sh", ...argv] : argv;
   const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
   delete childEnv.LD_LIBRARY_PATH;
+  return { cmd, args: rest, env: childEnv as Record<string, string> };
+}
+
+/** Runs a snippet as scriptCommand says and waits for it (at most timeoutMs). */
+export function runScript(
+  code: string,
+  env: Record<string, string> = {},
+  { denoFlags = [] as string[], timeoutMs = 120_000, shell = "" } = {},
+): SpawnSyncReturns<string> {
+  const c = scriptCommand(code, env, { denoFlags, shell });
   // Bounded: a hung child (seen once under qemu-user: a fork stuck before exec) fails the test.
-  return spawnSync(cmd, rest, { env: childEnv as Record<string, string>, encoding: "utf8", cwd: root, timeout: timeoutMs });
+  return spawnSync(c.cmd, c.args, { env: c.env, encoding: "utf8", cwd: root, timeout: timeoutMs });
 }
 
 /**
