@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -325,6 +326,8 @@ static OrtStatus *create_env(void) {
   return API(CreateEnv)(ort_log_level(), "edgerun", &ort.env);
 }
 
+static void quiesce_at_exit(void);
+
 static void load_once(void) {
   char tried[1800] = "";
   const char *hint = "";
@@ -372,6 +375,9 @@ init:;
     return;
   }
   load_has_shape(base);
+  /* After ORT's own destructors were registered (at dlopen): ours runs before them at exit. */
+  static int registered;
+  if (!registered) registered = atexit(quiesce_at_exit) == 0;
 }
 
 static int32_t ort_load(const char **version) {
@@ -652,7 +658,66 @@ typedef struct ort_request {
   void **in_memory, **out_memory; /* our allocations (NULL for ORT-allocated outputs) */
   int has_dynamic_outputs;
   er_alarm deadline; /* a run's timeout_ms: sets the terminate flag of run_options */
+  struct ort_request *next_running, *prev_running; /* in `running` while inside RunWithBinding */
 } ort_request;
+
+/*
+ * Process exit while ONNX Runtime kernels run on shim threads: exit() runs ORT's static
+ * destructors (registered when the library was loaded) under the kernels, which then fail or
+ * crash (seen on Deno, whose exit does not wait for native threads). An atexit handler registered
+ * after ORT is loaded runs before those destructors: it refuses new runs, sets the terminate flag
+ * of every run in progress (ORT checks it between nodes) and waits, boundedly, until none is left.
+ */
+static struct {
+  pthread_mutex_t lock;
+  ort_request *head;
+  int count;
+  int exiting;
+} running = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+#define EXIT_WAIT_MS 2000 /* a single long node may outlast this: exit then goes on */
+
+static void quiesce_at_exit(void) {
+  pthread_mutex_lock(&running.lock);
+  running.exiting = 1;
+  for (ort_request *r = running.head; r; r = r->next_running) {
+    OrtStatus *st = API(RunOptionsSetTerminate)(r->run_options);
+    if (st) RELEASE(Status, st);
+  }
+  pthread_mutex_unlock(&running.lock);
+  for (int waited = 0; waited < EXIT_WAIT_MS; waited++) {
+    pthread_mutex_lock(&running.lock);
+    int left = running.count;
+    pthread_mutex_unlock(&running.lock);
+    if (!left) return;
+    nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+  }
+}
+
+/* 0 when the process is exiting: the run must not start. */
+static int enter_running(ort_request *r) {
+  pthread_mutex_lock(&running.lock);
+  int ok = !running.exiting;
+  if (ok) {
+    r->prev_running = NULL;
+    r->next_running = running.head;
+    if (running.head) running.head->prev_running = r;
+    running.head = r;
+    running.count++;
+  }
+  pthread_mutex_unlock(&running.lock);
+  return ok;
+}
+
+static void leave_running(ort_request *r) {
+  pthread_mutex_lock(&running.lock);
+  if (r->prev_running) r->prev_running->next_running = r->next_running;
+  else running.head = r->next_running;
+  if (r->next_running) r->next_running->prev_running = r->prev_running;
+  r->next_running = r->prev_running = NULL;
+  running.count--;
+  pthread_mutex_unlock(&running.lock);
+}
 
 static void *alloc_tensor(uint64_t bytes) {
   /* ORT and SIMD kernels like 64-byte alignment; a zero-size tensor still gets a valid address. */
@@ -879,7 +944,12 @@ static int32_t ort_request_run(void *request, const er_sched *sched) {
     int32_t rc = er_alarm_arm(&r->deadline, (uint32_t)sched->timeout_ms);
     if (rc != ER_OK) return rc;
   }
+  if (!enter_running(r)) {
+    if (timed) er_alarm_disarm(&r->deadline);
+    return er_fail(ER_ERR_CANCELLED, BACKEND, NULL, "the process is exiting");
+  }
   OrtStatus *st = API(RunWithBinding)(r->model->pack->session, r->run_options, r->binding);
+  leave_running(r);
   /* A run that ended as the deadline passed keeps its result: only a stopped run is a timeout. */
   int expired = timed && er_alarm_disarm(&r->deadline);
   if (st) {
