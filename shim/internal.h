@@ -143,6 +143,8 @@ ER_INTERNAL void *er_dlopen_first(const char *env_var, const char *const *names,
 
 /* Worker threads (workers.c): runs fn(arg) on a shim thread; posts tags to a completion queue. */
 ER_INTERNAL int32_t er_pool_submit(void (*fn)(void *), void *arg);
+/* Keeps libedgerun mapped until the process ends (for threads and exit handlers of its own). */
+ER_INTERNAL void er_pin_library(void);
 ER_INTERNAL void er_completion_post(uint32_t queue, uint32_t tag);
 
 /*

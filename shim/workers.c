@@ -74,6 +74,8 @@ static void init_sems(void) {
   sem_init(&default_queue.ready, 0, 0);
 }
 
+void er_pin_library(void) { pthread_once(&sems_once, init_sems); }
+
 static void wait_token(sem_t *sem) {
   while (sem_wait(sem) != 0 && errno == EINTR) {
   }

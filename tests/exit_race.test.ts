@@ -11,7 +11,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { test } from "./compat.ts";
 import { matMulChainModel } from "./fixtures/onnx_models.ts";
-import { root, scriptCommand, tempFile } from "./helpers.ts";
+import { root, runScript, scriptCommand, tempFile } from "./helpers.ts";
 
 const TRIALS = 100;
 const AT_ONCE = 4;
@@ -55,4 +55,16 @@ test("exit: 100 processes exiting while ONNX Runtime runs on shim threads exit 0
     }
   }
   assert.deepEqual(bad, [], `${bad.length} of ${TRIALS} trials failed; first: ${bad[0]}`);
+});
+
+test("exit: a process that only ran ONNX Runtime synchronously exits 0 (the exit handler's library stays mapped)", () => {
+  // No worker thread ever started, so nothing else pinned libedgerun: a runtime that unloads it
+  // before exit() must not leave the exit handler pointing into unmapped code.
+  const r = runScript(`
+    import { open } from ${JSON.stringify(join(root, "mod.ts"))};
+    const model = open(${JSON.stringify(CHAIN)}, { intraOpThreads: 1 });
+    console.log(model.inputs.length);
+  `);
+  assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+  assert.equal(r.status, 0, r.stderr);
 });

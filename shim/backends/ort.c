@@ -375,9 +375,14 @@ init:;
     return;
   }
   load_has_shape(base);
-  /* After ORT's own destructors were registered (at dlopen): ours runs before them at exit. */
+  /* After ORT's own destructors were registered (at dlopen): ours runs before them at exit. The
+     library is pinned first: a runtime that unloads it before exit() would call into unmapped
+     code (Deno crashed at exit that way). */
   static int registered;
-  if (!registered) registered = atexit(quiesce_at_exit) == 0;
+  if (!registered) {
+    er_pin_library();
+    registered = atexit(quiesce_at_exit) == 0;
+  }
 }
 
 static int32_t ort_load(const char **version) {
