@@ -9,7 +9,7 @@
 export const RELEASE: { readonly version: string; readonly sha256: Readonly<Record<string, string>> } = {
   version: "0.1.0",
   sha256: {
-    "linux-x64-gnu": "bffee6ef96b1025fc88c0fbb2f828a8e2def8005fff748b274ff7d772a054b76",
-    "linux-arm64-gnu": "bbf64ab1d8b7fbdcf7be031504002266992e7b6ee86c703528b1ef75949e4d65",
+    "linux-x64-gnu": "5657faac651fbe5b695bc539b2401b2dd3891989b654eebf063a939fbe175774",
+    "linux-arm64-gnu": "dfbc0ac1168757f7a7a1d28e0b78651d85e20db8d44a39e979ad5fc96f98e124",
   },
 };
