@@ -5,9 +5,8 @@
  * nonblocking call, Bun worker) only while runs are in flight.
  * @module
  */
-import type { Native } from "../ffi/abi.ts";
+import type { Handle, Native } from "../ffi/abi.ts";
 import { check, EdgerunError, nativeError } from "../ffi/errors.ts";
-import type { Handle } from "../ffi/abi.ts";
 
 export class Completions {
   readonly #native: Native;

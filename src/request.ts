@@ -113,21 +113,8 @@ interface Slot {
   padded: boolean;
 }
 
-/**
- * Empties every view of a buffer (detaches it) before its memory is freed or replaced. Deno and
- * Bun both detach external buffers; a runtime that could not would leave views over freed
- * memory, so that is an error, not something to skip.
- */
-function detach(view: TypedArray): void {
-  const buffer = view.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer; detached?: boolean };
-  if (buffer.detached || buffer.byteLength === 0) return;
-  if (typeof buffer.transfer !== "function") {
-    throw new EdgerunError("UNSUPPORTED", "this runtime cannot detach ArrayBuffers (ArrayBuffer.prototype.transfer)");
-  }
-  buffer.transfer(0);
-}
-
 const detachedGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "detached")?.get;
+const transferIntrinsic = (ArrayBuffer.prototype as { transfer?: (n: number) => ArrayBuffer }).transfer;
 
 /** Whether a buffer is detached, as the engine knows it (a program may shadow `detached`). */
 function isDetached(buffer: ArrayBufferLike): boolean {
@@ -137,6 +124,20 @@ function isDetached(buffer: ArrayBufferLike): boolean {
   } catch {
     return false; // a SharedArrayBuffer: never detached
   }
+}
+
+/**
+ * Empties every view of a request's buffer (detaches it) before its memory is freed or replaced.
+ * The slot's own ArrayBuffer and the engine's own transfer are used: a program may shadow `buffer`
+ * on a view or `transfer` on a buffer, and a detach that did not happen would leave views over
+ * freed memory. Deno and Bun both detach external buffers; a runtime that could not is an error.
+ */
+function detach(slot: Slot): void {
+  if (isDetached(slot.buffer)) return;
+  if (!transferIntrinsic) {
+    throw new EdgerunError("UNSUPPORTED", "this runtime cannot detach ArrayBuffers (ArrayBuffer.prototype.transfer)");
+  }
+  transferIntrinsic.call(slot.buffer, 0);
 }
 
 let warnedEscape = false;
@@ -295,7 +296,7 @@ export class Request {
     if (slot.shape.length === shape.length && slot.shape.every((d, k) => d === shape[k])) return;
     const dims = new BigInt64Array(shape.map((d) => BigInt(d)));
     check(this.#native, this.#native.symbols.er_request_set_shape(this.#handle, i, dims, dims.length));
-    detach(slot.view);
+    detach(slot);
     this.#inputs[i] = this.#slot(ER_INPUT, i, slot.info);
   }
 
@@ -423,7 +424,7 @@ export class Request {
         } catch {
           // The run's own error is the one to report; the view goes, whatever its memory became.
           const slot = this.#outputs[this.#dynamicOutputs[k]];
-          detach(slot.view);
+          detach(slot);
           slot.emptied = true;
         }
       }
@@ -439,7 +440,7 @@ export class Request {
       old.shape.every((d, k) => d === Number(BigInt.asIntN(64, w[3 + k]))) && rank === old.shape.length;
     if (sameShape && !old.emptied) return;
     // The run released the old memory (or will reuse it for another shape): empty its views.
-    detach(old.view);
+    detach(old);
     this.#outputs[i] = this.#slot(ER_OUTPUT, i, old.info);
     this.#outputTensors[i] = this.#tensor(i, this.#outputs[i]);
     this.#outputList = undefined;
@@ -455,7 +456,7 @@ export class Request {
     if (slots.length && this.escaped) return this.keep();
     this.#freed = true;
     collected.unregister(this);
-    for (const slot of slots) detach(slot.view);
+    for (const slot of slots) detach(slot);
     this.#native.symbols.er_request_free(this.#handle);
   }
 
@@ -536,8 +537,8 @@ function checkBuffer(info: TensorInfo, data: unknown, where: string): TypedArray
   if (!ArrayBuffer.isView(data) || data instanceof DataView) {
     throw new TypeError(`${where} must be a ${expectedArrayName(info.dtype)}, got ${describeValue(data)}`);
   }
-  const buffer = bufferOf(data) as ArrayBuffer & { detached?: boolean; resizable?: boolean; growable?: boolean };
-  if (buffer.detached) {
+  const buffer = bufferOf(data) as ArrayBuffer & { resizable?: boolean; growable?: boolean };
+  if (isDetached(buffer)) {
     throw new TypeError(`${where}: the ArrayBuffer is detached`);
   }
   // A queued run copies its feeds in later: a buffer that can shrink by then would feed stale data.

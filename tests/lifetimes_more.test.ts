@@ -205,3 +205,14 @@ test("lifetimes: a Pool worker stopped with a run in flight gives its completion
   // The main realm never ran asynchronously: the lowest id is free unless a worker's queue leaked.
   assert.deepEqual(result, { next: 1, asleep: false });
 });
+
+test("lifetimes: close() empties views whose buffer or transfer a program shadowed", () => {
+  const model = open(F32);
+  const [y] = model.run(new Float32Array(6).fill(1));
+  const view = y.data;
+  Object.defineProperty(view.buffer, "transfer", { value: () => new ArrayBuffer(0) });
+  Object.defineProperty(view, "buffer", { value: new ArrayBuffer(24) });
+  model.close();
+  assert.equal(y.data.length, 0, "the memory behind the view was freed: the view must be empty");
+  assert.equal(view.length, 0);
+});

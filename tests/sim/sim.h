@@ -1,6 +1,7 @@
 /* Test double ("simulator") of the RDK S100 vendor runtime, UCP 3.13.6 ABI.
  *
- * Types are re-declared from /work/shared/docs/vendor-abi.md section A (never from vendor headers).
+ * Types are re-declared here from the documented UCP 3.13.6 ABI (never from vendor headers); the
+ * behaviour they carry is tabled in docs/hbdnn-behaviour.md.
  * The simulator is NOT the real runtime: it runs no BPU code; it computes a simple, documented
  * affine function per output (tests/sim/FORMAT.md) so tests can check results exactly.
  *
