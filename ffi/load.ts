@@ -17,7 +17,7 @@ import { RELEASE } from "./release.ts";
 import type { SymbolTable } from "./symbols.ts";
 
 /** The ABI version this TypeScript code was written for (ER_ABI_VERSION). */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 const adapter: Adapter = isBun ? (await import("./bun.ts")).adapter : (await import("./deno.ts")).adapter;
@@ -483,7 +483,7 @@ export interface LibraryInfo {
    * @example
    * ```ts
    * import { loadLibrary } from "@edgerun/edgerun";
-   * console.log(loadLibrary().abiVersion); // 2
+   * console.log(loadLibrary().abiVersion); // 3
    * ```
    */
   readonly abiVersion: number;
