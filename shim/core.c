@@ -343,21 +343,21 @@ ER_API int32_t er_model_tensor(er_model *model, uint32_t io, uint32_t index, uin
   if (!info || cap < ER_TENSOR_INFO_SIZE)
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "tensor info needs %u bytes", ER_TENSOR_INFO_SIZE);
   memset(info, 0, ER_TENSOR_INFO_SIZE);
-  put_u32(info + 0, ER_TENSOR_INFO_SIZE);
-  put_i32(info + 4, d->dtype);
-  put_u32(info + 8, d->rank);
-  put_u32(info + 12, d->flags);
+  put_u32(info + ER_TI_RECORD_SIZE, ER_TENSOR_INFO_SIZE);
+  put_i32(info + ER_TI_DTYPE, d->dtype);
+  put_u32(info + ER_TI_RANK, d->rank);
+  put_u32(info + ER_TI_FLAGS, d->flags);
   for (uint32_t i = 0; i < ER_MAX_DIMS; i++) {
-    put_i64(info + 16 + 8 * i, i < d->rank ? d->shape[i] : 0);
-    put_i64(info + 96 + 8 * i, i < d->rank ? d->strides[i] : 0);
+    put_i64(info + ER_TI_SHAPE + 8 * i, i < d->rank ? d->shape[i] : 0);
+    put_i64(info + ER_TI_STRIDES + 8 * i, i < d->rank ? d->strides[i] : 0);
   }
-  put_i64(info + 176, (int64_t)d->byte_size);
-  put_i32(info + 184, d->quant_type);
-  put_i32(info + 188, d->quant_axis);
-  put_u32(info + 192, d->scale_count);
-  put_u32(info + 196, d->zero_point_count);
-  put_i32(info + 200, d->vendor_type);
-  put_u32(info + 204, (uint32_t)strlen(d->name ? d->name : ""));
+  put_i64(info + ER_TI_BYTE_SIZE, (int64_t)d->byte_size);
+  put_i32(info + ER_TI_QUANT_TYPE, d->quant_type);
+  put_i32(info + ER_TI_QUANT_AXIS, d->quant_axis);
+  put_u32(info + ER_TI_SCALE_COUNT, d->scale_count);
+  put_u32(info + ER_TI_ZERO_POINT_COUNT, d->zero_point_count);
+  put_i32(info + ER_TI_VENDOR_TYPE, d->vendor_type);
+  put_u32(info + ER_TI_NAME_LENGTH, (uint32_t)strlen(d->name ? d->name : ""));
   return ER_OK;
 }
 
@@ -472,12 +472,12 @@ ER_API int32_t er_request_tensor(er_request *r, uint32_t io, uint32_t index, uin
   if (rc != ER_OK) return rc;
   if (!out) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "out must not be NULL");
   memset(out, 0, ER_REQ_TENSOR_WORDS * sizeof *out);
-  out[0] = (uint64_t)(uintptr_t)b->data;
-  out[1] = b->bytes;
-  out[2] = b->rank;
+  out[ER_RT_DATA] = (uint64_t)(uintptr_t)b->data;
+  out[ER_RT_BYTES] = b->bytes;
+  out[ER_RT_RANK] = b->rank;
   for (uint32_t i = 0; i < b->rank && i < ER_MAX_DIMS; i++) {
-    out[3 + i] = (uint64_t)b->shape[i];
-    out[13 + i] = (uint64_t)b->strides[i];
+    out[ER_RT_SHAPE + i] = (uint64_t)b->shape[i];
+    out[ER_RT_STRIDES + i] = (uint64_t)b->strides[i];
   }
   return ER_OK;
 }

@@ -92,12 +92,32 @@ extern "C" {
  *   @204 u32 name length in bytes (without NUL)
  */
 #define ER_TENSOR_INFO_SIZE 208u
+/* The offsets above, by name (core.c writes and ffi/wire.ts reads the record with these). */
+#define ER_TI_RECORD_SIZE 0
+#define ER_TI_DTYPE 4
+#define ER_TI_RANK 8
+#define ER_TI_FLAGS 12
+#define ER_TI_SHAPE 16
+#define ER_TI_STRIDES 96
+#define ER_TI_BYTE_SIZE 176
+#define ER_TI_QUANT_TYPE 184
+#define ER_TI_QUANT_AXIS 188
+#define ER_TI_SCALE_COUNT 192
+#define ER_TI_ZERO_POINT_COUNT 196
+#define ER_TI_VENDOR_TYPE 200
+#define ER_TI_NAME_LENGTH 204
 
 /*
  * Live tensor of a request: ER_REQ_TENSOR_WORDS u64 words.
  *   [0] data address  [1] byte length  [2] rank  [3..12] shape  [13..22] strides (bytes)
  */
 #define ER_REQ_TENSOR_WORDS 23u
+/* The word indexes above, by name. */
+#define ER_RT_DATA 0
+#define ER_RT_BYTES 1
+#define ER_RT_RANK 2
+#define ER_RT_SHAPE 3
+#define ER_RT_STRIDES 13
 
 /* Modes of er_request_write / er_request_read. */
 #define ER_COPY_DENSE 0u    /* dense bytes of the tensor's dtype, laid out by stride */
