@@ -8,14 +8,18 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ER } from "../ffi/wire.ts";
 import { ABI_VERSION, loadNative } from "../ffi/load.ts";
+import { backends } from "../mod.ts";
 import { test } from "./compat.ts";
 import { root } from "./helpers.ts";
 
 /** Header constants TypeScript does not use, and why. */
-const NOT_IN_TYPESCRIPT: Record<string, string> = {
-  BACKEND_ORT: "backend ids come from the shim's table (er_backend_info)",
-  BACKEND_HBDNN: "backend ids come from the shim's table (er_backend_info)",
-};
+const NOT_IN_TYPESCRIPT: Record<string, string> = {};
+
+/**
+ * ER_BACKEND_<NAME> (other than AUTO): a C caller's name for a backend id. TypeScript takes ids
+ * from the shim's table instead; the test below checks each define against its row.
+ */
+const BACKEND_ID = /^BACKEND_(?!AUTO$)(\w+)$/;
 
 /** The numeric #defines of the header, by name without ER_: 3u, (-1), 0xffffffffu and the like. */
 function headerConstants(): Map<string, number> {
@@ -42,10 +46,20 @@ test("wire: every ER constant of ffi/wire.ts is in edgerun.h with the same value
 
 test("wire: every numeric constant of edgerun.h is in ffi/wire.ts or named as unused", () => {
   for (const name of headerConstants().keys()) {
-    assert.ok(Object.hasOwn(ER, name) || Object.hasOwn(NOT_IN_TYPESCRIPT, name), `ER_${name} is missing from ffi/wire.ts`);
+    const known = Object.hasOwn(ER, name) || Object.hasOwn(NOT_IN_TYPESCRIPT, name) || BACKEND_ID.test(name);
+    assert.ok(known, `ER_${name} is missing from ffi/wire.ts`);
   }
   for (const name of Object.keys(NOT_IN_TYPESCRIPT)) {
     assert.ok(headerConstants().has(name) && !Object.hasOwn(ER, name), `NOT_IN_TYPESCRIPT.${name} is stale`);
+  }
+});
+
+test("wire: each ER_BACKEND_<NAME> of edgerun.h is the id of that backend's row in the shim's table", () => {
+  const ids = [...headerConstants()].filter(([name]) => BACKEND_ID.test(name));
+  assert.ok(ids.length >= 2, "ER_BACKEND_ORT and ER_BACKEND_HBDNN at least");
+  for (const [name, id] of ids) {
+    const row = backends().find((b) => b.name === BACKEND_ID.exec(name)![1].toLowerCase());
+    assert.equal(row?.id, id, `ER_${name} = ${id}, the table's row: ${JSON.stringify(row)}`);
   }
 });
 
