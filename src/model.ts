@@ -16,8 +16,6 @@ import type { Outputs } from "./outputs.ts";
 import { bindImage, type ImageFeed, isImageFeed } from "./image.ts";
 import { Tensor, type TensorInfo } from "./tensor.ts";
 
-export type { Backend, BackendName };
-
 const GRAPH_LEVEL = { disabled: 0, basic: 1, extended: 2, all: 99 } as const;
 
 /**
