@@ -406,24 +406,34 @@ function checkKeys(options: object, allowed: Set<string>, what: string): void {
   }
 }
 
-const warned = new Set<string>();
+/** Options already warned about, per backend row. */
+const warned = new WeakMap<BackendInfo, Set<RunOptionName>>();
 
 /**
  * Says once per process and backend (console.warn) that a run option has no effect there, so a
  * program written for the NPU learns why it changes nothing on the CPU (docs/run-options.md).
- * Which options a backend acts on is its `honours` (the shim's table); priority and customId
- * still order runAsync's queue on every backend, so only sync runs are warned about those.
+ * Which options a backend acts on is its `honours` (the shim's table). priority and customId
+ * still order runAsync's queue, and runAsync keeps its own deadline, on every backend: only sync
+ * runs are warned about those. Allocates nothing unless there is something to say.
  */
 function warnIgnored(backend: BackendInfo, schedule: Schedule, sync: boolean): void {
-  const set: [RunOptionName, boolean][] = [
-    ["cores", schedule.coreMask !== 0],
-    ["priority", sync && schedule.priority !== 0],
-    ["customId", sync && schedule.customId !== 0],
-    ["timeoutMs", sync && schedule.timeoutMs !== 0],
-  ];
-  const ignored = set.find(([name, given]) => given && !backend.honours.includes(name))?.[0];
-  if (ignored === undefined || warned.has(`${backend.name} ${ignored}`)) return;
-  warned.add(`${backend.name} ${ignored}`);
+  const h = backend.honours;
+  const ignored: RunOptionName | undefined = schedule.coreMask !== 0 && !h.includes("cores")
+    ? "cores"
+    : !sync
+    ? undefined
+    : schedule.priority !== 0 && !h.includes("priority")
+    ? "priority"
+    : schedule.customId !== 0 && !h.includes("customId")
+    ? "customId"
+    : schedule.timeoutMs !== 0 && !h.includes("timeoutMs")
+    ? "timeoutMs"
+    : undefined;
+  if (ignored === undefined) return;
+  let said = warned.get(backend);
+  if (!said) warned.set(backend, said = new Set());
+  if (said.has(ignored)) return;
+  said.add(ignored);
   const why = ignored === "cores"
     ? "it does not choose cores per run"
     : ignored === "timeoutMs"
