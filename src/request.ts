@@ -24,13 +24,10 @@ import {
 import type { ImageBinding } from "./image.ts";
 import { Outputs } from "./outputs.ts";
 import { denseStrides, elementCount, Tensor, type TensorInfo, type TensorSource } from "./tensor.ts";
+import { ER } from "../ffi/wire.ts";
 
-const ER_INPUT = 0;
-const ER_OUTPUT = 1;
-const COPY_DENSE = 0;
-const COPY_FLOAT32 = 1;
-const TENSOR_WORDS = 23;
-const MAX_DIMS = 10;
+const { INPUT: ER_INPUT, OUTPUT: ER_OUTPUT, COPY_DENSE, COPY_FLOAT32, REQ_TENSOR_WORDS: TENSOR_WORDS, MAX_DIMS } = ER;
+const { RT_DATA, RT_BYTES, RT_RANK, RT_SHAPE, RT_STRIDES } = ER;
 
 /** Scheduling of one run (already validated). */
 export interface Schedule {
@@ -213,15 +210,15 @@ export class Request {
     const s = this.#native.symbols;
     const w = this.#words;
     check(this.#native, s.er_request_tensor(this.#handle, io, index, w));
-    const rank = Number(w[2]);
+    const rank = Number(w[RT_RANK]);
     const shape: number[] = [];
     const strides: number[] = [];
     for (let d = 0; d < rank; d++) {
-      shape.push(Number(BigInt.asIntN(64, w[3 + d])));
-      strides.push(Number(BigInt.asIntN(64, w[13 + d])));
+      shape.push(Number(BigInt.asIntN(64, w[RT_SHAPE + d])));
+      strides.push(Number(BigInt.asIntN(64, w[RT_STRIDES + d])));
     }
-    const address = w[0];
-    const bytes = Number(w[1]);
+    const address = w[RT_DATA];
+    const bytes = Number(w[RT_BYTES]);
     const buffer = this.#native.view(address, bytes);
     owners.set(buffer, this);
     const dense = denseStrides(shape, dtypeSize(info.dtype));
@@ -435,9 +432,9 @@ export class Request {
     const old = this.#outputs[i];
     const w = this.#words;
     check(this.#native, this.#native.symbols.er_request_tensor(this.#handle, ER_OUTPUT, i, w));
-    const rank = Number(w[2]);
-    const sameShape = w[0] === old.address && Number(w[1]) === old.bytes &&
-      old.shape.every((d, k) => d === Number(BigInt.asIntN(64, w[3 + k]))) && rank === old.shape.length;
+    const rank = Number(w[RT_RANK]);
+    const sameShape = w[RT_DATA] === old.address && Number(w[RT_BYTES]) === old.bytes &&
+      old.shape.every((d, k) => d === Number(BigInt.asIntN(64, w[RT_SHAPE + k]))) && rank === old.shape.length;
     if (sameShape && !old.emptied) return;
     // The run released the old memory (or will reuse it for another shape): empty its views.
     detach(old);

@@ -14,7 +14,9 @@ mkdir -p "$out/bin" "$out/sim" "$out/logs"
 
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wno-unused-function -Ishim/include -Ishim -Itests/fuzz"
-SHIM="shim/core.c shim/tensor.c shim/util.c shim/workers.c shim/backends/ort.c shim/backends/hbdnn.c"
+# Every backend file (shim/backends/*.c) and their table (shim/backends.c).
+BACKENDS=$(ls shim/backends/*.c | tr '\n' ' ')
+SHIM="shim/core.c shim/tensor.c shim/util.c shim/workers.c shim/backends.c $BACKENDS"
 LIBS="-ldl -lpthread -lm"
 # compiler-rt's builtins: clang-14 on x86-64 converts float to __fp16 (image's float16 kernel) by a
 # libcall libgcc lacks.
@@ -22,13 +24,13 @@ BUILTINS=$($CC --rtlib=compiler-rt -print-libgcc-file-name)
 
 # One line per target: name, then the sources linked with its harness tests/fuzz/<name>.c (or, for
 # sim_loader, the simulator's own harness; core and image include shim/core.c, image also
-# shim/image.c; preprocess includes tests/fuzz/image.c for its test backend). To add a target, write tests/fuzz/<name>.c and a seed corpus
+# shim/image.c, and define the backend table themselves; preprocess includes tests/fuzz/image.c for its test backend). To add a target, write tests/fuzz/<name>.c and a seed corpus
 # tests/fuzz/corpus/<name>/ (tests/fuzz/make_seeds.py), and add its line here.
 ALL_TARGETS=(
   "options     shim/util.c"
   "tensor_copy shim/tensor.c shim/util.c"
   "core        shim/tensor.c shim/util.c shim/workers.c"
-  "hbdnn_props shim/core.c shim/tensor.c shim/util.c shim/workers.c shim/backends/ort.c"
+  "hbdnn_props shim/core.c shim/tensor.c shim/util.c shim/workers.c shim/backends.c ${BACKENDS/shim\/backends\/hbdnn.c/}"
   "pack_open   $SHIM"
   "sim_loader  tests/sim/sim_dnn.c tests/sim/sim_ucp.c"
   "image       shim/tensor.c shim/util.c shim/workers.c shim/preprocess.c $BUILTINS"
