@@ -257,6 +257,12 @@ export const symbols = {
     ],
     result: "u32",
   },
+  er_request_timing: {
+    args: [
+      "handle", // er_request *request
+    ],
+    result: "handle", // double *: two doubles, see edgerun.h
+  },
   er_completion_queue_new: {
     args: [
       "buffer", // uint32_t *out

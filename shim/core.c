@@ -41,6 +41,7 @@ struct er_request {
   int32_t result;
   er_saved_error error;
   uint32_t last_run_us; /* native duration of the last run, sync or submitted */
+  double timing[2];     /* er_request_timing: that duration in ms, and when the run ended */
 };
 
 ER_API uint32_t er_abi_version(void) { return ER_ABI_VERSION; }
@@ -66,8 +67,11 @@ ER_API void er_debug_live_counts(int32_t *counts) {
 static int32_t timed_run(er_request *r, const er_sched *sched) {
   uint64_t start = er_now_us();
   int32_t rc = r->model->pack->ops->request_run(r->state, sched);
-  uint64_t spent = er_now_us() - start;
+  uint64_t end = er_now_us();
+  uint64_t spent = end - start;
   r->last_run_us = spent > UINT32_MAX ? UINT32_MAX : (uint32_t)spent;
+  r->timing[0] = (double)spent / 1e3;
+  r->timing[1] = (double)end / 1e3;
   return rc;
 }
 
@@ -622,3 +626,5 @@ ER_API int32_t er_request_busy(er_request *r) {
 }
 
 ER_API uint32_t er_request_last_run_us(er_request *r) { return r ? r->last_run_us : 0; }
+
+ER_API double *er_request_timing(er_request *r) { return r ? r->timing : NULL; }

@@ -779,7 +779,7 @@ export class Model implements Disposable, AsyncDisposable {
       }
     }
     const outputs = request.run(schedule);
-    this.#stats.record(request.lastRunMs, clock() - started);
+    this.#stats.record(request.lastRunMs, request.lastRunEndMs - started);
     return outputs;
   }
 

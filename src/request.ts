@@ -129,7 +129,7 @@ function isDetached(buffer: ArrayBufferLike): boolean {
  * on a view or `transfer` on a buffer, and a detach that did not happen would leave views over
  * freed memory. Deno and Bun both detach external buffers; a runtime that could not is an error.
  */
-function detach(slot: Slot): void {
+function detach(slot: { readonly buffer: ArrayBuffer }): void {
   if (isDetached(slot.buffer)) return;
   if (!transferIntrinsic) {
     throw new EdgerunError("UNSUPPORTED", "this runtime cannot detach ArrayBuffers (ArrayBuffer.prototype.transfer)");
@@ -160,6 +160,8 @@ export class Request {
   readonly #outputTensors: Tensor[];
   readonly #dynamicOutputs: number[];
   readonly #words = new BigUint64Array(TENSOR_WORDS);
+  /** The shim's er_request_timing record: read after each run instead of calling for it. */
+  readonly #timing: Float64Array;
   /** What run() returns: made once, again only when an output tensor is replaced. */
   #outputList: Outputs | undefined;
   #freed = false;
@@ -173,6 +175,7 @@ export class Request {
     check(native, native.symbols.er_request_new(model, out), "cannot create a request");
     this.#handle = native.handle(out[0]);
     collected.register(this, { native, handle: this.#handle }, this);
+    this.#timing = new Float64Array(native.view(native.address(native.symbols.er_request_timing(this.#handle)), 16));
     try {
       this.#inputs = inputs.map((info, i) => this.#slot(ER_INPUT, i, info));
       this.#outputs = outputs.map((info, i) => this.#slot(ER_OUTPUT, i, info));
@@ -351,7 +354,12 @@ export class Request {
 
   /** Milliseconds the native side spent in the last run. */
   get lastRunMs(): number {
-    return this.#native.symbols.er_request_last_run_us(this.#handle) / 1000;
+    return this.#timing[0];
+  }
+
+  /** When the last run ended, on the clock of er_clock_ms. */
+  get lastRunEndMs(): number {
+    return this.#timing[1];
   }
 
   /**
@@ -454,6 +462,7 @@ export class Request {
     this.#freed = true;
     collected.unregister(this);
     for (const slot of slots) detach(slot);
+    detach({ buffer: this.#timing.buffer as ArrayBuffer });
     this.#native.symbols.er_request_free(this.#handle);
   }
 

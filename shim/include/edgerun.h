@@ -254,6 +254,12 @@ ER_API void er_completion_wake(void);
 /* Microseconds the native side spent in the request's last run (device time on NPU backends). */
 ER_API uint32_t er_request_last_run_us(er_request *request);
 /*
+ * Two doubles the shim rewrites at the end of every run of the request: [0] the native
+ * milliseconds of the run (er_request_last_run_us), [1] when it ended, on er_clock_ms's clock.
+ * Valid until er_request_free: a binding maps it once and reads a run's times without a call.
+ */
+ER_API double *er_request_timing(er_request *request);
+/*
  * Diagnostics for leak tests: counts[0] live packs, [1] models, [2] requests, [3] submitted runs
  * not yet done on a worker thread. Not part of the versioned ABI (ffi/ does not bind it).
  */
