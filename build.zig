@@ -86,7 +86,10 @@ pub fn build(b: *std.Build) void {
     dnn.linkLibrary(ucp);
     // Like the real libdnn, find libhbucp next to it when dlopen'ed alone.
     dnn.root_module.addRPathSpecial("$ORIGIN");
-    for ([_]*std.Build.Step.Compile{ ucp, dnn }) |artifact| {
+    // LD_PRELOAD'ed by tests to make libedgerun's pthread_create fail as at the thread limit.
+    const fail_threads = simLibrary(b, target, optimize, "failthreads", &.{"tests/sim/fail_threads.c"});
+    fail_threads.root_module.linkSystemLibrary("dl", .{});
+    for ([_]*std.Build.Step.Compile{ ucp, dnn, fail_threads }) |artifact| {
         const install = b.addInstallArtifact(artifact, .{ .dest_dir = .{ .override = sim_dir } });
         sim_step.dependOn(&install.step);
     }

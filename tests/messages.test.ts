@@ -93,3 +93,23 @@ test("messages: an ONNX Runtime allocation failure is OUT_OF_MEMORY, as the hbdn
   // The model goes on.
   assert.deepEqual(values(model.run({ x: new Float32Array([2]), shape: new BigInt64Array([2n]) })[0].data, Number), [2, 2]);
 });
+
+test("messages: a shim thread that cannot be created (thread limit) is BACKEND naming the limit, not OUT_OF_MEMORY", () => {
+  // tests/sim/fail_threads.c makes pthread_create fail with EAGAIN for libedgerun's threads only.
+  const script = `
+    import { open } from ${mod};
+    const m = open(${JSON.stringify(simModelFile(SPEC))});
+    const [y] = m.run(new Float32Array([1, 2, 3, 4])); // sync runs need no shim thread
+    console.log("sync:", Array.from(y.data).join(","));
+    const e = await m.runAsync(new Float32Array(4)).then(() => undefined, (e) => e);
+    console.log("async:", e?.constructor.name, e?.code, e?.call, e?.message);
+    m.close();`;
+  const r = runScript(script, {
+    EDGERUN_HBDNN_LIB_DIR: simDir(),
+    LD_PRELOAD: join(simDir(), "libfailthreads.so"),
+    EDGERUN_FAIL_THREADS_OF: "libedgerun",
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^sync: 3,5,7,9$/m);
+  assert.match(r.stdout, /^async: EdgerunError BACKEND pthread_create .*thread limit is reached \(ulimit -u/m);
+});
