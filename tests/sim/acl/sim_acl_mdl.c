@@ -16,7 +16,7 @@
 #define MAX_DIM ((int64_t)1 << 31)
 #define MAX_BYTES ((uint64_t)1 << 34)
 #define MAX_LATENCY_US 60000000u
-#define HEADER_LEN 52
+#define HEADER_LEN 48
 #define DATASET_MAGIC 0x53544144u /* "DATS" */
 #define DESC_MAGIC 0x43534544u    /* "DESC" */
 
@@ -280,7 +280,7 @@ static aclError parse_model(const uint8_t *p, size_t n, ModelDef *d, char *why, 
   memset(d, 0, sizeof *d);
   if (n < HEADER_LEN) {
     if (n >= 4 && memcmp(p, "IMOD", 4) != 0) e = "no IMOD magic";
-    else e = "shorter than the 52-byte header", code = ACL_ERROR_MODEL_SIZE_INVALID;
+    else e = "shorter than the 48-byte header", code = ACL_ERROR_MODEL_SIZE_INVALID;
     goto out;
   }
   if (memcmp(p, "IMOD", 4) != 0) { e = "no IMOD magic: not a model file"; goto out; }
