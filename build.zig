@@ -188,7 +188,7 @@ fn ccOutput(b: *std.Build, cc: []const u8, sanitize: bool, args: []const []const
     const out = cmd.addOutputFileArg(out_name);
     cmd.addArgs(&.{ "-ldl", "-lpthread", "-lm" });
     // Headers are inputs too: a change must rebuild.
-    for ([_][]const u8{ "shim/include/edgerun.h", "shim/internal.h", "tests/sim/sim.h", "tests/sim/acl/sim_acl.h" }) |h|
+    for ([_][]const u8{ "shim/include/edgerun.h", "shim/internal.h", "tests/sim/sim.h", "tests/sim/sim_numeric.h", "tests/sim/acl/sim_acl.h" }) |h|
         cmd.addFileInput(b.path(h));
     return out;
 }

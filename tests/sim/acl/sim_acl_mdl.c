@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../sim_numeric.h"
 #include "sim_acl.h"
 
 #define MAX_TENSORS 64
@@ -86,34 +87,6 @@ static int elem_size(int32_t dt) {
 static int format_ok(int32_t f) {
   return f == ACL_FORMAT_UNDEFINED || f == ACL_FORMAT_NCHW || f == ACL_FORMAT_NHWC || f == ACL_FORMAT_ND ||
          f == ACL_FORMAT_NC1HWC0 || f == ACL_FORMAT_FRACTAL_Z || f == ACL_FORMAT_NC1HWC0_C04 || f == ACL_FORMAT_FRACTAL_NZ;
-}
-
-static double rhe(double x) { /* round half to even, independent of the FP environment */
-  if (!isfinite(x)) return x;
-  double f = floor(x), d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return fmod(f, 2.0) == 0 ? f : f + 1;
-}
-
-static double f16_to_f64(uint16_t h) {
-  int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(1024 + m, e - 25);
-  return (h & 0x8000) ? -v : v;
-}
-
-static uint16_t f64_to_f16(double x) {
-  uint16_t sign = signbit(x) ? 0x8000 : 0;
-  if (isnan(x)) return 0x7e00;
-  double a = fabs(x);
-  if (a >= 65520.0) return sign | 0x7c00;
-  if (a < 0x1p-14) return sign | (uint16_t)rhe(a * 0x1p24);
-  int e;
-  double q = rhe(frexp(a, &e) * 2048.0);
-  e -= 1;
-  if (q == 2048.0) q = 1024.0, e++;
-  if (e > 15) return sign | 0x7c00;
-  return (uint16_t)(sign | ((e + 15) << 10) | ((int)q - 1024));
 }
 
 /* bf16 = the upper half of the float32 (float)y, rounded to nearest even; NaN -> 0x7fc0. */
