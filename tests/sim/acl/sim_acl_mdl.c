@@ -727,6 +727,9 @@ SIMACL_API aclDataBuffer *aclmdlGetDatasetBuffer(const aclmdlDataset *dataset, s
 
 /* ---- dynamic gears ----------------------------------------------------------------------- */
 
+static aclError write_gear(const char *fn, Model *m, aclmdlDataset *dataset, size_t index, int32_t dynKind, int kind,
+                           uint64_t h, uint64_t w);
+
 /* The gear input's device bytes: batch u64, or h u64 + w u64 (what Set*Size writes). */
 static aclError gear_target(const char *fn, Model *m, aclmdlDataset *dataset, size_t index, uint8_t **view) {
   const ModelDef *d = &m->def;
@@ -755,10 +758,21 @@ static aclError set_gear(const char *fn, uint32_t modelId, aclmdlDataset *datase
   pthread_mutex_lock(&m_mu);
   Model *m = find_model_locked(modelId);
   int32_t dynKind = m ? m->def.dynKind : 0;
+  int otherCtx = m && m->ctx != ctx;
+  if (m && !otherCtx) m->inflight++; /* holds off Unload while the gear is written */
   pthread_mutex_unlock(&m_mu);
-  /* Models are freed only by Unload; a caller racing Unload with Set*Size is already wrong. */
   if (!m) return simacl_fail(ACL_ERROR_INVALID_MODEL_ID, "%s: model id %u is not loaded", fn, modelId);
-  if (m->ctx != ctx) return simacl_fail(ACL_ERROR_RT_MODEL_CONTEXT, "%s: model %u was loaded in another context", fn, modelId);
+  if (otherCtx) return simacl_fail(ACL_ERROR_RT_MODEL_CONTEXT, "%s: model %u was loaded in another context", fn, modelId);
+  rc = write_gear(fn, m, dataset, index, dynKind, kind, h, w);
+  pthread_mutex_lock(&m_mu);
+  m->inflight--;
+  pthread_mutex_unlock(&m_mu);
+  return rc;
+}
+
+static aclError write_gear(const char *fn, Model *m, aclmdlDataset *dataset, size_t index, int32_t dynKind, int kind,
+                           uint64_t h, uint64_t w) {
+  uint32_t modelId = m->id;
   if (dynKind == DYN_NONE) return simacl_fail(ACL_ERROR_MODEL_NOT_DYNAMIC, "%s: model %u has no dynamic gears", fn, modelId);
   if (dynKind != kind)
     return simacl_fail(ACL_ERROR_INVALID_PARAM, "%s: model %u has dynamic %s gears (one kind per model)", fn, modelId, dynKind == DYN_BATCH ? "batch" : "HW");
@@ -770,7 +784,7 @@ static aclError set_gear(const char *fn, uint32_t modelId, aclmdlDataset *datase
     return simacl_fail(ACL_ERROR_INVALID_PARAM, "%s: %llux%llu is not one of the model's HW gears", fn, (unsigned long long)h, (unsigned long long)w);
   }
   uint8_t *view;
-  rc = gear_target(fn, m, dataset, index, &view);
+  aclError rc = gear_target(fn, m, dataset, index, &view);
   if (rc) return rc;
   memcpy(view, &h, 8);
   if (kind == DYN_HW) memcpy(view + 8, &w, 8);
