@@ -72,7 +72,7 @@ pub fn build(b: *std.Build) void {
         sim_step.dependOn(&install.step);
     }
 
-    // zig build sim-test: the simulator's own C smoke test (tests/sim/sim_selftest.c).
+    // zig build sim-test: the simulators' own C smoke tests (tests/sim/sim_selftest.c, tests/sim/acl/sim_acl_selftest.c).
     const selftest_mod = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true });
     selftest_mod.addIncludePath(b.path("tests/sim"));
     selftest_mod.addCSourceFiles(.{ .files = &.{"tests/sim/sim_selftest.c"}, .flags = &c_flags });
@@ -83,7 +83,7 @@ pub fn build(b: *std.Build) void {
     selftest_mod.addRPathSpecial("$ORIGIN");
     const selftest = b.addExecutable(.{ .name = "sim_selftest", .root_module = selftest_mod });
     const selftest_install = b.addInstallArtifact(selftest, .{ .dest_dir = .{ .override = sim_dir } });
-    const sim_test_step = b.step("sim-test", "Build and run the simulator's C selftest");
+    const sim_test_step = b.step("sim-test", "Build and run the simulators' C selftests (hbDNN/UCP and ACL)");
     sim_test_step.dependOn(&selftest_install.step);
     // A cross build (-Dtarget=aarch64-...) only builds the selftest; it cannot run here.
     if (target.result.cpu.arch == builtin.cpu.arch and target.result.os.tag == builtin.os.tag) {
