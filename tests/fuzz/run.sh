@@ -23,8 +23,9 @@ LIBS="-ldl -lpthread -lm"
 BUILTINS=$($CC --rtlib=compiler-rt -print-libgcc-file-name)
 
 # One line per target: name, then the sources linked with its harness tests/fuzz/<name>.c (or, for
-# sim_loader, the simulator's own harness; core and image include shim/core.c, image also
-# shim/image.c, and define the backend table themselves; preprocess includes tests/fuzz/image.c for its test backend). To add a target, write tests/fuzz/<name>.c and a seed corpus
+# sim_loader and acl_loader, the simulators' own harnesses; core and image include shim/core.c, image also
+# shim/image.c, and define the backend table themselves; preprocess includes tests/fuzz/image.c for its test
+# backend). To add a target, write tests/fuzz/<name>.c and a seed corpus
 # tests/fuzz/corpus/<name>/ (tests/fuzz/make_seeds.py), and add its line here.
 ALL_TARGETS=(
   "options     shim/util.c"
@@ -33,6 +34,7 @@ ALL_TARGETS=(
   "hbdnn_props shim/core.c shim/tensor.c shim/util.c shim/workers.c shim/backends.c ${BACKENDS/shim\/backends\/hbdnn.c/}"
   "pack_open   $SHIM"
   "sim_loader  tests/sim/sim_dnn.c tests/sim/sim_ucp.c"
+  "acl_loader  tests/sim/acl/sim_acl_rt.c tests/sim/acl/sim_acl_mdl.c"
   "image       shim/tensor.c shim/util.c shim/workers.c shim/preprocess.c $BUILTINS"
   "preprocess  shim/tensor.c shim/util.c shim/workers.c shim/preprocess.c $BUILTINS"
 )
@@ -50,6 +52,7 @@ build_target() {
   local name=$1; shift
   local harness="tests/fuzz/$name.c" extra=""
   if [ "$name" = sim_loader ]; then harness=tests/sim/sim_fuzz.c; extra="-DSIM_LIBFUZZER -Itests/sim -Wno-unknown-pragmas"; fi
+  if [ "$name" = acl_loader ]; then harness=tests/sim/acl/sim_acl_fuzz.c; extra="-DSIM_LIBFUZZER -Itests/sim/acl"; fi
   $CC $CFLAGS $SAN $extra "$harness" "$@" -o "$out/bin/$name" $LIBS
 }
 
