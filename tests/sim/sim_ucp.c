@@ -819,6 +819,8 @@ SIM_API int32_t hbUCPSubmitTask(hbUCPTaskHandle_t taskHandle, hbUCPSchedParam *p
 }
 
 SIM_API int32_t hbUCPSetTaskDoneCb(hbUCPTaskHandle_t taskHandle, hbUCPTaskDoneCb cb, void *userdata) {
+  int32_t fault = hbSimFaultCheck("hbUCPSetTaskDoneCb");
+  if (fault) return fault; /* no callback set */
   lock();
   SimTask *t = find_task(taskHandle);
   int32_t rc = HB_UCP_SUCCESS;
