@@ -129,3 +129,37 @@ test("hbdnn cancel: aborting a run whose task is on a core does not make the nex
   });
   await assertNothingLeft(sim, baseline, before);
 });
+
+for (const callbacks of [true, false]) {
+  test(`hbdnn cancel: a run aborted while it waits for a task slot ends there, no task made${callbacks ? "" : " (runtime without done-callbacks)"}`, async () => {
+    const baseline = liveCounts();
+    const before = sim.counters();
+    await sim.with({}, async () => {
+      const model = open(simModelFile({ ...SPEC, name: "noslot" }));
+      assert.deepEqual(values((await model.runAsync(x))[0].data, Number), expected);
+      const start = liveCounts();
+      const mid = sim.counters();
+      if (!callbacks) sim.injectFault("hbUCPSetTaskDoneCb", 1, -100004, -1);
+      // Other UCP users of the process hold every task slot: the run waits in the shim.
+      sim.reserveTasks(32);
+      const controller = new AbortController();
+      const run = model.runAsync(x, { signal: controller.signal });
+      assert.ok(await sim.waitFor(() => sim.counter("tasks_refused") - mid.tasks_refused >= 2));
+      controller.abort();
+      await assert.rejects(run, cancelled);
+      // The aborted run leaves the shim's thread while the slots are still taken...
+      const ended = await sim.waitFor(() => liveCounts().submitted <= start.submitted);
+      sim.reserveTasks(0);
+      assert.ok(await sim.waitFor(() => liveCounts().submitted <= start.submitted));
+      const d = sim.counters();
+      assert.ok(ended, "the aborted run went on waiting for a task slot");
+      // ...and never puts a task on the device.
+      assert.equal(d.tasks_submitted - mid.tasks_submitted, 0, "a task was submitted for an aborted run");
+      assert.equal(d.tasks_completed - mid.tasks_completed, 0, "an aborted run's task ran");
+      sim.clearFaults();
+      assert.deepEqual(values((await model.runAsync(x))[0].data, Number), expected);
+      model.close();
+    });
+    await assertNothingLeft(sim, baseline, before);
+  });
+}
