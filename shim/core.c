@@ -46,10 +46,13 @@ struct er_request {
 
 ER_API uint32_t er_abi_version(void) { return ER_ABI_VERSION; }
 
+/* A CLOCK_MONOTONIC time in ms, as er_clock_ms reports it. */
+static double ms_of(const struct timespec *ts) { return (double)ts->tv_sec * 1e3 + (double)ts->tv_nsec / 1e6; }
+
 ER_API double er_clock_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+  return ms_of(&ts);
 }
 
 /* Live handles and runs on worker threads, for leak checks (er_debug_live_counts). */
@@ -63,15 +66,22 @@ ER_API void er_debug_live_counts(int32_t *counts) {
   counts[3] = atomic_load(&live_submitted);
 }
 
-/* Runs the backend and records how long the native part took. */
+/*
+ * Runs the backend and records how long the native part took. The record keeps nanoseconds, on
+ * er_clock_ms's clock and in its units: a caller's end-to-end time (its er_clock_ms before the
+ * call to timing[1]) then never comes out shorter than timing[0], which whole microseconds did
+ * (the start rounded down by up to 1 us).
+ */
 static int32_t timed_run(er_request *r, const er_sched *sched) {
-  uint64_t start = er_now_us();
+  struct timespec start, end;
+  clock_gettime(CLOCK_MONOTONIC, &start);
   int32_t rc = r->model->pack->ops->request_run(r->state, sched);
-  uint64_t end = er_now_us();
-  uint64_t spent = end - start;
-  r->last_run_us = spent > UINT32_MAX ? UINT32_MAX : (uint32_t)spent;
-  r->timing[0] = (double)spent / 1e3;
-  r->timing[1] = (double)end / 1e3;
+  clock_gettime(CLOCK_MONOTONIC, &end);
+  int64_t spent_ns = (int64_t)(end.tv_sec - start.tv_sec) * 1000000000 + (end.tv_nsec - start.tv_nsec);
+  uint64_t spent_us = spent_ns > 0 ? (uint64_t)spent_ns / 1000 : 0;
+  r->last_run_us = spent_us > UINT32_MAX ? UINT32_MAX : (uint32_t)spent_us;
+  r->timing[0] = (double)spent_ns / 1e6;
+  r->timing[1] = ms_of(&end);
   return rc;
 }
 
