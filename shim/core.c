@@ -36,6 +36,7 @@ struct er_request {
   atomic_int phase;
   er_sched sched;
   atomic_int cancel; /* see er_sched.cancel */
+  atomic_int freeing; /* er_request_free has begun: the run posts no tag, whatever ended it */
   uint32_t tag;
   uint32_t queue; /* the completion queue tag goes to (er_request_set_queue; 0 = the default) */
   int32_t result;
@@ -446,6 +447,7 @@ static void destroy_job(void *request) { request_destroy(request); }
 ER_API void er_request_free(er_request *r) {
   if (!r) return;
   const er_backend_ops *ops = r->model->pack->ops;
+  atomic_store(&r->freeing, 1); /* before the cancel: a run it ends posts no tag (run_submitted) */
   /* Freed with a run out (a model closed mid-run): nobody wants its result, so ask the backend to
      stop it first (ort stops at the next node; hbdnn releases the task only if its thread has
      not submitted it yet),
@@ -567,11 +569,16 @@ static void run_submitted(void *arg) {
     r->result = timed_run(r, &r->sched);
   er_error_save(&r->error);
   atomic_fetch_sub(&live_submitted, 1);
+  /* Read before the phase says DONE: from then on er_request_free may destroy r at once. A free
+     under way (its cancel may be what ended the run, before it could mark the run orphaned)
+     gets no tag: the caller gave the request up. */
+  uint32_t queue = r->queue, tag = r->tag;
+  int freeing = atomic_load(&r->freeing);
   if (atomic_exchange(&r->phase, PHASE_DONE) == PHASE_ORPHANED) {
     request_destroy(r);
     return;
   }
-  er_completion_post(r->queue, r->tag);
+  if (!freeing) er_completion_post(queue, tag);
 }
 
 ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom_id, uint32_t core_mask,
