@@ -575,6 +575,13 @@ static void run_submitted(void *arg) {
   uint32_t queue = r->queue, tag = r->tag;
   int freeing = atomic_load(&r->freeing);
   if (atomic_exchange(&r->phase, PHASE_DONE) == PHASE_ORPHANED) {
+    /* A task of the request may be with a releaser job (hbdnn: the run was cancelled or timed
+       out), which needs a free shim thread: freeing here would wait for it on this thread, and
+       when every other thread waits too (runs waiting for the task slots that job gives back, or
+       a limit of one) nothing moves again. So the free goes behind that job, and this thread
+       back to the pool. */
+    const er_backend_ops *ops = r->model->pack->ops;
+    if (ops->request_pending && ops->request_pending(r->state) && er_pool_submit(destroy_job, r) == ER_OK) return;
     request_destroy(r);
     return;
   }

@@ -1523,7 +1523,7 @@ static void keep_late(hb_request *r, void *task) {
 }
 
 /*
- * Timed-out submitted runs hand their task to a releaser on a shim worker thread:
+ * Cancelled and timed-out submitted runs hand their task to a releaser on a shim worker thread:
  * hbUCPReleaseTask cancels a task the device has not started (so it stops working on a stale
  * frame and its slot frees at once) and blocks until the device is done with a running one
  * (docs/hbdnn-behaviour.md). Never on a JS thread. While a releaser holds a task of a request,
@@ -1588,9 +1588,9 @@ static int32_t settle_away(hb_request *r, int32_t timeout_ms) {
  * Submitted runs wait on their own condition variable, woken by the task's done-callback or by a
  * cancel (hbUCPSetTaskDoneCb; without it they wait in hbUCPWaitTaskDone and a cancel waits for
  * the task). Only the run's own thread ever waits on or gives away its task, so a cancel never
- * releases a handle another thread is about to wait on. A woken, cancelled run releases its task
- * itself, which cancels it if the device has not started it: aborted runs stop occupying the
- * device (one already on a core keeps the run's thread and request until it ends). The callback finds its wait by id under wait_lock, so a late callback (or one for a
+ * releases a handle another thread is about to wait on. A woken, cancelled run hands its task to
+ * a releaser, which cancels it if the device has not started it: aborted runs stop occupying the
+ * device. The callback finds its wait by id under wait_lock, so a late callback (or one for a
  * task already released) finds nothing and touches no freed memory.
  */
 typedef struct run_wait {
@@ -1862,16 +1862,9 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
       int32_t probed;
       woke_by why = wait_woken(&w, r, task, sched->cancel, timeout_ms, &probed);
       if (why == WOKE_CANCELLED) {
-        /* Released here, not handed to a releaser: the runtime cancels a task the device has not
-           started at once, and waits for one it has started. So the request stays busy while its
-           task is on a core (later runs take another request instead of waiting behind it), and
-           the slot comes back without a second shim thread: one may never come, when every
-           thread is a run waiting for the task slots this one holds (a close() that starts
-           another model's queued runs) or is this request's own orphaned run being freed. */
-        int32_t cancelled = er_fail(ER_ERR_CANCELLED, BACKEND, NULL,
-                                    "the run was cancelled; its task was released (cancelled if the device had "
-                                    "not started it)");
-        return release_task(r, task, cancelled, 1);
+        if (!hand_away(r, task)) keep_late(r, task);
+        return er_fail(ER_ERR_CANCELLED, BACKEND, NULL,
+                       "the run was cancelled; its task was released (cancelled if the device had not started it)");
       }
       if (why == WOKE_TIMEOUT) rc = wait_result(m, HB_ERR_TASK_TIMEOUT, timeout_ms);
       else if (probed != 1) rc = wait_result(m, probed, 0);
