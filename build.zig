@@ -31,6 +31,7 @@ const shim_sources = [_][]const u8{
     "shim/preprocess.c",
     "shim/backends/ort.c",
     "shim/backends/hbdnn.c",
+    "shim/backends/acl.c",
 };
 
 pub fn build(b: *std.Build) void {

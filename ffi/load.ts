@@ -340,11 +340,11 @@ export function openRawLibrary(
   return adapter.openRaw(path, table);
 }
 
-const BACKEND_IDS = { ort: 1, hbdnn: 2 } as const;
+const BACKEND_IDS = { ort: 1, hbdnn: 2, acl: 3 } as const;
 
 /**
- * Adds places to look for a backend's vendor runtime (ort: library files; hbdnn: directories),
- * tried after its environment variable ($EDGERUN_ORT_LIB, $EDGERUN_HBDNN_LIB_DIR) and before the
+ * Adds places to look for a backend's vendor runtime (ort: library files; hbdnn, acl: directories),
+ * tried after its environment variable ($EDGERUN_ORT_LIB, $EDGERUN_HBDNN_LIB_DIR, $EDGERUN_ACL_LIB_DIR) and before the
  * system search. Call it before the first model of that backend is opened.
  *
  * @example
@@ -353,8 +353,8 @@ const BACKEND_IDS = { ort: 1, hbdnn: 2 } as const;
  * setBackendSearchPath("hbdnn", ["/opt/hobot/lib"]);
  * ```
  */
-export function setBackendSearchPath(backend: "ort" | "hbdnn", paths: readonly string[]): void {
-  if (!(backend in BACKEND_IDS)) throw new RangeError(`backend must be ort or hbdnn, got '${backend}'`);
+export function setBackendSearchPath(backend: "ort" | "hbdnn" | "acl", paths: readonly string[]): void {
+  if (!(backend in BACKEND_IDS)) throw new RangeError(`backend must be ort, hbdnn or acl, got '${backend}'`);
   if (!Array.isArray(paths) || paths.some((p) => typeof p !== "string" || p.includes(":"))) {
     throw new TypeError("paths must be an array of strings without ':'");
   }

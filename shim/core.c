@@ -74,15 +74,16 @@ static const er_backend_ops *backend_ops(uint32_t backend) {
   switch (backend) {
     case ER_BACKEND_ORT: return &er_backend_ort;
     case ER_BACKEND_HBDNN: return &er_backend_hbdnn;
+    case ER_BACKEND_ACL: return &er_backend_acl;
     default: return NULL;
   }
 }
 
-static char search_paths[3][4096];
+static char search_paths[4][4096];
 
 ER_API int32_t er_backend_set_search_path(uint32_t backend, const char *paths) {
   er_clear_error();
-  if (backend != ER_BACKEND_ORT && backend != ER_BACKEND_HBDNN)
+  if (!backend_ops(backend))
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown backend %u", backend);
   if (paths && strlen(paths) >= sizeof search_paths[0])
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "search path longer than %zu bytes", sizeof search_paths[0] - 1);
@@ -91,7 +92,7 @@ ER_API int32_t er_backend_set_search_path(uint32_t backend, const char *paths) {
 }
 
 const char *er_backend_search_path(uint32_t backend) {
-  return backend < 3 ? search_paths[backend] : "";
+  return backend < 4 ? search_paths[backend] : "";
 }
 
 ER_API int32_t er_backend_load(uint32_t backend, char *version, uint32_t cap) {
@@ -117,6 +118,7 @@ static int has_suffix(const char *s, const char *suffix) {
 static int32_t detect_backend(const char *path, uint32_t *backend) {
   if (has_suffix(path, ".onnx") || has_suffix(path, ".ort")) return *backend = ER_BACKEND_ORT, ER_OK;
   if (has_suffix(path, ".hbm") || has_suffix(path, ".bin")) return *backend = ER_BACKEND_HBDNN, ER_OK;
+  if (has_suffix(path, ".om")) return *backend = ER_BACKEND_ACL, ER_OK;
   FILE *f = fopen(path, "rb");
   unsigned char head[8] = {0};
   size_t n = f ? fread(head, 1, sizeof head, f) : 0;
@@ -124,8 +126,9 @@ static int32_t detect_backend(const char *path, uint32_t *backend) {
   /* An ONNX ModelProto starts with field 1 (ir_version, varint): tag byte 0x08. */
   if (n >= 1 && head[0] == 0x08) return *backend = ER_BACKEND_ORT, ER_OK;
   return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
-                 "cannot tell which backend runs '%s': the known extensions are .onnx and .ort (ort) and .hbm and "
-                 ".bin (hbdnn); rename the file or pass the backend option (\"ort\" or \"hbdnn\")",
+                 "cannot tell which backend runs '%s': the known extensions are .onnx and .ort (ort), .hbm and "
+                 ".bin (hbdnn) and .om (acl); rename the file or pass the backend option (\"ort\", \"hbdnn\" or "
+                 "\"acl\")",
                  path);
 }
 

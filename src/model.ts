@@ -15,7 +15,7 @@ import { bindImage, type ImageFeed, isImageFeed } from "./image.ts";
 import { Tensor, type TensorInfo } from "./tensor.ts";
 
 /**
- * Backends: "auto" picks by file (.onnx: ort, .hbm: hbdnn).
+ * Backends: "auto" picks by file (.onnx: ort, .hbm: hbdnn, .om: acl).
  *
  * @example
  * ```ts
@@ -24,9 +24,9 @@ import { Tensor, type TensorInfo } from "./tensor.ts";
  * using model = open("model.onnx", { backend });
  * ```
  */
-export type Backend = "auto" | "ort" | "hbdnn";
+export type Backend = "auto" | "ort" | "hbdnn" | "acl";
 
-const BACKEND_NUMBER: Record<Backend, number> = { auto: 0, ort: 1, hbdnn: 2 };
+const BACKEND_NUMBER: Record<Backend, number> = { auto: 0, ort: 1, hbdnn: 2, acl: 3 };
 const GRAPH_LEVEL = { disabled: 0, basic: 1, extended: 2, all: 99 } as const;
 
 /**
@@ -107,7 +107,18 @@ export interface OpenOptions {
    */
   graphOptimization?: "disabled" | "basic" | "extended" | "all";
   /**
-   * Requests (buffer sets) runAsync may use at once for this model (default: the backend's limit, ort 4, hbdnn 32).
+   * acl: the Ascend device (NPU) id to run on (default 0; `npu-smi info` lists them).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("resnet.om", { device: 1 });
+   * console.log(model.info.device); // 1
+   * ```
+   */
+  device?: number;
+  /**
+   * Requests (buffer sets) runAsync may use at once for this model (default: the backend's limit, ort 4, hbdnn 32, acl 4).
    *
    * @example
    * ```ts
@@ -380,6 +391,12 @@ function optionString(options: OpenOptions): string {
     throw new RangeError(`maxRequests must be a positive integer, got ${options.maxRequests}`);
   }
   threads("intraOpThreads", options.intraOpThreads);
+  if (options.device !== undefined) {
+    if (!Number.isInteger(options.device) || options.device < 0 || options.device > 63) {
+      throw new RangeError(`device must be an integer 0..63, got ${options.device}`);
+    }
+    parts.push(`device=${options.device}`);
+  }
   threads("interOpThreads", options.interOpThreads);
   if (options.sharedThreads !== undefined) {
     if (typeof options.sharedThreads !== "boolean") throw new TypeError(`sharedThreads must be a boolean, got ${options.sharedThreads}`);
@@ -404,10 +421,11 @@ const OPEN_KEYS = new Set([
   "graphOptimization",
   "library",
   "maxRequests",
+  "device",
 ]);
 const RUN_KEYS = new Set(["priority", "customId", "cores", "timeoutMs"]);
 const ASYNC_KEYS = new Set([...RUN_KEYS, "signal"]);
-const DEFAULT_MAX_REQUESTS = { ort: 4, hbdnn: 32 } as const;
+const DEFAULT_MAX_REQUESTS = { ort: 4, hbdnn: 32, acl: 4 } as const;
 
 function checkKeys(options: object, allowed: Set<string>, what: string): void {
   // for-in, not Object.keys: no array per run; inherited keys are skipped (not options).
@@ -528,7 +546,7 @@ export class Model implements Disposable, AsyncDisposable {
    * if (model.backend === "hbdnn") console.log(model.info.soc);
    * ```
    */
-  readonly backend: "ort" | "hbdnn";
+  readonly backend: "ort" | "hbdnn" | "acl";
   /**
    * Inputs, with zero-copy views of the default request's buffers.
    *
@@ -596,7 +614,7 @@ export class Model implements Disposable, AsyncDisposable {
       const buf = new Uint8Array(4096);
       check(native, native.symbols.er_model_info(handle, buf, buf.length, len));
       this.info = Object.freeze(JSON.parse(decoder.decode(buf.subarray(0, Math.min(len[0], buf.length - 1)))));
-      this.backend = this.info.backend === "hbdnn" ? "hbdnn" : "ort";
+      this.backend = this.info.backend === "hbdnn" || this.info.backend === "acl" ? this.info.backend : "ort";
       this.#inputInfos = inputs;
       this.#where = inputs.map((info) => `input '${info.name}'`);
       this.#request = new Request(native, handle, inputs, this.outputs);
@@ -1045,7 +1063,7 @@ function openPack(path: string, options: OpenOptions): { native: Native; pack: H
   if (path.includes("\0")) throw new TypeError("path must not contain a NUL character");
   const backend = options.backend ?? "auto";
   if (typeof backend !== "string" || !Object.hasOwn(BACKEND_NUMBER, backend)) {
-    throw new RangeError(`backend must be auto, ort or hbdnn, got '${String(backend)}'`);
+    throw new RangeError(`backend must be auto, ort, hbdnn or acl, got '${String(backend)}'`);
   }
   const optionText = optionString(options);
   const native = loadNative(options.library);
@@ -1072,7 +1090,7 @@ function openPack(path: string, options: OpenOptions): { native: Native; pack: H
 }
 
 /**
- * Opens a model file (.onnx on the ort backend, .hbm on hbdnn).
+ * Opens a model file (.onnx on the ort backend, .hbm on hbdnn, .om on acl).
  *
  * @example
  * ```ts

@@ -14,7 +14,7 @@ import type { CheckedFeed, Request, Schedule } from "./request.ts";
 /** What the scheduler needs from a model. */
 export interface RunHost {
   readonly name: string;
-  readonly backend: "ort" | "hbdnn";
+  readonly backend: "ort" | "hbdnn" | "acl";
   readonly native: Native;
   /** An idle request (the pool grows to its limit), or undefined when all are busy. */
   acquire(): Request | undefined;
@@ -25,7 +25,7 @@ export interface RunHost {
 }
 
 /** How many runs a backend may have in flight in this process. */
-export const BACKEND_LIMITS: Record<"ort" | "hbdnn", number> = { ort: 64, hbdnn: 32 };
+export const BACKEND_LIMITS: Record<"ort" | "hbdnn" | "acl", number> = { ort: 64, hbdnn: 32, acl: 64 };
 
 interface Job {
   host: RunHost;
@@ -52,9 +52,10 @@ interface Lane {
   busyDelayMs: number;
 }
 
-const lanes: Record<"ort" | "hbdnn", Lane> = {
+const lanes: Record<"ort" | "hbdnn" | "acl", Lane> = {
   ort: { queue: [], running: new Set(), inflight: 0, busyDelayMs: 0 },
   hbdnn: { queue: [], running: new Set(), inflight: 0, busyDelayMs: 0 },
+  acl: { queue: [], running: new Set(), inflight: 0, busyDelayMs: 0 },
 };
 /**
  * Back-off of runs refused with BUSY: 2 ms, doubling to 50 ms, back to 2 ms once a run completes.
@@ -92,7 +93,7 @@ function settle(job: Job, error: unknown, outputs?: Outputs): void {
 }
 
 /** Starts queued jobs while their backend has room and their model a free request. */
-function drain(backend: "ort" | "hbdnn"): void {
+function drain(backend: "ort" | "hbdnn" | "acl"): void {
   const lane = lanes[backend];
   for (let i = 0; i < lane.queue.length && lane.inflight < BACKEND_LIMITS[backend];) {
     const job = lane.queue[i];
@@ -280,6 +281,6 @@ export function abandonRunning(host: RunHost, error: EdgerunError): Request[] {
 }
 
 /** Runs of any model in flight or queued on a backend (for tests and diagnostics). */
-export function backendLoad(backend: "ort" | "hbdnn"): { inflight: number; queued: number } {
+export function backendLoad(backend: "ort" | "hbdnn" | "acl"): { inflight: number; queued: number } {
   return { inflight: lanes[backend].inflight, queued: lanes[backend].queue.length };
 }

@@ -335,7 +335,7 @@ test("cli: user mistakes are one line on stderr with exit code 2 (usage) or 1 (f
       /input 'x' takes float32, the file holds int8/,
     ],
     [["run", cls, "--input", `x=${join(root, "tests/fixtures/npy/fortran.npy")}`], 1, /Fortran order/],
-    [["run", cls, "--backend", "tpu"], 2, /--backend must be auto, ort or hbdnn/],
+    [["run", cls, "--backend", "tpu"], 2, /--backend must be auto, ort, hbdnn or acl/],
     [["compare", cls, "a.npy"], 2, /two \.npy files or two models/],
     [["compare", "a.npy", "b.npy", "--min-cosine", "2"], 2, /--min-cosine must be a number -1\.\.1/],
   ];

@@ -38,11 +38,12 @@ const INPUTS = `  --input NAME=FILE.npy   data of input NAME (repeatable; FILE a
   --shape NAME=DIMS       shape of a random input with dynamic dimensions, e.g. x=1,3,48,192
   --seed N                seed of the random inputs (default 1)`;
 
-const MODEL_OPTIONS = `  --backend B             auto (by file: .onnx ort, .hbm hbdnn), ort or hbdnn
-  --model NAME            the model inside a file that packs several (.hbm); default the first`;
+const MODEL_OPTIONS = `  --backend B             auto (by file: .onnx ort, .hbm hbdnn, .om acl), ort, hbdnn or acl
+  --model NAME            the model inside a file that packs several (.hbm); default the first
+  --device N              acl: the Ascend device id (default 0)`;
 
 const HELP: Record<string, string> = {
-  main: `edgerun ${VERSION}: inspect, run, time and compare compiled models (.hbm on hbDNN, .onnx on ONNX Runtime).
+  main: `edgerun ${VERSION}: inspect, run, time and compare compiled models (.hbm on hbDNN, .om on AscendCL, .onnx on ONNX Runtime).
 
 Usage: edgerun <command> [options]
 
@@ -102,15 +103,16 @@ Quantized outputs are dequantized first.
 
   --min-cosine C          fail (exit 1) when any cosine is below C (default ${DEFAULT_MIN_COSINE}); NaN always fails
 ${INPUTS}
-  --backend B             auto (by file), ort or hbdnn, for both models
+  --backend B             auto (by file), ort, hbdnn or acl, for both models
+  --device N              acl: the Ascend device id of both models (default 0)
 
 ${EXIT_CODES}`,
 };
 
 const SPECS: Record<string, OptionSpec> = {
-  info: { values: ["backend", "model"], flags: [] },
+  info: { values: ["backend", "model", "device"], flags: [] },
   run: {
-    values: ["backend", "model", "input", "shape", "seed", "out", "priority", "cores"],
+    values: ["backend", "model", "device", "input", "shape", "seed", "out", "priority", "cores"],
     flags: ["dequantize"],
     repeated: ["input", "shape"],
   },
@@ -118,6 +120,7 @@ const SPECS: Record<string, OptionSpec> = {
     values: [
       "backend",
       "model",
+      "device",
       "input",
       "shape",
       "seed",
@@ -131,7 +134,7 @@ const SPECS: Record<string, OptionSpec> = {
     flags: ["json"],
     repeated: ["input", "shape"],
   },
-  compare: { values: ["backend", "input", "shape", "seed", "min-cosine"], flags: [], repeated: ["input", "shape"] },
+  compare: { values: ["backend", "device", "input", "shape", "seed", "min-cosine"], flags: [], repeated: ["input", "shape"] },
 };
 
 const COMMANDS = { info: infoCommand, run: runCommand, perf: perfCommand, compare: compareCommand };
