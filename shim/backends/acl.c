@@ -176,7 +176,6 @@ static struct acl_state {
   char soc[128];
   int init_refs;      /* open packs; aclInit at 0 -> 1, aclFinalize at 1 -> 0 */
   int init_owned;     /* aclInit was ours (a REPEAT_INITIALIZE means someone else's: never finalize it) */
-  unsigned generation; /* bumped at every aclInit: contexts of an earlier one are gone */
   void *contexts[MAX_DEVICES];
   int exiting;        /* the atexit quiesce ran: no new runs, no vendor calls on free paths */
   int running;        /* runs inside request_run (for the exit quiesce) */
@@ -369,7 +368,6 @@ static int32_t acquire(int32_t device, void **context) {
     if (e == 0) g.init_owned = 1;
     else if (e != ACL_ERROR_REPEAT_INITIALIZE) rc = vendor_fail("aclInit", e, "initialising AscendCL");
     else if (acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg(); /* someone else initialised it: use theirs */
-    if (rc == ER_OK) g.generation++;
   }
   if (rc == ER_OK && !g.contexts[device]) {
     aclError e = acl.aclrtSetDevice(device);
@@ -729,6 +727,13 @@ static int32_t acl_model_open(void *pack, uint32_t index, void **out, uint32_t *
     k++;
   }
   for (uint32_t i = 0; rc == ER_OK && i < m->n_out; i++) rc = describe(m, 0, i, &m->out[i], &outs[i]);
+  /* -1 dims without batch or HW gears: dynamic dims (aclmdlSetInputDynamicDims) or ranges, not handled here. */
+  for (uint32_t i = 0; rc == ER_OK && !m->dynamic && i < m->n_in; i++)
+    if (in[i].flags & ER_TENSOR_DYNAMIC)
+      rc = er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL,
+                   "input '%s' has dynamic dimensions but the model has no batch or height/width gears (dynamic dims "
+                   "and shape ranges are not supported)",
+                   in[i].name);
   if (rc != ER_OK) {
     free_descs(in, m->n_in);
     free_descs(outs, m->n_out);
