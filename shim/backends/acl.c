@@ -5,8 +5,9 @@
  * CANN 9 pair libacl_rt.so + libacl_mdl.so, each symbol looked up in every library loaded. Types,
  * constants and prototypes are declared here from docs/acl-behaviour.md; no vendor header is needed.
  *
- * Process state is managed for the user: aclInit once, counted across open models (packs), and
- * aclFinalize when the last one closes or at exit; one context per device, made current on every
+ * Process state is managed for the user: aclInit at the first open, open models (packs) counted,
+ * devices released when the last one closes, aclFinalize at exit (or at that close with
+ * EDGERUN_ACL_FINALIZE=close); one context per device, made current on every
  * thread before any aclrt/aclmdl call (the JS thread and each shim worker). A run is: copy inputs
  * host -> device (ACL_HOST run mode only), set the dynamic gear, aclmdlExecute (or ExecuteAsync +
  * aclrtSynchronizeStreamWithTimeout when the run has a timeout), copy outputs back, all under the
@@ -174,8 +175,10 @@ static struct acl_state {
   char layout[32];    /* "libascendcl.so" or "libacl_rt.so+libacl_mdl.so" */
   char version[256];
   char soc[128];
-  int init_refs;      /* open packs; aclInit at 0 -> 1, aclFinalize at 1 -> 0 */
+  int init_refs;      /* open packs: the devices are released when it drops to 0 */
+  int initialized;    /* aclInit succeeded (ours or another user's) and no aclFinalize since */
   int init_owned;     /* aclInit was ours (a REPEAT_INITIALIZE means someone else's: never finalize it) */
+  int finalized;      /* we called aclFinalize once (a later aclInit may be refused) */
   void *contexts[MAX_DEVICES];
   int exiting;        /* the atexit quiesce ran: no new runs, no vendor calls on free paths */
   int running;        /* runs inside request_run (for the exit quiesce) */
@@ -345,8 +348,8 @@ static int32_t use_context(void *context) {
   return ER_OK;
 }
 
-/* Tears down what acquire_locked built once the last pack is gone (under g_lock). */
-static void finalize_locked(void) {
+/* Destroys the contexts and resets the devices (under g_lock): no open model uses them any more. */
+static void release_devices_locked(void) {
   for (int d = 0; d < MAX_DEVICES; d++) {
     if (!g.contexts[d]) continue;
     if (acl.aclrtDestroyContext && acl.aclrtDestroyContext(g.contexts[d]) != 0 && acl.aclGetRecentErrMsg)
@@ -354,8 +357,25 @@ static void finalize_locked(void) {
     if (acl.aclrtResetDevice(d) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
     g.contexts[d] = NULL;
   }
+}
+
+/* aclFinalize, once, if the aclInit was ours (under g_lock). */
+static void finalize_locked(void) {
+  release_devices_locked();
   if (g.init_owned && acl.aclFinalize() != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+  if (g.init_owned) g.finalized = 1;
   g.init_owned = 0;
+  g.initialized = 0;
+}
+
+/*
+ * Whether the last close finalizes. CANN documents aclInit as once per process, so by default
+ * AscendCL stays initialised until exit (a later open would otherwise find aclInit refused);
+ * EDGERUN_ACL_FINALIZE=close finalizes at every last close, for runtimes that allow aclInit again.
+ */
+static int finalize_on_close(void) {
+  const char *e = getenv("EDGERUN_ACL_FINALIZE");
+  return e && strcmp(e, "close") == 0;
 }
 
 /* One more user of the runtime on device: aclInit on the first, the device's context made once. */
@@ -363,16 +383,25 @@ static int32_t acquire(int32_t device, void **context) {
   pthread_mutex_lock(&g_lock);
   int32_t rc = ER_OK;
   if (g.exiting) rc = er_fail(ER_ERR_STATE, BACKEND, NULL, "the process is exiting");
-  if (rc == ER_OK && g.init_refs == 0) {
+  if (rc == ER_OK && !g.initialized) {
     aclError e = acl.aclInit(NULL);
-    if (e == 0) g.init_owned = 1;
-    else if (e != ACL_ERROR_REPEAT_INITIALIZE) rc = vendor_fail("aclInit", e, "initialising AscendCL");
-    else if (acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg(); /* someone else initialised it: use theirs */
+    if (e == 0) {
+      g.init_owned = 1;
+    } else if (e == ACL_ERROR_REPEAT_INITIALIZE && g.finalized) {
+      rc = vendor_fail("aclInit", e,
+                       "AscendCL was finalized when the last model closed and this runtime refuses aclInit again "
+                       "in the same process; unset EDGERUN_ACL_FINALIZE so that it stays initialised until exit");
+    } else if (e != ACL_ERROR_REPEAT_INITIALIZE) {
+      rc = vendor_fail("aclInit", e, "initialising AscendCL");
+    } else if (acl.aclGetRecentErrMsg) {
+      acl.aclGetRecentErrMsg(); /* initialised by someone else in this process: used, never finalized by us */
+    }
+    if (rc == ER_OK) g.initialized = 1;
   }
   if (rc == ER_OK && !g.contexts[device]) {
     aclError e = acl.aclrtSetDevice(device);
     if (e != 0) rc = vendor_fail("aclrtSetDevice", e, "device %d", device);
-    if (rc == ER_OK && (e = acl.aclrtCreateContext(&g.contexts[device], device)) != 0) {
+    else if ((e = acl.aclrtCreateContext(&g.contexts[device], device)) != 0) {
       g.contexts[device] = NULL;
       rc = vendor_fail("aclrtCreateContext", e, "device %d", device);
       if (acl.aclrtResetDevice(device) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
@@ -381,16 +410,20 @@ static int32_t acquire(int32_t device, void **context) {
   if (rc == ER_OK) {
     g.init_refs++;
     *context = g.contexts[device];
-  } else if (g.init_refs == 0 && !g.exiting) {
-    finalize_locked(); /* nobody else uses it: the next open starts from aclInit again */
+  } else if (g.init_refs == 0 && g.initialized && finalize_on_close()) {
+    finalize_locked();
   }
   pthread_mutex_unlock(&g_lock);
   return rc;
 }
 
+/* One user fewer: the last one releases the devices (and finalizes with EDGERUN_ACL_FINALIZE=close). */
 static void release(void) {
   pthread_mutex_lock(&g_lock);
-  if (g.init_refs > 0 && --g.init_refs == 0 && !g.exiting) finalize_locked();
+  if (g.init_refs > 0 && --g.init_refs == 0 && !g.exiting) {
+    if (finalize_on_close()) finalize_locked();
+    else release_devices_locked();
+  }
   pthread_mutex_unlock(&g_lock);
 }
 
@@ -415,7 +448,7 @@ static void quiesce_at_exit(void) {
   for (int waited = 0; waited < EXIT_WAIT_MS; waited++) {
     pthread_mutex_lock(&g_lock);
     int left = g.running;
-    if (!left && g.init_refs > 0) finalize_locked();
+    if (!left && g.initialized) finalize_locked();
     pthread_mutex_unlock(&g_lock);
     if (!left) return;
     nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
