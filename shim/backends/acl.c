@@ -237,9 +237,6 @@ static int32_t out_of_memory(void) { return er_fail(ER_ERR_OUT_OF_MEMORY, BACKEN
 static const char *const default_dirs[] = {
     "/usr/local/Ascend/cann/lib64",
     "/usr/local/Ascend/ascend-toolkit/latest/lib64",
-    "/usr/local/Ascend/ascend-toolkit/latest/runtime/lib64",
-    "/usr/local/Ascend/latest/lib64",
-    "/usr/local/Ascend/nnrt/latest/lib64",
     NULL,
 };
 
@@ -312,8 +309,8 @@ static int32_t load_locked(void) {
   }
   if (!g.libs[0])
     return er_fail(ER_ERR_LIBRARY_NOT_FOUND, BACKEND, "dlopen",
-                   "AscendCL runtime (libascendcl.so, or libacl_rt.so + libacl_mdl.so) not found; tried: %s. Set "
-                   LIB_DIR_ENV " to the directory holding it (e.g. /usr/local/Ascend/cann/lib64)",
+                   "AscendCL runtime (libascendcl.so, or libacl_rt.so + libacl_mdl.so) not found: set " LIB_DIR_ENV
+                   " to the directory holding it; tried: %s",
                    tried);
   int32_t rc = resolve_symbols();
   if (rc != ER_OK) {
