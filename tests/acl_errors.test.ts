@@ -237,3 +237,16 @@ test("acl: a process exits cleanly with models open and runs in flight (the exit
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /bye/);
 });
+
+test("acl: exiting with a timed-out execution on the device waits for that execution only (not the 2 s bound)", () => {
+  const t0 = performance.now();
+  const r = runScript(childPrelude() + `
+    const path = aclModelFile({ latencyUs: 200000, inputs: [{ name: "x", dtype: "FLOAT", shape: [1] }], outputs: [{ name: "y", dtype: "FLOAT", shape: [1] }] }, "exit-late");
+    const model = open(path);
+    try { model.run(new Float32Array([1]), { timeoutMs: 5 }); } catch (e) { console.log(e.code); }
+  `, { EDGERUN_ACL_LIB_DIR: aclSimDir("ascendcl") });
+  const ms = performance.now() - t0;
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /TIMEOUT/);
+  assert.ok(ms < 1800, `the child took ${ms.toFixed(0)} ms to exit`);
+});

@@ -183,6 +183,7 @@ static struct acl_state {
   void *contexts[MAX_DEVICES];
   int exiting;        /* the atexit quiesce ran: no new runs, no vendor calls on free paths */
   int running;        /* runs inside request_run (for the exit quiesce) */
+  int late;           /* executions that outlived their timeout, not yet waited for (atomic) */
 } g;
 
 /* ---- errors ----------------------------------------------------------------------------------------- */
@@ -437,16 +438,20 @@ static int runtime_gone(void) {
 #define EXIT_WAIT_MS 2000 /* a run on the device longer than this: exit goes on without aclFinalize */
 
 /*
- * At exit: refuse new runs, wait (boundedly) for those on shim threads, then finalize once, so
- * the runtime's own teardown never runs under an executing model.
+ * At exit: refuse new runs, wait (boundedly) for those on shim threads and for executions that
+ * outlived their timeout, then finalize once, so the runtime's own teardown never runs under an
+ * executing model.
  */
+static void settle_late_packs_locked(void);
+
 static void quiesce_at_exit(void) {
   pthread_mutex_lock(&g_lock);
   g.exiting = 1;
   pthread_mutex_unlock(&g_lock);
   for (int waited = 0; waited < EXIT_WAIT_MS; waited++) {
     pthread_mutex_lock(&g_lock);
-    int left = g.running;
+    settle_late_packs_locked();
+    int left = g.running + __atomic_load_n(&g.late, __ATOMIC_ACQUIRE);
     if (!left && g.initialized) finalize_locked();
     pthread_mutex_unlock(&g_lock);
     if (!left) return;
@@ -483,11 +488,25 @@ typedef struct acl_pack {
   /* The run lock: copy in + execute + copy out of one model id, one thread at a time. */
   pthread_mutex_t run_lock;
   struct acl_request *late; /* a request whose execution outlived its timeout (under run_lock) */
+  struct acl_pack *next;    /* every open pack (under g_lock), for the exit quiesce */
 } acl_pack;
+
+static acl_pack *g_packs;
+
+static void unlist_pack(acl_pack *p) {
+  pthread_mutex_lock(&g_lock);
+  for (acl_pack **at = &g_packs; *at; at = &(*at)->next)
+    if (*at == p) {
+      *at = p->next;
+      break;
+    }
+  pthread_mutex_unlock(&g_lock);
+}
 
 static void acl_pack_close(void *pack) {
   acl_pack *p = pack;
   if (!p) return;
+  unlist_pack(p);
   if (!runtime_gone() && p->context && use_context(p->context) == ER_OK) {
     if (p->desc && acl.aclmdlDestroyDesc(p->desc) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
     if (p->loaded && acl.aclmdlUnload(p->model_id) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
@@ -539,6 +558,10 @@ static int32_t acl_pack_open(const char *path, const char *options, void **out, 
     acl_pack_close(p);
     return rc;
   }
+  pthread_mutex_lock(&g_lock);
+  p->next = g_packs;
+  g_packs = p;
+  pthread_mutex_unlock(&g_lock);
   *out = p;
   *model_count = 1;
   return ER_OK;
@@ -887,7 +910,18 @@ static int32_t settle_late(acl_pack *p, int32_t timeout_ms) {
   if (e != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg(); /* that run's failure: it reported TIMEOUT already */
   p->late = NULL;
   __atomic_store_n(&late->late, 0, __ATOMIC_RELEASE);
+  __atomic_fetch_sub(&g.late, 1, __ATOMIC_RELEASE);
   return ER_OK;
+}
+
+/* At exit (under g_lock): executions that outlived their timeout and have ended since are
+   settled (a 1 ms look each), so that the exit waits only for those still running. */
+static void settle_late_packs_locked(void) {
+  for (acl_pack *p = g_packs; p; p = p->next) {
+    if (pthread_mutex_trylock(&p->run_lock) != 0) continue; /* a run holds it: counted as running */
+    if (p->late && use_context(p->context) == ER_OK) settle_late(p, 1);
+    pthread_mutex_unlock(&p->run_lock);
+  }
 }
 
 static void free_dev(acl_request *r, uint32_t k) {
@@ -1205,6 +1239,7 @@ static int32_t execute(acl_request *r, int32_t timeout_ms) {
   if (e == ACL_ERROR_RT_STREAM_SYNC_TIMEOUT) {
     /* Still executing: the buffers stay the device's until a later run or the free waits it out. */
     __atomic_store_n(&r->late, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&g.late, 1, __ATOMIC_RELEASE);
     p->late = r;
     return vendor_fail("aclrtSynchronizeStreamWithTimeout", e, "no result within %d ms", timeout_ms);
   }
