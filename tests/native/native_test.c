@@ -1492,6 +1492,18 @@ static int64_t acl_live_sum(void) {
   return v[1] + v[2] + v[4] + v[5] + v[6] + v[8] + v[10] + v[11];
 }
 
+/* Opens the file's model and a request of it (NULL and a failed check on any error). */
+static er_request *acl_request(const char *path, uint32_t backend, const char *options, er_model **m) {
+  er_pack *pack = NULL;
+  er_request *r = NULL;
+  *m = NULL;
+  EXPECT_RC(er_pack_open(path, backend, options, &pack), ER_OK);
+  if (pack) EXPECT_RC(er_pack_model(pack, 0, m), ER_OK);
+  er_pack_free(pack);
+  if (*m) EXPECT_RC(er_request_new(*m, &r), ER_OK);
+  return r;
+}
+
 static void test_acl(const char *acl_dir) {
   setenv("EDGERUN_ACL_LIB_DIR", acl_dir, 1);
   char version[128] = {0};
@@ -1519,13 +1531,8 @@ static void test_acl(const char *acl_dir) {
   free(f.p);
 
   /* Two outputs, sync and async. */
-  er_pack *pack = NULL;
   er_model *m = NULL;
-  er_request *r = NULL;
-  EXPECT_RC(er_pack_open(plain, ER_BACKEND_AUTO, "device=0", &pack), ER_OK);
-  if (pack) EXPECT_RC(er_pack_model(pack, 0, &m), ER_OK);
-  er_pack_free(pack);
-  if (m) EXPECT_RC(er_request_new(m, &r), ER_OK);
+  er_request *r = acl_request(plain, ER_BACKEND_AUTO, "device=0", &m);
   if (r) {
     float x[6] = {1, 2, 3, 4, 5, 6}, y[6] = {0};
     EXPECT_RC(er_request_write(r, 0, x, sizeof x, ER_COPY_DENSE), ER_OK);
@@ -1541,14 +1548,10 @@ static void test_acl(const char *acl_dir) {
   er_model_free(m);
 
   /* Gears: a batch that is one, one that is not. */
-  pack = NULL, m = NULL, r = NULL;
-  EXPECT_RC(er_pack_open(batch, ER_BACKEND_ACL, NULL, &pack), ER_OK);
-  if (pack) EXPECT_RC(er_pack_model(pack, 0, &m), ER_OK);
-  er_pack_free(pack);
+  r = acl_request(batch, ER_BACKEND_ACL, NULL, &m);
   uint32_t counts[2] = {0};
   if (m) EXPECT_RC(er_model_counts(m, counts), ER_OK);
   CHECK(counts[0] == 1, "acl: the gear input is hidden (%u inputs)", counts[0]);
-  if (m) EXPECT_RC(er_request_new(m, &r), ER_OK);
   if (r) {
     EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_ERR_INVALID_ARGUMENT); /* no shape yet */
     const int64_t three[2] = {3, 3}, four[2] = {4, 3};
@@ -1570,11 +1573,7 @@ static void test_acl(const char *acl_dir) {
   er_model_free(m);
 
   /* A timed-out execution freed while it still runs: a worker thread waits for it. */
-  pack = NULL, m = NULL, r = NULL;
-  EXPECT_RC(er_pack_open(slow, ER_BACKEND_ACL, NULL, &pack), ER_OK);
-  if (pack) EXPECT_RC(er_pack_model(pack, 0, &m), ER_OK);
-  er_pack_free(pack);
-  if (m) EXPECT_RC(er_request_new(m, &r), ER_OK);
+  r = acl_request(slow, ER_BACKEND_ACL, NULL, &m);
   if (r) {
     EXPECT_RC(er_request_run(r, 0, 0, 0, 5), ER_ERR_TIMEOUT);
     CHECK(er_last_vendor_code() == 507046, "acl: the timeout carries 507046 (%d)", er_last_vendor_code());
