@@ -1,6 +1,6 @@
 /** The acl backend's async runs, timeouts, cancels and closes against the AscendCL simulator. */
 import assert from "node:assert/strict";
-import { EdgerunError, open } from "../mod.ts";
+import { EdgerunError, open, Pool } from "../mod.ts";
 import { test } from "./compat.ts";
 import { type AclLive, aclModelFile, useAclSim } from "./acl_helpers.ts";
 import { liveCounts, settledTo } from "./live_counts.ts";
@@ -225,4 +225,17 @@ test("acl: aclInit once per process: open, close all, open again does not call a
   assert.deepEqual([...second.run(x4()).get("y").data as Float32Array], y4());
   assert.equal(sim.counter("init_calls"), inits);
   assert.equal(sim.live().init, 1);
+});
+
+test("acl: a Pool's worker threads run the shared model synchronously, each thread with the context made current", async () => {
+  using model = open(aclModelFile({
+    inputs: [{ name: "x", dtype: "FLOAT", shape: [6] }],
+    outputs: [{ name: "y", dtype: "FLOAT", shape: [6], a: 2 }],
+  }, "pool"));
+  await using pool = await Pool.create(model, new URL("./workers/double.ts", import.meta.url), { workers: 2 });
+  const results = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => pool.run<{ sum: number }>({ values: [i, 1, 1, 1, 1, 1] })),
+  );
+  results.forEach((r, i) => assert.equal(r.sum, 2 * (i + 5)));
+  assert.equal(sim.counter("concurrent_exec"), 0);
 });
