@@ -1,7 +1,9 @@
 //! Builds libedgerun (shim/) and, for tests only, the hbDNN simulator (tests/sim/).
 //!   zig build                                 -> zig-out/lib/libedgerun.so
 //!   zig build -Dtarget=aarch64-linux-gnu      -> the same for the board (glibc 2.28 floor)
-//!   zig build sim                             -> zig-out/sim/{libhbucp.so,libdnn.so}
+//!   zig build sim                             -> zig-out/sim/{libhbucp.so,libdnn.so}, and the ACL
+//!                                                simulator: zig-out/sim/acl/libascendcl.so (classic
+//!                                                layout), zig-out/sim/acl9/{libacl_rt.so,libacl_mdl.so} (CANN 9)
 const std = @import("std");
 const builtin = @import("builtin");
 
@@ -91,7 +93,74 @@ pub fn build(b: *std.Build) void {
         sim_test_step.dependOn(&selftest_run.step);
     }
 
+    aclSimulator(b, target, optimize, sim_step, sim_test_step);
+    // zig build sim-acl-cc: the ACL simulator as the sanitized native tests build it (system cc).
+    const acl_cc = b.step("sim-acl-cc", "Build the ACL simulator with the system compiler + ASan/UBSan (-Dcc=...)");
+    const acl_cc_dir = ccAclSimulator(b, b.option([]const u8, "acl-cc", "System C compiler for sim-acl-cc (default gcc)") orelse "gcc", true);
+    acl_cc.dependOn(&b.addInstallDirectory(.{ .source_dir = acl_cc_dir, .install_dir = .{ .custom = "sim/acl-cc" }, .install_subdir = "" }).step);
+
     nativeTests(b);
+}
+
+// ---- the ACL (Ascend) simulator: tests/sim/acl/ ---------------------------------------------
+
+const acl_rt_src = "tests/sim/acl/sim_acl_rt.c";
+const acl_mdl_src = "tests/sim/acl/sim_acl_mdl.c";
+
+/// Both layouts of the ACL simulator, and its selftest (run by `zig build sim-test`).
+fn aclSimulator(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.builtin.OptimizeMode,
+    sim_step: *std.Build.Step, sim_test_step: *std.Build.Step) void {
+    // Classic CANN (5.x-8.x): one libascendcl.so with aclrt* and aclmdl*.
+    const classic = simLibrary(b, target, optimize, "ascendcl", &.{ acl_rt_src, acl_mdl_src });
+    classic.root_module.addIncludePath(b.path("tests/sim/acl"));
+    // CANN 9: libacl_rt.so + libacl_mdl.so; the model half finds the runtime half next to it.
+    const rt = simLibrary(b, target, optimize, "acl_rt", &.{acl_rt_src});
+    rt.root_module.addIncludePath(b.path("tests/sim/acl"));
+    const mdl = simLibrary(b, target, optimize, "acl_mdl", &.{acl_mdl_src});
+    mdl.root_module.addIncludePath(b.path("tests/sim/acl"));
+    mdl.linkLibrary(rt);
+    mdl.root_module.addRPathSpecial("$ORIGIN");
+    const installs = [_]struct { *std.Build.Step.Compile, []const u8 }{ .{ classic, "sim/acl" }, .{ rt, "sim/acl9" }, .{ mdl, "sim/acl9" } };
+    for (installs) |entry| {
+        const install = b.addInstallArtifact(entry[0], .{ .dest_dir = .{ .override = .{ .custom = entry[1] } } });
+        sim_step.dependOn(&install.step);
+    }
+
+    // The selftest links the classic library; `sim_acl_selftest DIR` also dlopens the CANN 9 pair.
+    const mod = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true });
+    mod.addIncludePath(b.path("tests/sim/acl"));
+    mod.addCSourceFiles(.{ .files = &.{"tests/sim/acl/sim_acl_selftest.c"}, .flags = &c_flags });
+    mod.linkLibrary(classic);
+    mod.linkSystemLibrary("pthread", .{});
+    mod.linkSystemLibrary("dl", .{});
+    mod.addRPathSpecial("$ORIGIN");
+    const exe = b.addExecutable(.{ .name = "sim_acl_selftest", .root_module = mod });
+    const exe_install = b.addInstallArtifact(exe, .{ .dest_dir = .{ .override = .{ .custom = "sim/acl" } } });
+    sim_test_step.dependOn(&exe_install.step);
+    if (target.result.cpu.arch == builtin.cpu.arch and target.result.os.tag == builtin.os.tag) {
+        const run = b.addRunArtifact(exe);
+        run.step.dependOn(sim_step);
+        run.addArg(b.getInstallPath(.{ .custom = "sim/acl9" }, ""));
+        sim_test_step.dependOn(&run.step);
+    }
+}
+
+/// The ACL simulator built by the system compiler (for the sanitized native tests): a directory
+/// holding libascendcl.so, libacl_rt.so and libacl_mdl.so (the CANN 9 pair links libacl_rt.so
+/// with RUNPATH $ORIGIN, so one directory serves both layouts; a loader test that must see only
+/// one layout copies the files it wants).
+pub fn ccAclSimulator(b: *std.Build, cc: []const u8, sanitize: bool) std.Build.LazyPath {
+    const flags = [_][]const u8{ "-shared", "-fPIC", "-Itests/sim/acl", "-fvisibility=hidden" };
+    const classic = ccOutput(b, cc, sanitize, &(flags ++ [_][]const u8{"-Wl,-soname,libascendcl.so"}),
+        &.{ acl_rt_src, acl_mdl_src }, &.{}, "libascendcl.so");
+    const rt = ccOutput(b, cc, sanitize, &(flags ++ [_][]const u8{"-Wl,-soname,libacl_rt.so"}), &.{acl_rt_src}, &.{}, "libacl_rt.so");
+    const mdl = ccOutput(b, cc, sanitize, &(flags ++ [_][]const u8{ "-Wl,-soname,libacl_mdl.so", "-Wl,-rpath,$ORIGIN" }),
+        &.{acl_mdl_src}, &.{rt}, "libacl_mdl.so");
+    const dir = b.addWriteFiles();
+    _ = dir.addCopyFile(classic, "libascendcl.so");
+    _ = dir.addCopyFile(rt, "libacl_rt.so");
+    _ = dir.addCopyFile(mdl, "libacl_mdl.so");
+    return dir.getDirectory();
 }
 
 // ---- zig build test / test-valgrind: tests/native/native_test.c on the er_* ABI ----------------
@@ -120,7 +189,7 @@ fn ccOutput(b: *std.Build, cc: []const u8, sanitize: bool, args: []const []const
     const out = cmd.addOutputFileArg(out_name);
     cmd.addArgs(&.{ "-ldl", "-lpthread", "-lm" });
     // Headers are inputs too: a change must rebuild.
-    for ([_][]const u8{ "shim/include/edgerun.h", "shim/internal.h", "tests/sim/sim.h" }) |h|
+    for ([_][]const u8{ "shim/include/edgerun.h", "shim/internal.h", "tests/sim/sim.h", "tests/sim/acl/sim_acl.h" }) |h|
         cmd.addFileInput(b.path(h));
     return out;
 }
