@@ -1552,6 +1552,12 @@ static void test_acl(const char *acl_dir) {
   uint32_t counts[2] = {0};
   if (m) EXPECT_RC(er_model_counts(m, counts), ER_OK);
   CHECK(counts[0] == 1, "acl: the gear input is hidden (%u inputs)", counts[0]);
+  uint8_t info[ER_TENSOR_INFO_SIZE] = {0};
+  if (m) EXPECT_RC(er_model_tensor(m, ER_INPUT, 0, info, sizeof info), ER_OK);
+  CHECK(rd_i32(info + 4) == ER_DTYPE_FLOAT32 && rd_i32(info + 200) == 0 && rd_i64(info + 16) == -1 &&
+            (rd_u32(info + 12) & ER_TENSOR_DYNAMIC),
+        "acl: input x is float32 (aclDataType %d kept), dim 0 dynamic (%lld)", rd_i32(info + 200),
+        (long long)rd_i64(info + 16));
   if (r) {
     EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_ERR_INVALID_ARGUMENT); /* no shape yet */
     const int64_t three[2] = {3, 3}, four[2] = {4, 3};
