@@ -250,3 +250,10 @@ test("acl: exiting with a timed-out execution on the device waits for that execu
   assert.match(r.stdout, /TIMEOUT/);
   assert.ok(ms < 1800, `the child took ${ms.toFixed(0)} ms to exit`);
 });
+
+test("acl: an execution failing on the stream of a timed run is typed with its code; the next timed run succeeds", () => {
+  using model = open(affine("stream-fault"));
+  sim.injectFault("task", 1, 507011);
+  throwsEdgerun(() => model.run(new Float32Array([1, 2]), { timeoutMs: 1000 }), "BACKEND", { vendorCode: 507011 });
+  assert.deepEqual([...model.run(new Float32Array([1, 2]), { timeoutMs: 1000 }).get("y").data as Float32Array], [2, 4]);
+});
