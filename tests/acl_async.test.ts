@@ -239,3 +239,23 @@ test("acl: a Pool's worker threads run the shared model synchronously, each thre
   results.forEach((r, i) => assert.equal(r.sum, 2 * (i + 5)));
   assert.equal(sim.counter("concurrent_exec"), 0);
 });
+
+test("acl async: an aborted run waiting for the model's lock leaves its shim thread at once and never executes", async () => {
+  await sim.with({}, async () => {
+    await using model = open(affine("abort-lock"), { maxRequests: 2 });
+    const base = liveCounts().submitted;
+    sim.injectFault("stall", 1, 1);
+    const first = model.runAsync(x4());
+    assert.ok(await sim.waitFor(() => sim.counter("stalled_now") === 1));
+    const executions = sim.counter("executions");
+    const controller = new AbortController();
+    const waiting = model.runAsync(x4(), { signal: controller.signal });
+    assert.ok(await sim.waitFor(() => liveCounts().submitted === base + 2), "both runs are on shim threads");
+    controller.abort();
+    await assert.rejects(waiting, (e: unknown) => e instanceof EdgerunError && e.code === "CANCELLED");
+    assert.ok(await sim.waitFor(() => liveCounts().submitted === base + 1, 1000), "the waiting run left its thread");
+    sim.unstall();
+    await first;
+    assert.equal(sim.counter("executions"), executions + 1);
+  });
+});

@@ -1200,22 +1200,36 @@ static int32_t time_left(int32_t timeout_ms, uint64_t start_us) {
   return left < 1 ? 1 : (int32_t)left;
 }
 
-/* The model's run lock, waited for at most timeout_ms (<= 0: no limit). */
-static int32_t lock_model(acl_pack *p, int32_t timeout_ms) {
-  if (timeout_ms <= 0) {
+static int cancelled(const er_sched *sched) { return sched->cancel && atomic_load(sched->cancel); }
+
+#define LOCK_SLICE_MS 20 /* how often a submitted run waiting for the model looks at its cancel flag */
+
+/*
+ * The model's run lock, waited for at most the run's timeout (<= 0: no limit). A submitted run
+ * waits in slices so that a cancel (abort, close) ends the wait instead of a later execution.
+ */
+static int32_t lock_model(acl_pack *p, const er_sched *sched, uint64_t start_us) {
+  if (sched->timeout_ms <= 0 && !sched->cancel) {
     pthread_mutex_lock(&p->run_lock);
     return ER_OK;
   }
-  struct timespec at;
-  clock_gettime(CLOCK_REALTIME, &at);
-  at.tv_sec += timeout_ms / 1000;
-  at.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (at.tv_nsec >= 1000000000L) at.tv_sec++, at.tv_nsec -= 1000000000L;
-  int err = pthread_mutex_timedlock(&p->run_lock, &at);
-  if (err == ETIMEDOUT)
-    return er_fail(ER_ERR_TIMEOUT, BACKEND, NULL, "another run of this model kept it busy for %d ms", timeout_ms);
-  if (err != 0) return er_fail(ER_ERR_BACKEND, BACKEND, "pthread_mutex_timedlock", "%s", strerror(err));
-  return ER_OK;
+  for (;;) {
+    int32_t wait_ms = sched->timeout_ms > 0 ? time_left(sched->timeout_ms, start_us) : LOCK_SLICE_MS;
+    if (sched->cancel && wait_ms > LOCK_SLICE_MS) wait_ms = LOCK_SLICE_MS;
+    struct timespec at;
+    clock_gettime(CLOCK_REALTIME, &at);
+    at.tv_nsec += (long)wait_ms * 1000000L;
+    at.tv_sec += at.tv_nsec / 1000000000L;
+    at.tv_nsec %= 1000000000L;
+    int err = pthread_mutex_timedlock(&p->run_lock, &at);
+    if (err == 0) return ER_OK;
+    if (err != ETIMEDOUT) return er_fail(ER_ERR_BACKEND, BACKEND, "pthread_mutex_timedlock", "%s", strerror(err));
+    if (cancelled(sched))
+      return er_fail(ER_ERR_CANCELLED, BACKEND, NULL, "the run was cancelled while another run of the model executed");
+    if (sched->timeout_ms > 0 && er_now_us() - start_us >= (uint64_t)sched->timeout_ms * 1000)
+      return er_fail(ER_ERR_TIMEOUT, BACKEND, NULL, "another run of this model kept it busy for %d ms",
+                     sched->timeout_ms);
+  }
 }
 
 /* Executes under the run lock: aclmdlExecute, or with a timeout ExecuteAsync on the request's stream. */
@@ -1247,8 +1261,6 @@ static int32_t execute(acl_request *r, int32_t timeout_ms) {
   return ER_OK;
 }
 
-static int cancelled(const er_sched *sched) { return sched->cancel && atomic_load(sched->cancel); }
-
 static int32_t run_locked(acl_request *r, const er_sched *sched, int gear, uint64_t start_us) {
   acl_model *m = r->model;
   int32_t rc = settle_late(m->pack, time_left(sched->timeout_ms, start_us));
@@ -1266,11 +1278,11 @@ static int32_t acl_request_run(void *request, const er_sched *sched) {
   acl_request *r = request;
   acl_pack *p = r->model->pack;
   if (!enter_run()) return er_fail(ER_ERR_STATE, BACKEND, NULL, "the process is exiting");
-  uint64_t start_us = sched->timeout_ms > 0 ? er_now_us() : 0;
+  uint64_t start_us = sched->timeout_ms > 0 ? er_now_us() : 0; /* the clock is read only for timed runs */
   int gear = -1;
   int32_t rc = use_context(p->context); /* this thread may be a shim worker that never used the device */
   if (rc == ER_OK) rc = pick_gear(r, &gear);
-  if (rc == ER_OK) rc = lock_model(p, sched->timeout_ms);
+  if (rc == ER_OK) rc = lock_model(p, sched, start_us);
   if (rc == ER_OK) {
     rc = run_locked(r, sched, gear, start_us);
     pthread_mutex_unlock(&p->run_lock);
