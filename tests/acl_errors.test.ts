@@ -257,3 +257,21 @@ test("acl: an execution failing on the stream of a timed run is typed with its c
   throwsEdgerun(() => model.run(new Float32Array([1, 2]), { timeoutMs: 1000 }), "BACKEND", { vendorCode: 507011 });
   assert.deepEqual([...model.run(new Float32Array([1, 2]), { timeoutMs: 1000 }).get("y").data as Float32Array], [2, 4]);
 });
+
+test("acl: the runtime version comes from aclsysGetVersionStr; without one it reads 'unknown'; a NULL error message still gives a typed error", () => {
+  const script = `
+    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", shape: [1] }], outputs: [{ name: "y", dtype: "FLOAT", shape: [1] }] }, "version");
+    let version, failure;
+    try { open(path, { device: 3 }); } catch (e) { failure = { code: e.code, vendorCode: e.vendorCode, vendorMessage: e.vendorMessage }; }
+    { using m = open(path); version = m.info.runtime_version; }
+    console.log(JSON.stringify({ version, failure }));
+  `;
+  const named = child(script, { EDGERUN_ACL_LIB_DIR: aclSimDir("ascendcl"), ACLSIM_VERSION: "9.0.1" });
+  assert.equal(named.version, "9.0.1");
+  const none = child(script, { EDGERUN_ACL_LIB_DIR: aclSimDir("ascendcl"), ACLSIM_NULL: "version,errmsg" });
+  assert.equal(none.version, "unknown");
+  const failure = none.failure as { code: string; vendorCode: number; vendorMessage: string };
+  assert.equal(failure.code, "INVALID_ARGUMENT");
+  assert.ok(failure.vendorCode > 0);
+  assert.equal(failure.vendorMessage, "no message from the runtime");
+});
