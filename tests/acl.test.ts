@@ -152,6 +152,7 @@ test("acl: open() picks acl for .om; info names the runtime, library, device, ru
   assert.equal(model.info.gears, undefined);
   assert.deepEqual(model.inputs[0].shape, [1, 3, 4, 4]);
   assert.equal(model.inputs[0].byteSize, 4 * 48);
+  assert.ok((model.inputs[0].data as Float32Array).every((v) => v === 0), "a new request's input view reads zeros");
   assert.match(model.describe(), /backend: acl .*run_mode=/);
 });
 
@@ -290,6 +291,7 @@ test("acl: ACL_HOST run mode copies around each run; ACL_DEVICE hands the device
           outputs: [{ name: "y", dtype: "FLOAT", shape: [4], a: 10 }],
         }, `mode-${mode}`));
         assert.equal(model.info.run_mode, mode);
+        assert.ok((model.inputs[0].data as Float32Array).every((v) => v === 0), `${mode}: the view starts zeroed`);
         for (let i = 0; i < 3; i++) {
           assert.deepEqual([...model.run({ x: new Float32Array([1, 2, 3, i]) }).get("y").data as Float32Array], [10, 20, 30, 10 * i]);
         }

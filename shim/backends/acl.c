@@ -866,7 +866,6 @@ typedef struct acl_request {
   void **data_buffers;     /* aclDataBuffer of each device buffer, as dev */
   void *in_set, *out_set;  /* aclmdlDataset, built once */
   void *stream;            /* made at the first run with a timeout */
-  int shaped_gear;         /* index of the gear the inputs' shapes select; -1 none yet */
   int late;                /* its execution outlived a timeout: the device may use the buffers (atomic) */
 } acl_request;
 
@@ -985,6 +984,10 @@ static int32_t alloc_tensor(acl_request *r, uint32_t k, size_t size, const char 
       return out_of_memory();
     }
   }
+  /* The user's view starts zeroed, as on the other backends (device memory is not host-addressable
+     in ACL_HOST mode: there the host twin is the view). */
+  if (r->host && r->host[k]) memset(r->host[k], 0, bytes);
+  else if (!r->host) memset(r->dev[k], 0, bytes);
   r->data_buffers[k] = acl.aclCreateDataBuffer(r->dev[k], bytes);
   if (!r->data_buffers[k]) return vendor_fail("aclCreateDataBuffer", ACL_ERROR_BAD_ALLOC, "%s", what);
   return ER_OK;
@@ -1020,7 +1023,6 @@ static int32_t acl_request_new(void *model, er_tensor_buf *inputs, er_tensor_buf
   r->model = m;
   r->bufs[0] = inputs;
   r->bufs[1] = outputs;
-  r->shaped_gear = -1;
   uint32_t n = n_bufs(m);
   r->dev = calloc(n, sizeof *r->dev);
   r->data_buffers = calloc(n, sizeof *r->data_buffers);
