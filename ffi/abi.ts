@@ -18,7 +18,10 @@ type ArgType<T extends NeutralType> = T extends "u32" | "i32" ? number
   : T extends "buffer" ? BufferArg
   : never;
 type Args<T extends readonly NeutralType[]> = { -readonly [K in keyof T]: T[K] extends NeutralType ? ArgType<T[K]> : never };
-type ResultType<T extends NeutralType> = T extends "void" ? void : T extends "i64" ? bigint : number;
+type ResultType<T extends NeutralType> = T extends "void" ? void
+  : T extends "i64" ? bigint
+  : T extends "handle" ? Handle
+  : number;
 
 type Table = typeof symbols;
 type SyncName = { [K in keyof Table]: Table[K] extends { blocking: true } ? never : K }[keyof Table];

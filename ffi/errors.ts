@@ -3,22 +3,23 @@
  * @module
  */
 import type { Native } from "./abi.ts";
+import { ER } from "./wire.ts";
 
-/** Status codes of the shim (ER_ERR_* in edgerun.h), by name. */
+/** Status codes of the shim (ER_OK and ER_ERR_* in edgerun.h, from ./wire.ts), by name. */
 export const Status = {
-  OK: 0,
-  INVALID_ARGUMENT: -1,
-  LIBRARY_NOT_FOUND: -2,
-  UNSUPPORTED: -3,
-  FILE: -4,
-  INVALID_MODEL: -5,
-  BACKEND: -6,
-  OUT_OF_MEMORY: -7,
-  STATE: -8,
-  TIMEOUT: -9,
-  BUSY: -10,
-  CANCELLED: -11,
-  NOT_FOUND: -12,
+  OK: ER.OK,
+  INVALID_ARGUMENT: ER.ERR_INVALID_ARGUMENT,
+  LIBRARY_NOT_FOUND: ER.ERR_LIBRARY_NOT_FOUND,
+  UNSUPPORTED: ER.ERR_UNSUPPORTED,
+  FILE: ER.ERR_FILE,
+  INVALID_MODEL: ER.ERR_INVALID_MODEL,
+  BACKEND: ER.ERR_BACKEND,
+  OUT_OF_MEMORY: ER.ERR_OUT_OF_MEMORY,
+  STATE: ER.ERR_STATE,
+  TIMEOUT: ER.ERR_TIMEOUT,
+  BUSY: ER.ERR_BUSY,
+  CANCELLED: ER.ERR_CANCELLED,
+  NOT_FOUND: ER.ERR_NOT_FOUND,
 } as const;
 
 /**
@@ -222,9 +223,9 @@ function readString(fn: (buf: Uint8Array, cap: number) => number): string {
 export function nativeError(native: Native, status: number, context?: string): EdgerunError {
   const s = native.symbols;
   const message = readString((b, c) => s.er_last_error(b, c));
-  const backend = readString((b, c) => s.er_last_error_field(0, b, c));
-  const call = readString((b, c) => s.er_last_error_field(1, b, c));
-  const vendorMessage = readString((b, c) => s.er_last_error_field(2, b, c));
+  const backend = readString((b, c) => s.er_last_error_field(ER.FIELD_BACKEND, b, c));
+  const call = readString((b, c) => s.er_last_error_field(ER.FIELD_CALL, b, c));
+  const vendorMessage = readString((b, c) => s.er_last_error_field(ER.FIELD_VENDOR_MESSAGE, b, c));
   const code = codeByStatus.get(status) ?? "BACKEND";
   const prefix = context ? `${context}: ` : "";
   return new EdgerunError(code, prefix + (message || `native status ${status}`), {

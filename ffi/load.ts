@@ -12,12 +12,14 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { createRequire } from "node:module";
 import process from "node:process";
 import type { Adapter, Native } from "./abi.ts";
+import { type BackendInfo, type BackendName, type BackendTable, backendTable } from "./backends.ts";
 import { check, EdgerunError } from "./errors.ts";
 import { RELEASE } from "./release.ts";
+import { ER } from "./wire.ts";
 import type { SymbolTable } from "./symbols.ts";
 
 /** The ABI version this TypeScript code was written for (ER_ABI_VERSION). */
-export const ABI_VERSION = 2;
+export const ABI_VERSION: number = ER.ABI_VERSION;
 
 const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 const adapter: Adapter = isBun ? (await import("./bun.ts")).adapter : (await import("./deno.ts")).adapter;
@@ -340,12 +342,11 @@ export function openRawLibrary(
   return adapter.openRaw(path, table);
 }
 
-const BACKEND_IDS = { ort: 1, hbdnn: 2, acl: 3 } as const;
-
 /**
- * Adds places to look for a backend's vendor runtime (ort: library files; hbdnn, acl: directories),
- * tried after its environment variable ($EDGERUN_ORT_LIB, $EDGERUN_HBDNN_LIB_DIR, $EDGERUN_ACL_LIB_DIR) and before the
- * system search. Call it before the first model of that backend is opened.
+ * Adds places to look for a backend's vendor runtime (what each backend takes is its
+ * `searchPath` in {@link backends}: ort library files, hbdnn directories), tried after its
+ * environment variable ($EDGERUN_ORT_LIB, $EDGERUN_HBDNN_LIB_DIR) and before the system search.
+ * Call it before the first model of that backend is opened.
  *
  * @example
  * ```ts
@@ -353,13 +354,29 @@ const BACKEND_IDS = { ort: 1, hbdnn: 2, acl: 3 } as const;
  * setBackendSearchPath("hbdnn", ["/opt/hobot/lib"]);
  * ```
  */
-export function setBackendSearchPath(backend: "ort" | "hbdnn" | "acl", paths: readonly string[]): void {
-  if (!(backend in BACKEND_IDS)) throw new RangeError(`backend must be ort, hbdnn or acl, got '${backend}'`);
+export function setBackendSearchPath(backend: BackendName, paths: readonly string[]): void {
   if (!Array.isArray(paths) || paths.some((p) => typeof p !== "string" || p.includes(":"))) {
     throw new TypeError("paths must be an array of strings without ':'");
   }
   const native = loadNative();
-  check(native, native.symbols.er_backend_set_search_path(BACKEND_IDS[backend], new TextEncoder().encode(paths.join(":") + "\0")));
+  const table = backendTable(native);
+  const row = table.named(backend);
+  if (!row) throw new RangeError(`backend must be one of ${table.names}, got '${String(backend)}'`);
+  check(native, native.symbols.er_backend_set_search_path(row.id, new TextEncoder().encode(paths.join(":") + "\0")));
+}
+
+/**
+ * The backends of the loaded libedgerun (loading it if needed), from its one table
+ * (shim/backends.c): names, ids, file extensions, task limits, the run options each acts on.
+ *
+ * @example
+ * ```ts
+ * import { backends } from "@edgerun/edgerun";
+ * for (const b of backends()) console.log(b.name, b.extensions.join(" "), b.taskLimit);
+ * ```
+ */
+export function backends(): readonly BackendInfo[] {
+  return backendTable(loadNative()).list;
 }
 
 let loaded: Native | undefined;
@@ -403,8 +420,17 @@ export function loadNative(path?: string): Native {
         `${candidate} has ABI version ${version}, this edgerun needs ${ABI_VERSION}: rebuild it (make build)`,
       );
     }
-    const ort = ortCandidates();
-    if (ort.length) native.symbols.er_backend_set_search_path(1, new TextEncoder().encode(ort.join(":") + "\0"));
+    let table: BackendTable;
+    try {
+      table = backendTable(native); // read once, here: a malformed table fails the load
+    } catch (e) {
+      native.close();
+      throw e;
+    }
+    // onnxruntime-node's library, found from JavaScript (node_modules), for the ort row if any.
+    const ort = table.named("ort");
+    const ortPaths = ort ? ortCandidates() : [];
+    if (ort && ortPaths.length) native.symbols.er_backend_set_search_path(ort.id, new TextEncoder().encode(ortPaths.join(":") + "\0"));
     loaded = native;
     return native;
   }
@@ -483,7 +509,7 @@ export interface LibraryInfo {
    * @example
    * ```ts
    * import { loadLibrary } from "@edgerun/edgerun";
-   * console.log(loadLibrary().abiVersion); // 2
+   * console.log(loadLibrary().abiVersion); // 3
    * ```
    */
   readonly abiVersion: number;

@@ -9,7 +9,7 @@
 export const RELEASE: { readonly version: string; readonly sha256: Readonly<Record<string, string>> } = {
   version: "0.1.0",
   sha256: {
-    "linux-x64-gnu": "5657faac651fbe5b695bc539b2401b2dd3891989b654eebf063a939fbe175774",
-    "linux-arm64-gnu": "dfbc0ac1168757f7a7a1d28e0b78651d85e20db8d44a39e979ad5fc96f98e124",
+    "linux-x64-gnu": "a98e1856593893e6116aef301661bf79f15aa493b50dbbba37b87b3d702080bf",
+    "linux-arm64-gnu": "fcd0fc5202e3ddd503f4c9584794ea87162e01dcf3671bcc7831d4afa326b40e",
   },
 };

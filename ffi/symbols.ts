@@ -31,6 +31,16 @@ export const symbols = {
     result: "u32",
   },
   er_last_vendor_code: { args: [], result: "i32" },
+  er_backend_count: { args: [], result: "u32" },
+  er_backend_info: {
+    args: [
+      "u32", // uint32_t index
+      "buffer", // char *json
+      "u32", // uint32_t cap
+      "buffer", // uint32_t *len
+    ],
+    result: "i32",
+  },
   er_backend_set_search_path: {
     args: [
       "u32", // uint32_t backend
@@ -246,6 +256,12 @@ export const symbols = {
       "handle", // er_request *request
     ],
     result: "u32",
+  },
+  er_request_timing: {
+    args: [
+      "handle", // er_request *request
+    ],
+    result: "handle", // double *: two doubles, see edgerun.h
   },
   er_completion_queue_new: {
     args: [

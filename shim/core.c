@@ -1,6 +1,7 @@
 /* The er_* ABI: packs, models and requests dispatched to a backend. */
 #include <stdatomic.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ struct er_request {
   int32_t result;
   er_saved_error error;
   uint32_t last_run_us; /* native duration of the last run, sync or submitted */
+  double timing[2];     /* er_request_timing: that duration in ms, and when the run ended */
 };
 
 ER_API uint32_t er_abi_version(void) { return ER_ABI_VERSION; }
@@ -65,44 +67,100 @@ ER_API void er_debug_live_counts(int32_t *counts) {
 static int32_t timed_run(er_request *r, const er_sched *sched) {
   uint64_t start = er_now_us();
   int32_t rc = r->model->pack->ops->request_run(r->state, sched);
-  uint64_t spent = er_now_us() - start;
+  uint64_t end = er_now_us();
+  uint64_t spent = end - start;
   r->last_run_us = spent > UINT32_MAX ? UINT32_MAX : (uint32_t)spent;
+  r->timing[0] = (double)spent / 1e3;
+  r->timing[1] = (double)end / 1e3;
   return rc;
 }
 
-static const er_backend_ops *backend_ops(uint32_t backend) {
-  switch (backend) {
-    case ER_BACKEND_ORT: return &er_backend_ort;
-    case ER_BACKEND_HBDNN: return &er_backend_hbdnn;
-    case ER_BACKEND_ACL: return &er_backend_acl;
-    default: return NULL;
-  }
+const er_backend_desc *er_backend_find(uint32_t id) {
+  for (uint32_t i = 0; i < er_backend_rows; i++)
+    if (er_backends[i].id == id) return &er_backends[i];
+  return NULL;
 }
 
-static char search_paths[4][4096];
+/* Appends printf output to buf at *at, never past cap (the text is cut, still NUL-terminated). */
+__attribute__((format(printf, 4, 5))) static void append(char *buf, size_t cap, size_t *at, const char *fmt, ...) {
+  if (*at >= cap) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf + *at, cap - *at, fmt, ap);
+  va_end(ap);
+  if (n > 0) *at += (size_t)n;
+  if (*at >= cap) *at = cap - 1;
+}
+
+/* "1 (ort), 2 (hbdnn)": the ids of every row, for the error of an unknown id. */
+static int32_t unknown_backend(uint32_t id) {
+  char list[256] = "";
+  size_t at = 0;
+  for (uint32_t i = 0; i < er_backend_rows; i++)
+    append(list, sizeof list, &at, "%s%u (%s)", i ? ", " : "", er_backends[i].id, er_backends[i].ops->name);
+  return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown backend %u; the backends are %s", id, list);
+}
+
+/* One path per row, allocated by the first er_backend_set_search_path (sized by the table). */
+#define SEARCH_PATH_CAP 4096
+static char *_Atomic search_paths;
 
 ER_API int32_t er_backend_set_search_path(uint32_t backend, const char *paths) {
   er_clear_error();
-  if (!backend_ops(backend))
-    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown backend %u", backend);
-  if (paths && strlen(paths) >= sizeof search_paths[0])
-    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "search path longer than %zu bytes", sizeof search_paths[0] - 1);
-  snprintf(search_paths[backend], sizeof search_paths[backend], "%s", paths ? paths : "");
+  const er_backend_desc *d = er_backend_find(backend);
+  if (!d) return unknown_backend(backend);
+  if (paths && strlen(paths) >= SEARCH_PATH_CAP)
+    return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "search path longer than %d bytes", SEARCH_PATH_CAP - 1);
+  char *all = atomic_load(&search_paths);
+  if (!all) {
+    char *fresh = calloc(er_backend_rows, SEARCH_PATH_CAP);
+    if (!fresh) return er_fail(ER_ERR_OUT_OF_MEMORY, NULL, NULL, "out of memory");
+    /* Another thread may have won the race: keep its copy. Kept for the process's life. */
+    if (atomic_compare_exchange_strong(&search_paths, &all, fresh)) all = fresh;
+    else free(fresh);
+  }
+  snprintf(all + (size_t)(d - er_backends) * SEARCH_PATH_CAP, SEARCH_PATH_CAP, "%s", paths ? paths : "");
   return ER_OK;
 }
 
 const char *er_backend_search_path(uint32_t backend) {
-  return backend < 4 ? search_paths[backend] : "";
+  const er_backend_desc *d = er_backend_find(backend);
+  char *all = atomic_load(&search_paths);
+  return d && all ? all + (size_t)(d - er_backends) * SEARCH_PATH_CAP : "";
 }
 
 ER_API int32_t er_backend_load(uint32_t backend, char *version, uint32_t cap) {
   er_clear_error();
-  const er_backend_ops *ops = backend_ops(backend);
-  if (!ops) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown backend %u", backend);
+  const er_backend_desc *d = er_backend_find(backend);
+  if (!d) return unknown_backend(backend);
   const char *v = NULL;
-  int32_t rc = ops->load(&v);
+  int32_t rc = d->ops->load(&v);
   if (rc == ER_OK && version && cap) snprintf(version, cap, "%s", v ? v : "");
   return rc;
+}
+
+ER_API uint32_t er_backend_count(void) { return er_backend_rows; }
+
+static const char *const HONOURS_NAMES[] = {"priority", "customId", "cores", "timeoutMs"};
+
+ER_API int32_t er_backend_info(uint32_t index, char *json, uint32_t cap, uint32_t *len) {
+  if (index >= er_backend_rows)
+    return er_fail(ER_ERR_NOT_FOUND, NULL, NULL, "backend index %u out of range (%u backends)", index, er_backend_rows);
+  const er_backend_desc *d = &er_backends[index];
+  /* The table's strings are plain ASCII literals of this file's authors: nothing to escape. */
+  char body[1024];
+  size_t at = 0;
+  append(body, sizeof body, &at, "{\"id\":%u,\"name\":\"%s\",\"extensions\":[", d->id, d->ops->name);
+  for (uint32_t i = 0; d->extensions && d->extensions[i]; i++)
+    append(body, sizeof body, &at, "%s\"%s\"", i ? "," : "", d->extensions[i]);
+  append(body, sizeof body, &at, "],\"probe\":%s,\"taskLimit\":%u,\"defaultRequests\":%u,\"honours\":[",
+         d->probe ? "true" : "false", d->task_limit, d->default_requests);
+  for (uint32_t bit = 0, n = 0; bit < sizeof HONOURS_NAMES / sizeof *HONOURS_NAMES; bit++)
+    if (d->honours & (1u << bit)) append(body, sizeof body, &at, "%s\"%s\"", n++ ? "," : "", HONOURS_NAMES[bit]);
+  append(body, sizeof body, &at, "],\"searchPath\":\"%s\"}", d->search_path ? d->search_path : "");
+  if (len) *len = (uint32_t)at;
+  if (json && cap) snprintf(json, cap, "%s", body);
+  return ER_OK;
 }
 
 static int has_suffix(const char *s, const char *suffix) {
@@ -112,24 +170,32 @@ static int has_suffix(const char *s, const char *suffix) {
 
 /*
  * Picks a backend from the extension, else from the first bytes of the file (an ONNX protobuf
- * without its extension). Anything else is refused rather than guessed: a wrong guess fails
- * later with a misleading error (a PNG sent to hbdnn reports a missing libhbucp.so).
+ * without its extension), both from the table. Anything else is refused rather than guessed:
+ * a wrong guess fails later with a misleading error.
  */
-static int32_t detect_backend(const char *path, uint32_t *backend) {
-  if (has_suffix(path, ".onnx") || has_suffix(path, ".ort")) return *backend = ER_BACKEND_ORT, ER_OK;
-  if (has_suffix(path, ".hbm") || has_suffix(path, ".bin")) return *backend = ER_BACKEND_HBDNN, ER_OK;
-  if (has_suffix(path, ".om")) return *backend = ER_BACKEND_ACL, ER_OK;
+static int32_t detect_backend(const char *path, const er_backend_desc **out) {
+  for (uint32_t i = 0; i < er_backend_rows; i++)
+    for (const char *const *ext = er_backends[i].extensions; ext && *ext; ext++)
+      if (has_suffix(path, *ext)) return *out = &er_backends[i], ER_OK;
   FILE *f = fopen(path, "rb");
-  unsigned char head[8] = {0};
+  uint8_t head[ER_PROBE_BYTES] = {0};
   size_t n = f ? fread(head, 1, sizeof head, f) : 0;
   if (f) fclose(f);
-  /* An ONNX ModelProto starts with field 1 (ir_version, varint): tag byte 0x08. */
-  if (n >= 1 && head[0] == 0x08) return *backend = ER_BACKEND_ORT, ER_OK;
+  for (uint32_t i = 0; i < er_backend_rows; i++)
+    if (er_backends[i].probe && er_backends[i].probe(head, n)) return *out = &er_backends[i], ER_OK;
+  char extensions[512] = "", names[256] = "";
+  size_t at = 0, names_at = 0;
+  for (uint32_t i = 0; i < er_backend_rows; i++) {
+    const er_backend_desc *d = &er_backends[i];
+    for (const char *const *ext = d->extensions; ext && *ext; ext++)
+      append(extensions, sizeof extensions, &at, "%s%s", ext == d->extensions ? (i ? "; " : "") : ", ", *ext);
+    append(extensions, sizeof extensions, &at, " (%s)", d->ops->name);
+    append(names, sizeof names, &names_at, "%s\"%s\"", i ? ", " : "", d->ops->name);
+  }
   return er_fail(ER_ERR_UNSUPPORTED, NULL, NULL,
-                 "cannot tell which backend runs '%s': the known extensions are .onnx and .ort (ort), .hbm and "
-                 ".bin (hbdnn) and .om (acl); rename the file or pass the backend option (\"ort\", \"hbdnn\" or "
-                 "\"acl\")",
-                 path);
+                 "cannot tell which backend runs '%s': the known extensions are %s, and its first bytes match no "
+                 "known format; rename the file or pass the backend option (one of %s)",
+                 path, extensions, names);
 }
 
 static int32_t check_file(const char *path) {
@@ -156,9 +222,10 @@ ER_API int32_t er_pack_open(const char *path, uint32_t backend, const char *opti
   *out = NULL;
   int32_t rc = check_file(path);
   if (rc != ER_OK) return rc;
-  if (backend == ER_BACKEND_AUTO && (rc = detect_backend(path, &backend)) != ER_OK) return rc;
-  const er_backend_ops *ops = backend_ops(backend);
-  if (!ops) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "unknown backend %u", backend);
+  const er_backend_desc *d = backend == ER_BACKEND_AUTO ? NULL : er_backend_find(backend);
+  if (backend == ER_BACKEND_AUTO && (rc = detect_backend(path, &d)) != ER_OK) return rc;
+  if (!d) return unknown_backend(backend);
+  const er_backend_ops *ops = d->ops;
   const char *version = NULL;
   rc = ops->load(&version);
   if (rc != ER_OK) return rc;
@@ -280,21 +347,21 @@ ER_API int32_t er_model_tensor(er_model *model, uint32_t io, uint32_t index, uin
   if (!info || cap < ER_TENSOR_INFO_SIZE)
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "tensor info needs %u bytes", ER_TENSOR_INFO_SIZE);
   memset(info, 0, ER_TENSOR_INFO_SIZE);
-  put_u32(info + 0, ER_TENSOR_INFO_SIZE);
-  put_i32(info + 4, d->dtype);
-  put_u32(info + 8, d->rank);
-  put_u32(info + 12, d->flags);
+  put_u32(info + ER_TI_RECORD_SIZE, ER_TENSOR_INFO_SIZE);
+  put_i32(info + ER_TI_DTYPE, d->dtype);
+  put_u32(info + ER_TI_RANK, d->rank);
+  put_u32(info + ER_TI_FLAGS, d->flags);
   for (uint32_t i = 0; i < ER_MAX_DIMS; i++) {
-    put_i64(info + 16 + 8 * i, i < d->rank ? d->shape[i] : 0);
-    put_i64(info + 96 + 8 * i, i < d->rank ? d->strides[i] : 0);
+    put_i64(info + ER_TI_SHAPE + 8 * i, i < d->rank ? d->shape[i] : 0);
+    put_i64(info + ER_TI_STRIDES + 8 * i, i < d->rank ? d->strides[i] : 0);
   }
-  put_i64(info + 176, (int64_t)d->byte_size);
-  put_i32(info + 184, d->quant_type);
-  put_i32(info + 188, d->quant_axis);
-  put_u32(info + 192, d->scale_count);
-  put_u32(info + 196, d->zero_point_count);
-  put_i32(info + 200, d->vendor_type);
-  put_u32(info + 204, (uint32_t)strlen(d->name ? d->name : ""));
+  put_i64(info + ER_TI_BYTE_SIZE, (int64_t)d->byte_size);
+  put_i32(info + ER_TI_QUANT_TYPE, d->quant_type);
+  put_i32(info + ER_TI_QUANT_AXIS, d->quant_axis);
+  put_u32(info + ER_TI_SCALE_COUNT, d->scale_count);
+  put_u32(info + ER_TI_ZERO_POINT_COUNT, d->zero_point_count);
+  put_i32(info + ER_TI_VENDOR_TYPE, d->vendor_type);
+  put_u32(info + ER_TI_NAME_LENGTH, (uint32_t)strlen(d->name ? d->name : ""));
   return ER_OK;
 }
 
@@ -409,12 +476,12 @@ ER_API int32_t er_request_tensor(er_request *r, uint32_t io, uint32_t index, uin
   if (rc != ER_OK) return rc;
   if (!out) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "out must not be NULL");
   memset(out, 0, ER_REQ_TENSOR_WORDS * sizeof *out);
-  out[0] = (uint64_t)(uintptr_t)b->data;
-  out[1] = b->bytes;
-  out[2] = b->rank;
+  out[ER_RT_DATA] = (uint64_t)(uintptr_t)b->data;
+  out[ER_RT_BYTES] = b->bytes;
+  out[ER_RT_RANK] = b->rank;
   for (uint32_t i = 0; i < b->rank && i < ER_MAX_DIMS; i++) {
-    out[3 + i] = (uint64_t)b->shape[i];
-    out[13 + i] = (uint64_t)b->strides[i];
+    out[ER_RT_SHAPE + i] = (uint64_t)b->shape[i];
+    out[ER_RT_STRIDES + i] = (uint64_t)b->strides[i];
   }
   return ER_OK;
 }
@@ -559,3 +626,5 @@ ER_API int32_t er_request_busy(er_request *r) {
 }
 
 ER_API uint32_t er_request_last_run_us(er_request *r) { return r ? r->last_run_us : 0; }
+
+ER_API double *er_request_timing(er_request *r) { return r ? r->timing : NULL; }

@@ -130,9 +130,37 @@ typedef struct er_backend_ops {
   int (*request_usable)(void *request);
 } er_backend_ops;
 
-ER_INTERNAL extern const er_backend_ops er_backend_ort;
-ER_INTERNAL extern const er_backend_ops er_backend_hbdnn;
-ER_INTERNAL extern const er_backend_ops er_backend_acl;
+/* Run options a backend acts on (er_backend_desc.honours); it ignores the others. */
+#define ER_HONOURS_PRIORITY 1u  /* priority, and with it preemption */
+#define ER_HONOURS_CUSTOM_ID 2u /* tie-break among equal priorities */
+#define ER_HONOURS_CORES 4u     /* core mask */
+#define ER_HONOURS_TIMEOUT 8u   /* timeout_ms stops or abandons a run */
+
+/*
+ * One row of the backend table (shim/backends.c): what core.c and the TypeScript side need to
+ * know about a backend besides its ops. Its name is ops->name (one spelling). er_backend_info
+ * reports a row as JSON; nothing else in the shim or in TypeScript lists backends.
+ */
+typedef struct er_backend_desc {
+  uint32_t id;                    /* er_pack_open's backend number: stable, never reused, not 0 */
+  const char *const *extensions;  /* NULL-terminated, with the dot; matched at the end of the path */
+  /* Optional: 1 when a file's first bytes (n <= ER_PROBE_BYTES) are this backend's format. Used
+     only when no extension matched. */
+  int (*probe)(const uint8_t *head, size_t n);
+  uint32_t task_limit;            /* runs in flight per process (the vendor's task cap, or ours) */
+  uint32_t default_requests;      /* buffer sets per model for runAsync unless maxRequests says */
+  uint32_t honours;               /* ER_HONOURS_* */
+  const char *search_path;        /* what the entries of er_backend_set_search_path are, for docs */
+  const er_backend_ops *ops;
+} er_backend_desc;
+
+#define ER_PROBE_BYTES 16
+
+ER_INTERNAL extern const er_backend_desc er_backends[];
+ER_INTERNAL extern const uint32_t er_backend_rows;
+
+/* The row of a backend id, or NULL. */
+ER_INTERNAL const er_backend_desc *er_backend_find(uint32_t id);
 
 /* The extra search path set with er_backend_set_search_path (a static copy; "" if none). */
 ER_INTERNAL const char *er_backend_search_path(uint32_t backend);

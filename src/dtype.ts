@@ -2,21 +2,22 @@
  * Element types: names, native numbers, sizes and TypedArrays.
  * @module
  */
+import { ER } from "../ffi/wire.ts";
 
 /** Element types edgerun supports, by name, with the shim's numbers (ER_DTYPE_*). */
 export const DTYPES = {
-  float32: 1,
-  float64: 2,
-  float16: 3,
-  int8: 4,
-  uint8: 5,
-  int16: 6,
-  uint16: 7,
-  int32: 8,
-  uint32: 9,
-  int64: 10,
-  uint64: 11,
-  bool: 12,
+  float32: ER.DTYPE_FLOAT32,
+  float64: ER.DTYPE_FLOAT64,
+  float16: ER.DTYPE_FLOAT16,
+  int8: ER.DTYPE_INT8,
+  uint8: ER.DTYPE_UINT8,
+  int16: ER.DTYPE_INT16,
+  uint16: ER.DTYPE_UINT16,
+  int32: ER.DTYPE_INT32,
+  uint32: ER.DTYPE_UINT32,
+  int64: ER.DTYPE_INT64,
+  uint64: ER.DTYPE_UINT64,
+  bool: ER.DTYPE_BOOL,
 } as const satisfies Record<DType, number>;
 
 /**

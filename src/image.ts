@@ -18,6 +18,7 @@ import type { Feed, Model } from "./model.ts";
 import { describeValue } from "./request.ts";
 import { bytesOf } from "./dtype.ts";
 import type { TensorInfo } from "./tensor.ts";
+import { ER } from "../ffi/wire.ts";
 
 /**
  * Channel order of a packed 8-bit image.
@@ -493,17 +494,23 @@ export interface NormalizeOptions extends ImageOptions, GeometryOptions {
   layout?: ImageLayout;
 }
 
-const FORMAT = { rgb: 0, bgr: 1 } as const;
+const FORMAT = { rgb: ER.IMAGE_RGB, bgr: ER.IMAGE_BGR } as const;
 /** ER_PIX_* of shim/include/edgerun.h, and bytes a pixel (NV12: of the Y plane). */
-const PIXEL = { rgb: [0, 3], bgr: [1, 3], rgba: [2, 4], bgra: [3, 4], gray: [4, 1], nv12: [5, 1], yuyv: [6, 2] } as const;
-const LAYOUT = { auto: 0, nchw: 1, nhwc: 2 } as const;
-const RESIZE = { auto: 0, bilinear: 1, area: 2 } as const;
-const NV12_VIDEO_RANGE = 1;
-const SWAP_CHANNELS = 4;
-// er_request_write_image's flags and geometry words (shim/include/edgerun.h).
-const IMG_NV12_VIDEO = 8, IMG_SOURCE_VIDEO = 16, IMG_LETTERBOX = 32, IMG_ROTATE_180 = 64, IMG_RESIZE_SHIFT = 8;
-const GEO_WORDS = 18, GEO_CROP = 4, GEO_REGION = 8, GEO_PLACED = 12, GEO_BATCH = 16, GEO_PAD = 17;
-const NO_INPUT = 0xffffffff;
+const PIXEL = {
+  rgb: [ER.PIX_RGB, 3],
+  bgr: [ER.PIX_BGR, 3],
+  rgba: [ER.PIX_RGBA, 4],
+  bgra: [ER.PIX_BGRA, 4],
+  gray: [ER.PIX_GRAY, 1],
+  nv12: [ER.PIX_NV12, 1],
+  yuyv: [ER.PIX_YUYV, 2],
+} as const;
+const LAYOUT = { auto: ER.LAYOUT_AUTO, nchw: ER.LAYOUT_NCHW, nhwc: ER.LAYOUT_NHWC } as const;
+const RESIZE = { auto: ER.RESIZE_AUTO, bilinear: ER.RESIZE_BILINEAR, area: ER.RESIZE_AREA } as const;
+const { NV12_VIDEO_RANGE, NORM_SWAP_CHANNELS: SWAP_CHANNELS, NO_INPUT } = ER;
+// er_request_write_image's flags and geometry words.
+const { IMG_NV12_VIDEO, IMG_SOURCE_VIDEO, IMG_LETTERBOX, IMG_ROTATE_180, IMG_RESIZE_SHIFT } = ER;
+const { GEO_WORDS, GEO_CROP, GEO_REGION, GEO_PLACED, GEO_BATCH, GEO_PAD } = ER;
 const IMAGE_KEYS = ["format", "width", "height", "stride"];
 const GEOMETRY_KEYS = ["crop", "into", "letterbox", "rotate", "resize", "batch", "sourceRange"];
 const NV12_KEYS = new Set([...IMAGE_KEYS, ...GEOMETRY_KEYS, "range"]);

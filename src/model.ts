@@ -5,28 +5,17 @@
 import type { Handle, Native } from "../ffi/abi.ts";
 import { check, EdgerunError, nativeError } from "../ffi/errors.ts";
 import { loadNative, withPermissionHint } from "../ffi/load.ts";
+import { ER } from "../ffi/wire.ts";
+import { type Backend, type BackendInfo, type BackendName, backendTable, type RunOptionName } from "../ffi/backends.ts";
 import { dtypeFromNumber, type TypedArray } from "./dtype.ts";
 import { formatDescription } from "./describe.ts";
 import { type CheckedFeed, checkDense, checkFeed, isTensorFeed, Request, type Schedule, type TensorFeed } from "./request.ts";
-import { abandonRunning, BACKEND_LIMITS, rejectQueued, type RunHost, runAsync } from "./scheduler.ts";
+import { abandonRunning, rejectQueued, type RunHost, runAsync } from "./scheduler.ts";
 import { type RunStats, StatsRecorder } from "./stats.ts";
 import type { Outputs } from "./outputs.ts";
 import { bindImage, type ImageFeed, isImageFeed } from "./image.ts";
 import { Tensor, type TensorInfo } from "./tensor.ts";
 
-/**
- * Backends: "auto" picks by file (.onnx: ort, .hbm: hbdnn, .om: acl).
- *
- * @example
- * ```ts
- * import { type Backend, open } from "@edgerun/edgerun";
- * const backend: Backend = "ort";
- * using model = open("model.onnx", { backend });
- * ```
- */
-export type Backend = "auto" | "ort" | "hbdnn" | "acl";
-
-const BACKEND_NUMBER: Record<Backend, number> = { auto: 0, ort: 1, hbdnn: 2, acl: 3 };
 const GRAPH_LEVEL = { disabled: 0, basic: 1, extended: 2, all: 99 } as const;
 
 /**
@@ -118,7 +107,8 @@ export interface OpenOptions {
    */
   device?: number;
   /**
-   * Requests (buffer sets) runAsync may use at once for this model (default: the backend's limit, ort 4, hbdnn 32, acl 4).
+   * Requests (buffer sets) runAsync may use at once for this model (default: the backend's
+   * `defaultRequests`, see {@link backends}: ort 4, hbdnn 32).
    *
    * @example
    * ```ts
@@ -336,27 +326,27 @@ function cString(s: string): Uint8Array {
 
 function readTensorInfo(native: Native, model: Handle, io: number, index: number): TensorInfo {
   const s = native.symbols;
-  const raw = new Uint8Array(208);
+  const raw = new Uint8Array(ER.TENSOR_INFO_SIZE);
   check(native, s.er_model_tensor(model, io, index, raw, raw.length));
   const v = new DataView(raw.buffer);
-  const dtypeNumber = v.getInt32(4, true);
+  const dtypeNumber = v.getInt32(ER.TI_DTYPE, true);
   const dtype = dtypeFromNumber(dtypeNumber);
   if (!dtype) throw new EdgerunError("UNSUPPORTED", `tensor ${index} has an unsupported element type ${dtypeNumber}`);
-  const rank = v.getUint32(8, true);
-  const flags = v.getUint32(12, true);
+  const rank = v.getUint32(ER.TI_RANK, true);
+  const flags = v.getUint32(ER.TI_FLAGS, true);
   const shape: number[] = [];
   const strides: number[] = [];
   for (let d = 0; d < rank; d++) {
-    shape.push(Number(v.getBigInt64(16 + 8 * d, true)));
-    strides.push(Number(v.getBigInt64(96 + 8 * d, true)));
+    shape.push(Number(v.getBigInt64(ER.TI_SHAPE + 8 * d, true)));
+    strides.push(Number(v.getBigInt64(ER.TI_STRIDES + 8 * d, true)));
   }
-  const nameBytes = new Uint8Array(v.getUint32(204, true) + 1);
+  const nameBytes = new Uint8Array(v.getUint32(ER.TI_NAME_LENGTH, true) + 1);
   check(native, s.er_model_tensor_name(model, io, index, nameBytes, nameBytes.length));
   const name = decoder.decode(nameBytes.subarray(0, nameBytes.length - 1));
   let quantization = null;
-  if (v.getInt32(184, true) !== 0) {
-    const scaleCount = v.getUint32(192, true);
-    const zpCount = v.getUint32(196, true);
+  if (v.getInt32(ER.TI_QUANT_TYPE, true) !== 0) {
+    const scaleCount = v.getUint32(ER.TI_SCALE_COUNT, true);
+    const zpCount = v.getUint32(ER.TI_ZERO_POINT_COUNT, true);
     const cap = Math.max(scaleCount, zpCount, 1);
     const scales = new Float32Array(cap);
     const zeroPoints = new Int32Array(cap);
@@ -364,7 +354,7 @@ function readTensorInfo(native: Native, model: Handle, io: number, index: number
     quantization = Object.freeze({
       scales: scales.slice(0, scaleCount),
       zeroPoints: zeroPoints.slice(0, zpCount),
-      axis: v.getInt32(188, true),
+      axis: v.getInt32(ER.TI_QUANT_AXIS, true),
     });
   }
   return Object.freeze({
@@ -372,11 +362,11 @@ function readTensorInfo(native: Native, model: Handle, io: number, index: number
     dtype,
     shape: Object.freeze(shape),
     strides: Object.freeze(strides),
-    byteSize: Number(v.getBigUint64(176, true)),
+    byteSize: Number(v.getBigUint64(ER.TI_BYTE_SIZE, true)),
     quantization,
-    dynamic: (flags & 1) !== 0,
-    unknownRank: (flags & 8) !== 0,
-    padded: (flags & 4) !== 0,
+    dynamic: (flags & ER.TENSOR_DYNAMIC) !== 0,
+    unknownRank: (flags & ER.TENSOR_UNKNOWN_RANK) !== 0,
+    padded: (flags & ER.TENSOR_PADDED) !== 0,
   });
 }
 
@@ -425,7 +415,6 @@ const OPEN_KEYS = new Set([
 ]);
 const RUN_KEYS = new Set(["priority", "customId", "cores", "timeoutMs"]);
 const ASYNC_KEYS = new Set([...RUN_KEYS, "signal"]);
-const DEFAULT_MAX_REQUESTS = { ort: 4, hbdnn: 32, acl: 4 } as const;
 
 function checkKeys(options: object, allowed: Set<string>, what: string): void {
   // for-in, not Object.keys: no array per run; inherited keys are skipped (not options).
@@ -435,27 +424,40 @@ function checkKeys(options: object, allowed: Set<string>, what: string): void {
   }
 }
 
-const warned = new Set<string>();
+/** Options already warned about, per backend row. */
+const warned = new WeakMap<BackendInfo, Set<RunOptionName>>();
 
 /**
- * Says once per process (console.warn) that a run option has no effect on this backend, so a
+ * Says once per process and backend (console.warn) that a run option has no effect there, so a
  * program written for the NPU learns why it changes nothing on the CPU (docs/run-options.md).
+ * Which options a backend acts on is its `honours` (the shim's table). priority and customId
+ * still order runAsync's queue, and runAsync keeps its own deadline, on every backend: only sync
+ * runs are warned about those. Allocates nothing unless there is something to say.
  */
-function warnIgnored(backend: string, schedule: Schedule, sync: boolean): void {
-  if (backend !== "ort") return;
-  const ignored = schedule.coreMask !== 0
+function warnIgnored(backend: BackendInfo, schedule: Schedule, sync: boolean): void {
+  const h = backend.honours;
+  const ignored: RunOptionName | undefined = schedule.coreMask !== 0 && !h.includes("cores")
     ? "cores"
-    : sync && schedule.priority !== 0
+    : !sync
+    ? undefined
+    : schedule.priority !== 0 && !h.includes("priority")
     ? "priority"
-    : sync && schedule.customId !== 0
+    : schedule.customId !== 0 && !h.includes("customId")
     ? "customId"
+    : schedule.timeoutMs !== 0 && !h.includes("timeoutMs")
+    ? "timeoutMs"
     : undefined;
-  if (ignored === undefined || warned.has(ignored)) return;
-  warned.add(ignored);
+  if (ignored === undefined) return;
+  let said = warned.get(backend);
+  if (!said) warned.set(backend, said = new Set());
+  if (said.has(ignored)) return;
+  said.add(ignored);
   const why = ignored === "cores"
-    ? "ONNX Runtime's threads are set at open with intraOpThreads / interOpThreads"
-    : "on ort it only orders runAsync's queue";
-  console.warn(`edgerun: the ort backend ignores the ${ignored} run option (${why}); see docs/run-options.md`);
+    ? "it does not choose cores per run"
+    : ignored === "timeoutMs"
+    ? "a sync run waits for it to finish; runAsync's timeout still applies"
+    : "it only orders runAsync's queue";
+  console.warn(`edgerun: the ${backend.name} backend ignores the ${ignored} run option (${why}); see docs/run-options.md`);
 }
 
 /** The schedule of a run without options (shared: runs never change a schedule). */
@@ -546,7 +548,7 @@ export class Model implements Disposable, AsyncDisposable {
    * if (model.backend === "hbdnn") console.log(model.info.soc);
    * ```
    */
-  readonly backend: "ort" | "hbdnn" | "acl";
+  readonly backend: BackendName;
   /**
    * Inputs, with zero-copy views of the default request's buffers.
    *
@@ -597,6 +599,8 @@ export class Model implements Disposable, AsyncDisposable {
   /** "input 'x'" per input, for error messages (made once, not per run). */
   #where: string[] = [];
   #host!: RunHost;
+  /** The backend's row of the shim's table (limits, honoured run options). */
+  #backend!: BackendInfo;
 
   /** Use {@link open} or {@link openAll}. */
   private constructor(native: Native, handle: Handle, path: string, name: string, maxRequests?: number) {
@@ -614,12 +618,15 @@ export class Model implements Disposable, AsyncDisposable {
       const buf = new Uint8Array(4096);
       check(native, native.symbols.er_model_info(handle, buf, buf.length, len));
       this.info = Object.freeze(JSON.parse(decoder.decode(buf.subarray(0, Math.min(len[0], buf.length - 1)))));
-      this.backend = this.info.backend === "hbdnn" || this.info.backend === "acl" ? this.info.backend : "ort";
+      const backend = backendTable(native).named(this.info.backend);
+      if (!backend) throw new EdgerunError("BACKEND", `model '${name}' reports an unknown backend '${this.info.backend}'`);
+      this.#backend = backend;
+      this.backend = backend.name;
       this.#inputInfos = inputs;
       this.#where = inputs.map((info) => `input '${info.name}'`);
       this.#request = new Request(native, handle, inputs, this.outputs);
       this.#finalized.current = this.#request;
-      this.#maxRequests = Math.min(maxRequests ?? DEFAULT_MAX_REQUESTS[this.backend], BACKEND_LIMITS[this.backend]);
+      this.#maxRequests = Math.min(maxRequests ?? backend.defaultRequests, backend.taskLimit);
       this.#host = this.#makeHost();
       const request = (): Request => this.#live();
       // A dynamic input's shape and strides are the declared ones until reshape() or a feed sets
@@ -685,7 +692,7 @@ export class Model implements Disposable, AsyncDisposable {
   #makeHost(): RunHost {
     return {
       name: this.name,
-      backend: this.backend,
+      backend: this.#backend,
       native: this.#native,
       acquire: (): Request | undefined => this.#acquire(),
       release: (request: Request): void => this.#release(request),
@@ -778,7 +785,7 @@ export class Model implements Disposable, AsyncDisposable {
     const started = clock();
     const request = this.#live();
     const schedule = toSchedule(options);
-    if (schedule !== DEFAULT_SCHEDULE) warnIgnored(this.backend, schedule, true);
+    if (schedule !== DEFAULT_SCHEDULE) warnIgnored(this.#backend, schedule, true);
     if (feeds !== undefined) {
       // One TypedArray for a one-input model of fixed shape: the common case, checked and
       // written without building a list.
@@ -790,7 +797,7 @@ export class Model implements Disposable, AsyncDisposable {
       }
     }
     const outputs = request.run(schedule);
-    this.#stats.record(request.lastRunMs, clock() - started);
+    this.#stats.record(request.lastRunMs, request.lastRunEndMs - started);
     return outputs;
   }
 
@@ -812,7 +819,7 @@ export class Model implements Disposable, AsyncDisposable {
     try {
       this.#live();
       const schedule = toSchedule(options, ASYNC_KEYS);
-      warnIgnored(this.backend, schedule, false);
+      warnIgnored(this.#backend, schedule, false);
       const signal = Object.hasOwn(options, "signal") ? options.signal : undefined;
       if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
       const checked = feeds === undefined ? this.#currentInputs() : this.#checkFeeds(feeds);
@@ -1061,15 +1068,19 @@ function openPack(path: string, options: OpenOptions): { native: Native; pack: H
   if (typeof path !== "string" || path.length === 0) throw new TypeError("path must be a non-empty string");
   // The shim takes a C string: a NUL would cut the path short and open another file.
   if (path.includes("\0")) throw new TypeError("path must not contain a NUL character");
-  const backend = options.backend ?? "auto";
-  if (typeof backend !== "string" || !Object.hasOwn(BACKEND_NUMBER, backend)) {
-    throw new RangeError(`backend must be auto, ort, hbdnn or acl, got '${String(backend)}'`);
-  }
+  const backend: unknown = options.backend ?? "auto";
+  if (typeof backend !== "string") throw new RangeError(`backend must be a string, got ${String(backend)}`);
   const optionText = optionString(options);
   const native = loadNative(options.library);
+  // The valid names are the loaded library's: its table is the one list of backends.
+  const table = backendTable(native);
+  const row = table.named(backend);
+  if (backend !== "auto" && !row) {
+    throw new RangeError(`backend must be "auto" or one of ${table.names}, got '${backend}'`);
+  }
   const out = new BigUint64Array(1);
   const s = native.symbols;
-  const status = s.er_pack_open(cString(path), BACKEND_NUMBER[backend], cString(optionText), out);
+  const status = s.er_pack_open(cString(path), row?.id ?? ER.BACKEND_AUTO, cString(optionText), out);
   if (status !== 0) throw withPermissionHint(nativeError(native, status, `cannot open ${path}`));
   const pack = native.handle(out[0]);
   try {
@@ -1090,7 +1101,8 @@ function openPack(path: string, options: OpenOptions): { native: Native; pack: H
 }
 
 /**
- * Opens a model file (.onnx on the ort backend, .hbm on hbdnn, .om on acl).
+ * Opens a model file on the backend its extension or content names (see {@link backends}:
+ * .onnx on ort, .hbm on hbdnn), or on `options.backend`.
  *
  * @example
  * ```ts

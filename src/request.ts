@@ -24,13 +24,10 @@ import {
 import type { ImageBinding } from "./image.ts";
 import { Outputs } from "./outputs.ts";
 import { denseStrides, elementCount, Tensor, type TensorInfo, type TensorSource } from "./tensor.ts";
+import { ER } from "../ffi/wire.ts";
 
-const ER_INPUT = 0;
-const ER_OUTPUT = 1;
-const COPY_DENSE = 0;
-const COPY_FLOAT32 = 1;
-const TENSOR_WORDS = 23;
-const MAX_DIMS = 10;
+const { INPUT: ER_INPUT, OUTPUT: ER_OUTPUT, COPY_DENSE, COPY_FLOAT32, REQ_TENSOR_WORDS: TENSOR_WORDS, MAX_DIMS } = ER;
+const { RT_DATA, RT_BYTES, RT_RANK, RT_SHAPE, RT_STRIDES } = ER;
 
 /** Scheduling of one run (already validated). */
 export interface Schedule {
@@ -132,7 +129,7 @@ function isDetached(buffer: ArrayBufferLike): boolean {
  * on a view or `transfer` on a buffer, and a detach that did not happen would leave views over
  * freed memory. Deno and Bun both detach external buffers; a runtime that could not is an error.
  */
-function detach(slot: Slot): void {
+function detach(slot: { readonly buffer: ArrayBuffer }): void {
   if (isDetached(slot.buffer)) return;
   if (!transferIntrinsic) {
     throw new EdgerunError("UNSUPPORTED", "this runtime cannot detach ArrayBuffers (ArrayBuffer.prototype.transfer)");
@@ -163,6 +160,8 @@ export class Request {
   readonly #outputTensors: Tensor[];
   readonly #dynamicOutputs: number[];
   readonly #words = new BigUint64Array(TENSOR_WORDS);
+  /** The shim's er_request_timing record: read after each run instead of calling for it. */
+  readonly #timing: Float64Array;
   /** What run() returns: made once, again only when an output tensor is replaced. */
   #outputList: Outputs | undefined;
   #freed = false;
@@ -176,6 +175,7 @@ export class Request {
     check(native, native.symbols.er_request_new(model, out), "cannot create a request");
     this.#handle = native.handle(out[0]);
     collected.register(this, { native, handle: this.#handle }, this);
+    this.#timing = new Float64Array(native.view(native.address(native.symbols.er_request_timing(this.#handle)), 16));
     try {
       this.#inputs = inputs.map((info, i) => this.#slot(ER_INPUT, i, info));
       this.#outputs = outputs.map((info, i) => this.#slot(ER_OUTPUT, i, info));
@@ -213,15 +213,15 @@ export class Request {
     const s = this.#native.symbols;
     const w = this.#words;
     check(this.#native, s.er_request_tensor(this.#handle, io, index, w));
-    const rank = Number(w[2]);
+    const rank = Number(w[RT_RANK]);
     const shape: number[] = [];
     const strides: number[] = [];
     for (let d = 0; d < rank; d++) {
-      shape.push(Number(BigInt.asIntN(64, w[3 + d])));
-      strides.push(Number(BigInt.asIntN(64, w[13 + d])));
+      shape.push(Number(BigInt.asIntN(64, w[RT_SHAPE + d])));
+      strides.push(Number(BigInt.asIntN(64, w[RT_STRIDES + d])));
     }
-    const address = w[0];
-    const bytes = Number(w[1]);
+    const address = w[RT_DATA];
+    const bytes = Number(w[RT_BYTES]);
     const buffer = this.#native.view(address, bytes);
     owners.set(buffer, this);
     const dense = denseStrides(shape, dtypeSize(info.dtype));
@@ -354,7 +354,12 @@ export class Request {
 
   /** Milliseconds the native side spent in the last run. */
   get lastRunMs(): number {
-    return this.#native.symbols.er_request_last_run_us(this.#handle) / 1000;
+    return this.#timing[0];
+  }
+
+  /** When the last run ended, on the clock of er_clock_ms. */
+  get lastRunEndMs(): number {
+    return this.#timing[1];
   }
 
   /**
@@ -435,9 +440,9 @@ export class Request {
     const old = this.#outputs[i];
     const w = this.#words;
     check(this.#native, this.#native.symbols.er_request_tensor(this.#handle, ER_OUTPUT, i, w));
-    const rank = Number(w[2]);
-    const sameShape = w[0] === old.address && Number(w[1]) === old.bytes &&
-      old.shape.every((d, k) => d === Number(BigInt.asIntN(64, w[3 + k]))) && rank === old.shape.length;
+    const rank = Number(w[RT_RANK]);
+    const sameShape = w[RT_DATA] === old.address && Number(w[RT_BYTES]) === old.bytes &&
+      old.shape.every((d, k) => d === Number(BigInt.asIntN(64, w[RT_SHAPE + k]))) && rank === old.shape.length;
     if (sameShape && !old.emptied) return;
     // The run released the old memory (or will reuse it for another shape): empty its views.
     detach(old);
@@ -457,6 +462,7 @@ export class Request {
     this.#freed = true;
     collected.unregister(this);
     for (const slot of slots) detach(slot);
+    detach({ buffer: this.#timing.buffer as ArrayBuffer });
     this.#native.symbols.er_request_free(this.#handle);
   }
 

@@ -1,11 +1,13 @@
 /**
  * Asynchronous runs: a queue per backend in priority order, requests taken from each model's
- * pool, at most `limit` runs in flight per backend (hbdnn: 32 vendor tasks per process).
+ * pool, at most the backend's task limit in flight (its row of the shim's table: hbdnn 32 vendor
+ * tasks per process).
  * Runs start on the shim's threads and complete through the completion queue, so the event
  * loop never waits on a device.
  * @module
  */
 import type { Native } from "../ffi/abi.ts";
+import type { BackendInfo } from "../ffi/backends.ts";
 import { EdgerunError, nativeError, Status } from "../ffi/errors.ts";
 import { completionsOf } from "./completions.ts";
 import { Outputs } from "./outputs.ts";
@@ -14,7 +16,8 @@ import type { CheckedFeed, Request, Schedule } from "./request.ts";
 /** What the scheduler needs from a model. */
 export interface RunHost {
   readonly name: string;
-  readonly backend: "ort" | "hbdnn" | "acl";
+  /** Its backend's row: the lane it queues in and that lane's limit. */
+  readonly backend: BackendInfo;
   readonly native: Native;
   /** An idle request (the pool grows to its limit), or undefined when all are busy. */
   acquire(): Request | undefined;
@@ -23,9 +26,6 @@ export interface RunHost {
   /** Records the times of a finished run. */
   record(deviceMs: number, endToEndMs: number): void;
 }
-
-/** How many runs a backend may have in flight in this process. */
-export const BACKEND_LIMITS: Record<"ort" | "hbdnn" | "acl", number> = { ort: 64, hbdnn: 32, acl: 64 };
 
 interface Job {
   host: RunHost;
@@ -43,6 +43,8 @@ interface Job {
 }
 
 interface Lane {
+  /** Runs this backend may have in flight in this process. */
+  limit: number;
   queue: Job[];
   running: Set<Job>;
   inflight: number;
@@ -52,11 +54,17 @@ interface Lane {
   busyDelayMs: number;
 }
 
-const lanes: Record<"ort" | "hbdnn" | "acl", Lane> = {
-  ort: { queue: [], running: new Set(), inflight: 0, busyDelayMs: 0 },
-  hbdnn: { queue: [], running: new Set(), inflight: 0, busyDelayMs: 0 },
-  acl: { queue: [], running: new Set(), inflight: 0, busyDelayMs: 0 },
-};
+/** One lane per backend name, made by its first run. */
+const lanes = new Map<string, Lane>();
+
+function laneOf(backend: BackendInfo): Lane {
+  let lane = lanes.get(backend.name);
+  if (!lane) {
+    lane = { limit: backend.taskLimit, queue: [], running: new Set(), inflight: 0, busyDelayMs: 0 };
+    lanes.set(backend.name, lane);
+  }
+  return lane;
+}
 /**
  * Back-off of runs refused with BUSY: 2 ms, doubling to 50 ms, back to 2 ms once a run completes.
  * Slots held by work this lane does not count (a closed model's tasks, timed-out runs) can stay
@@ -93,9 +101,8 @@ function settle(job: Job, error: unknown, outputs?: Outputs): void {
 }
 
 /** Starts queued jobs while their backend has room and their model a free request. */
-function drain(backend: "ort" | "hbdnn" | "acl"): void {
-  const lane = lanes[backend];
-  for (let i = 0; i < lane.queue.length && lane.inflight < BACKEND_LIMITS[backend];) {
+function drain(lane: Lane): void {
+  for (let i = 0; i < lane.queue.length && lane.inflight < lane.limit;) {
     const job = lane.queue[i];
     let request: Request | undefined;
     try {
@@ -159,7 +166,7 @@ function complete(lane: Lane, job: Job, request: Request, lost?: Error): void {
     settle(job, lost);
     request.free();
     host.release(request);
-    return drain(host.backend);
+    return drain(lane);
   }
   const status = request.complete();
   // A request that can never run again (hbdnn: its task could not be released) is dropped, and
@@ -177,7 +184,7 @@ function complete(lane: Lane, job: Job, request: Request, lost?: Error): void {
       lane.busyDelayMs = Math.min(2 * delay, BUSY_RETRY_MAX_MS);
       lane.retry = setTimeout(() => {
         lane.retry = undefined;
-        drain(host.backend);
+        drain(lane);
       }, delay);
     }
     return;
@@ -197,7 +204,7 @@ function complete(lane: Lane, job: Job, request: Request, lost?: Error): void {
     }
   }
   host.release(request);
-  drain(host.backend);
+  drain(lane);
 }
 
 /** Options of runAsync beyond the schedule. */
@@ -208,7 +215,7 @@ export interface AsyncOptions {
 
 /** Queues a run; the promise settles with owned output tensors or a typed error. */
 export function runAsync(host: RunHost, feeds: (CheckedFeed | undefined)[], schedule: Schedule, options: AsyncOptions): Promise<Outputs> {
-  const lane = lanes[host.backend];
+  const lane = laneOf(host.backend);
   const calledAt = performance.now();
   return new Promise<Outputs>((resolve, reject) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -249,13 +256,13 @@ export function runAsync(host: RunHost, feeds: (CheckedFeed | undefined)[], sche
       );
     }
     enqueue(lane, job);
-    drain(host.backend);
+    drain(lane);
   });
 }
 
 /** Rejects every queued run of a model (on close). */
 export function rejectQueued(host: RunHost, error: EdgerunError): void {
-  const lane = lanes[host.backend];
+  const lane = laneOf(host.backend);
   for (const job of lane.queue.filter((j) => j.host === host)) {
     lane.queue.splice(lane.queue.indexOf(job), 1);
     settle(job, error);
@@ -267,7 +274,7 @@ export function rejectQueued(host: RunHost, error: EdgerunError): void {
  * is done with them (er_request_free on a running request), so drop them here and reject.
  */
 export function abandonRunning(host: RunHost, error: EdgerunError): Request[] {
-  const lane = lanes[host.backend];
+  const lane = laneOf(host.backend);
   const requests: Request[] = [];
   for (const job of [...lane.running].filter((j) => j.host === host)) {
     lane.running.delete(job);
@@ -276,11 +283,12 @@ export function abandonRunning(host: RunHost, error: EdgerunError): Request[] {
     requests.push(job.request!);
     settle(job, error);
   }
-  drain(host.backend);
+  drain(lane);
   return requests;
 }
 
 /** Runs of any model in flight or queued on a backend (for tests and diagnostics). */
-export function backendLoad(backend: "ort" | "hbdnn" | "acl"): { inflight: number; queued: number } {
-  return { inflight: lanes[backend].inflight, queued: lanes[backend].queue.length };
+export function backendLoad(backend: string): { inflight: number; queued: number } {
+  const lane = lanes.get(backend);
+  return { inflight: lane?.inflight ?? 0, queued: lane?.queue.length ?? 0 };
 }

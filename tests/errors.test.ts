@@ -155,7 +155,7 @@ test("errors: native errors carry backend, call and the vendor message", () => {
 test("errors: loading a second, different library is refused", () => {
   const info = loadLibrary();
   assert.equal(loadLibrary().path, info.path);
-  assert.equal(info.abiVersion, 2);
+  assert.equal(info.abiVersion, 3);
   throwsCode(() => loadLibrary("/elsewhere/libedgerun.so"), "LOAD_FAILED", /already loaded/);
 });
 

@@ -68,6 +68,43 @@ test("faults (2): a request whose task cannot be released is dropped and replace
   assert.ok(liveCounts().requests <= baseline.requests);
 });
 
+test("faults (3): aborted runs and a closed model cancel their tasks still queued on the device", async () => {
+  const baseline = liveCounts();
+  const before = sim.counters();
+  await sim.with({ cores: 1 }, async () => {
+    const model = open(simModelFile(SPEC));
+    const controller = new AbortController();
+    // The one core holds the first task; the other seven wait in the device's queue.
+    const settled = await withHold(sim, async () => {
+      const runs = Array.from({ length: 8 }, () => model.runAsync(x, { signal: controller.signal }));
+      assert.ok(await sim.waitFor(() => simHeld(sim) === 1 && sim.counter("tasks_submitted") - before.tasks_submitted === 8));
+      controller.abort();
+      const settled = await Promise.allSettled(runs);
+      // Only the queued ones can be cancelled: the held one runs to its end.
+      assert.ok(await sim.waitFor(() => sim.counter("tasks_cancelled") - before.tasks_cancelled === 7));
+      return settled;
+    });
+    for (const r of settled) {
+      assert.equal(r.status, "rejected");
+      assert.ok(r.reason instanceof EdgerunError && r.reason.code === "CANCELLED", String(r.status === "rejected" && r.reason));
+    }
+    assert.deepEqual(values((await model.runAsync(x))[0].data, Number), expected);
+    assert.equal(sim.counter("tasks_completed") - before.tasks_completed, 2, "the held task and the fresh run, nothing stale");
+    // close() with runs queued on the device cancels them too (closeAsync() lets them finish).
+    const mid = sim.counters();
+    const closed = await withHold(sim, async () => {
+      const runs = Promise.allSettled(Array.from({ length: 4 }, () => model.runAsync(x)));
+      assert.ok(await sim.waitFor(() => simHeld(sim) === 1 && sim.counter("tasks_submitted") - mid.tasks_submitted === 4));
+      model.close();
+      assert.ok(await sim.waitFor(() => sim.counter("tasks_cancelled") - mid.tasks_cancelled === 3));
+      return runs;
+    });
+    for (const r of closed) assert.ok(r.status === "rejected" && r.reason instanceof EdgerunError && r.reason.code === "CLOSED");
+    assert.ok(await sim.waitFor(() => sim.counter("tasks_completed") - mid.tasks_completed === 1));
+  });
+  await assertNothingLeft(sim, baseline, before);
+});
+
 test("faults (4): a failed ONNX Runtime load is retried: a library that appears later is loaded", () => {
   const dir = join(tempDir(), `late-mount-${Math.random().toString(36).slice(2)}`);
   const lib = join(dir, "libonnxruntime.so.1");

@@ -875,3 +875,19 @@ test("hbdnn: a run past timeoutMs fails with TIMEOUT (-200002); the model keeps 
   assert.equal(after.mem_live, memBefore, "every buffer was freed at close");
   assert.equal(after.free_in_use - before.free_in_use, 0);
 });
+
+test("hbdnn: stats() of sync runs: device time covers the device's latency, end-to-end covers the device time", async () => {
+  await sim.with({ latencyUs: 2000 }, () => {
+    using model = open(simModelFile({
+      name: "stats",
+      inputs: [{ name: "x", dtype: "F32", shape: [1, 4] }],
+      outputs: [{ name: "y", dtype: "F32", shape: [1, 4], a: 1, b: 0 }],
+    }));
+    for (let i = 0; i < 5; i++) model.run(new Float32Array(4));
+    const s = model.stats();
+    assert.equal(s.count, 5);
+    // Lower bounds only: the simulator spends at least its latency on every task.
+    assert.ok(s.device.min >= 2, JSON.stringify(s.device));
+    assert.ok(s.endToEnd.min >= s.device.min, JSON.stringify(s));
+  });
+});

@@ -1,13 +1,13 @@
 /**
  * Messages and noise under faults (issue 16 item 9): out of file descriptors, a model compiled
- * for more BPU cores than the SoC has, ONNX Runtime's own stderr log, and the back-off of runs
- * refused with BUSY.
+ * for more BPU cores than the SoC has, ONNX Runtime's own stderr log, an ONNX Runtime allocation
+ * failure, and the back-off of runs refused with BUSY.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { open } from "../mod.ts";
 import { test } from "./compat.ts";
-import { reshapeModel } from "./fixtures/onnx_models.ts";
+import { expandModel, reshapeModel } from "./fixtures/onnx_models.ts";
 import { root, runScript, tempFile, values } from "./helpers.ts";
 import { simDir, simModelFile, throwsEdgerun, useSim } from "./sim_helpers.ts";
 import type { SimModelSpec } from "./sim/simfile.ts";
@@ -83,4 +83,33 @@ test("messages: runs refused with BUSY are retried with a back-off, not every 2 
     assert.deepEqual(values((await run)[0].data, Number), [3, 5, 7, 9]);
     assert.ok(retries >= 1 && retries <= 12, `retries in 300 ms: ${retries}`);
   });
+});
+
+test("messages: an ONNX Runtime allocation failure is OUT_OF_MEMORY, as the hbdnn backend's is", () => {
+  using model = open(tempFile("expand.onnx", expandModel()));
+  assert.deepEqual(values(model.run({ x: new Float32Array([3]), shape: new BigInt64Array([4n]) })[0].data, Number), [3, 3, 3, 3]);
+  // 2^42 floats (16 TiB): the arena refuses the output.
+  throwsEdgerun(() => model.run({ x: new Float32Array([3]), shape: new BigInt64Array([1n << 42n]) }), "OUT_OF_MEMORY", { message: /allocate/, backend: "ort" });
+  // The model goes on.
+  assert.deepEqual(values(model.run({ x: new Float32Array([2]), shape: new BigInt64Array([2n]) })[0].data, Number), [2, 2]);
+});
+
+test("messages: a shim thread that cannot be created (thread limit) is BACKEND naming the limit, not OUT_OF_MEMORY", () => {
+  // tests/sim/fail_threads.c makes pthread_create fail with EAGAIN for libedgerun's threads only.
+  const script = `
+    import { open } from ${mod};
+    const m = open(${JSON.stringify(simModelFile(SPEC))});
+    const [y] = m.run(new Float32Array([1, 2, 3, 4])); // sync runs need no shim thread
+    console.log("sync:", Array.from(y.data).join(","));
+    const e = await m.runAsync(new Float32Array(4)).then(() => undefined, (e) => e);
+    console.log("async:", e?.constructor.name, e?.code, e?.call, e?.message);
+    m.close();`;
+  const r = runScript(script, {
+    EDGERUN_HBDNN_LIB_DIR: simDir(),
+    LD_PRELOAD: join(simDir(), "libfailthreads.so"),
+    EDGERUN_FAIL_THREADS_OF: "libedgerun",
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^sync: 3,5,7,9$/m);
+  assert.match(r.stdout, /^async: EdgerunError BACKEND pthread_create .*thread limit is reached \(ulimit -u/m);
 });

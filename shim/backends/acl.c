@@ -242,9 +242,11 @@ static const char *const default_dirs[] = {
 };
 
 /* In order: $EDGERUN_ACL_LIB_DIR, setBackendSearchPath("acl", ...), the loader's search, CANN's dirs.
-   RTLD_GLOBAL: libacl_mdl.so binds to the libacl_rt.so loaded before it, whatever its own path. */
+   RTLD_LOCAL: the runtime's symbols stay out of the global scope, so another copy of it in the
+   process binds to its own (an exported helper of ours would otherwise win); libacl_mdl.so's
+   NEEDED libacl_rt.so still resolves, by soname, to the libacl_rt.so loaded before it. */
 static void *open_lib(const char *file, char *tried, size_t cap) {
-  return er_dlopen_dirs(LIB_DIR_ENV, ER_BACKEND_ACL, file, default_dirs, RTLD_NOW | RTLD_GLOBAL, tried, cap);
+  return er_dlopen_dirs(LIB_DIR_ENV, ER_BACKEND_ACL, file, default_dirs, RTLD_NOW | RTLD_LOCAL, tried, cap);
 }
 
 #define lib_path er_lib_path

@@ -193,6 +193,7 @@ static struct hb_api {
   int32_t (*hbUCPSubmitTask)(void *task, hbUCPSchedParam *param);
   int32_t (*hbUCPWaitTaskDone)(void *task, int32_t timeout_ms);
   int32_t (*hbUCPReleaseTask)(void *task);
+  int32_t (*hbUCPSetTaskDoneCb)(void *task, void (*done)(void *task, int32_t status, void *user), void *user); /* optional */
   int32_t (*hbUCPMallocCached)(hbUCPSysMem *mem, uint64_t size, int32_t device);
   int32_t (*hbUCPMemFlush)(const hbUCPSysMem *mem, int32_t flag);
   int32_t (*hbUCPFree)(hbUCPSysMem *mem);
@@ -231,6 +232,8 @@ static const hb_symbol hb_symbols[] = {
     SYM(LIB_UCP, LIB_NONE, 1, hbUCPSubmitTask),
     SYM(LIB_UCP, LIB_NONE, 1, hbUCPWaitTaskDone),
     SYM(LIB_UCP, LIB_NONE, 1, hbUCPReleaseTask),
+    /* Lets a cancel wake a waiting run; without it cancels wait for the task (the old behaviour). */
+    SYM(LIB_UCP, LIB_NONE, 0, hbUCPSetTaskDoneCb),
     SYM(LIB_UCP, LIB_NONE, 1, hbUCPMallocCached),
     SYM(LIB_UCP, LIB_NONE, 1, hbUCPMemFlush),
     SYM(LIB_UCP, LIB_NONE, 1, hbUCPFree),
@@ -1064,7 +1067,7 @@ typedef struct hb_request {
   void *unreleased;              /* that task: released again when the request is freed, never dropped */
   void *late;                    /* a task whose wait timed out: released once the device is done with it */
   struct hb_request *next_late;  /* the list of requests holding a late task (under late_lock) */
-  void *active;                  /* submitted runs: the task being waited for; a cancel takes it (atomic) */
+  uint64_t last_run_us;          /* how long its last task took (first reset probe of the next wait) */
   int away;                      /* tasks handed to a releaser thread that has not returned (atomic) */
 } hb_request;
 
@@ -1391,14 +1394,18 @@ static int32_t submit_task(const hb_model *m, void *task, hbUCPSchedParam *param
   return ER_OK;
 }
 
-static int32_t wait_task(const hb_model *m, void *task, int32_t timeout_ms) {
-  /* 0 waits forever (as does any value <= 0 in the real runtime); timeout_ms <= 0 means forever to us. */
-  int32_t wait = timeout_ms <= 0 ? 0 : timeout_ms;
-  int32_t rc = hb.hbUCPWaitTaskDone(task, wait);
+/* The error of a wait's vendor code (wait: the milliseconds waited, 0 forever). */
+static int32_t wait_result(const hb_model *m, int32_t rc, int32_t wait) {
   if (rc == HB_ERR_TASK_TIMEOUT) return vendor_fail("hbUCPWaitTaskDone", rc, "no result within %d ms", wait);
   if (rc != 0)
     return vendor_fail("hbUCPWaitTaskDone", rc, "running the task%s", rc == HB_ERR_TASK_RUN_FAILED ? l2m_hint(m) : "");
   return ER_OK;
+}
+
+static int32_t wait_task(const hb_model *m, void *task, int32_t timeout_ms) {
+  /* 0 waits forever (as does any value <= 0 in the real runtime); timeout_ms <= 0 means forever to us. */
+  int32_t wait = timeout_ms <= 0 ? 0 : timeout_ms;
+  return wait_result(m, hb.hbUCPWaitTaskDone(task, wait), wait);
 }
 
 /* Outputs with -1 dims learn their shape from the finished task (before it is released). */
@@ -1533,14 +1540,146 @@ static int32_t settle_away(hb_request *r, int32_t timeout_ms) {
 }
 
 /*
- * er_request_cancel of a submitted run (JS thread; core.c has set the run's cancel flag). The
- * task is not taken from the run: releasing it here could land before the run's own thread is
- * inside hbUCPWaitTaskDone, which would then wait on a released handle (the stress test saw the
- * simulator count one). A run not yet submitted sees the flag and releases (cancels) its task
- * itself; one already waiting ends when its task does, and the caller has settled it already.
+ * Submitted runs wait on their own condition variable, woken by the task's done-callback or by a
+ * cancel (hbUCPSetTaskDoneCb; without it they wait in hbUCPWaitTaskDone and a cancel waits for
+ * the task). Only the run's own thread ever waits on or gives away its task, so a cancel never
+ * releases a handle another thread is about to wait on. A woken, cancelled run hands its task to
+ * a releaser, which cancels it if the device has not started it: aborted runs stop occupying the
+ * device. The callback finds its wait by id under wait_lock, so a late callback (or one for a
+ * task already released) finds nothing and touches no freed memory.
  */
+typedef struct run_wait {
+  uint64_t id;
+  hb_request *r;
+  pthread_cond_t cond;
+  int done, cancelled;
+  int32_t status; /* the callback's */
+  struct run_wait *next;
+} run_wait;
+
+static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
+static run_wait *run_waits;
+static uint64_t next_wait_id = 1;
+
+/* In case a runtime drops a task without calling back (a device reset; what a board does is
+   unverified), the wait looks at the task itself this long after the last run's duration, then
+   ever less often. Each look at an unfinished task logs one ERROR line on a board: they stay rare. */
+#define PROBE_FIRST_US 200000
+#define PROBE_MAX_US 5000000
+
+static void task_done(void *task, int32_t status, void *user) {
+  (void)task;
+  uint64_t id = (uint64_t)(uintptr_t)user;
+  pthread_mutex_lock(&wait_lock);
+  for (run_wait *w = run_waits; w; w = w->next) {
+    if (w->id != id) continue;
+    w->done = 1;
+    w->status = status;
+    pthread_cond_signal(&w->cond);
+    break;
+  }
+  pthread_mutex_unlock(&wait_lock);
+}
+
+static void wait_unregister(run_wait *w) {
+  pthread_mutex_lock(&wait_lock);
+  for (run_wait **p = &run_waits; *p; p = &(*p)->next) {
+    if (*p == w) {
+      *p = w->next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&wait_lock);
+  pthread_cond_destroy(&w->cond);
+}
+
+/* Registers a wait for task before it is submitted; 0 when the runtime has no callbacks (or refused). */
+static int wait_register(run_wait *w, hb_request *r, void *task) {
+  if (!hb.hbUCPSetTaskDoneCb) return 0;
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  int failed = pthread_cond_init(&w->cond, &attr);
+  pthread_condattr_destroy(&attr);
+  if (failed) return 0;
+  w->r = r;
+  w->done = w->cancelled = 0;
+  pthread_mutex_lock(&wait_lock);
+  w->id = next_wait_id++;
+  w->next = run_waits;
+  run_waits = w;
+  pthread_mutex_unlock(&wait_lock);
+  if (hb.hbUCPSetTaskDoneCb(task, task_done, (void *)(uintptr_t)w->id) == 0) return 1;
+  er_clear_error();
+  wait_unregister(w);
+  return 0;
+}
+
+static struct timespec monotonic_at(uint64_t us) {
+  return (struct timespec){.tv_sec = (time_t)(us / 1000000), .tv_nsec = (long)(us % 1000000) * 1000};
+}
+
+typedef enum { WOKE_DONE, WOKE_CANCELLED, WOKE_TIMEOUT } woke_by;
+
+/*
+ * Sleeps until the task is done, the run is cancelled or timeout_ms (<= 0: no limit) passed.
+ * *vendor gets 1 when the task is done and its handle still valid (a wait returns at once), else
+ * the code that ended it (a reset's -200004 from the callback or from looking at the task).
+ */
+static woke_by wait_woken(run_wait *w, hb_request *r, void *task, const atomic_int *cancel, int32_t timeout_ms,
+                          int32_t *vendor) {
+  uint64_t start = er_now_us();
+  uint64_t deadline = timeout_ms > 0 ? start + (uint64_t)timeout_ms * 1000 : 0;
+  uint64_t probe_gap = PROBE_FIRST_US + r->last_run_us;
+  uint64_t probe_at = start + probe_gap;
+  woke_by why = WOKE_DONE;
+  *vendor = 1;
+  pthread_mutex_lock(&wait_lock);
+  for (;;) {
+    if (w->done) {
+      if (w->status == HB_ERR_TASK_HANDLE_INVALID) *vendor = w->status;
+      break;
+    }
+    /* The flag is set before er_request_cancel looks for waits: one that came first shows here. */
+    if (w->cancelled || atomic_load(cancel)) {
+      why = WOKE_CANCELLED;
+      break;
+    }
+    uint64_t now = er_now_us();
+    if (deadline && now >= deadline) {
+      why = WOKE_TIMEOUT;
+      break;
+    }
+    if (now >= probe_at) {
+      pthread_mutex_unlock(&wait_lock);
+      int32_t rc = hb.hbUCPWaitTaskDone(task, 1);
+      pthread_mutex_lock(&wait_lock);
+      if (rc != HB_ERR_TASK_TIMEOUT) {
+        *vendor = rc;
+        break;
+      }
+      probe_gap = probe_gap * 2 > PROBE_MAX_US ? PROBE_MAX_US : probe_gap * 2;
+      probe_at = er_now_us() + probe_gap;
+      continue;
+    }
+    uint64_t until = deadline && deadline < probe_at ? deadline : probe_at;
+    struct timespec ts = monotonic_at(until);
+    pthread_cond_timedwait(&w->cond, &wait_lock, &ts);
+  }
+  pthread_mutex_unlock(&wait_lock);
+  wait_unregister(w);
+  return why;
+}
+
+/* er_request_cancel of a submitted run (JS thread; core.c has set the run's cancel flag): wakes it. */
 static int32_t hb_request_cancel(void *request) {
-  (void)request;
+  pthread_mutex_lock(&wait_lock);
+  for (run_wait *w = run_waits; w; w = w->next) {
+    if (w->r != request) continue;
+    w->cancelled = 1;
+    pthread_cond_signal(&w->cond);
+  }
+  pthread_mutex_unlock(&wait_lock);
   return ER_OK;
 }
 
@@ -1659,23 +1798,29 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   rc = create_in_slot(r, start_us ? time_left(sched->timeout_ms, start_us) : sched->timeout_ms, &task, &timeout_ms);
   if (rc != ER_OK) return rc; /* no task: create_in_slot gave its slot back */
   int in_doubt = 0; /* submitted, not yet seen done */
-  /* Submitted runs (they have a cancel flag) can be cancelled while they wait: see hb_request_cancel. */
-  const int cancellable = sched->cancel != NULL;
+  /* Submitted runs (they have a cancel flag) can be cancelled while they wait: see run_wait. */
+  run_wait w;
+  const int woken = sched->cancel != NULL && wait_register(&w, r, task);
+  uint64_t submitted_us = 0;
   rc = submit_task(m, task, &param);
+  if (rc != ER_OK && woken) wait_unregister(&w);
   if (rc == ER_OK) {
     in_doubt = 1;
-    if (cancellable) {
-      __atomic_store_n(&r->active, task, __ATOMIC_RELEASE);
-      /* A cancel that came before the store found nothing to take: honour it here. */
-      if (atomic_load(sched->cancel) && __atomic_exchange_n(&r->active, NULL, __ATOMIC_ACQ_REL)) {
+    if (woken) {
+      submitted_us = er_now_us();
+      int32_t probed;
+      woke_by why = wait_woken(&w, r, task, sched->cancel, timeout_ms, &probed);
+      if (why == WOKE_CANCELLED) {
         if (!hand_away(r, task)) keep_late(r, task);
-        return er_fail(ER_ERR_CANCELLED, BACKEND, NULL, "the run was cancelled; its task was released");
+        return er_fail(ER_ERR_CANCELLED, BACKEND, NULL,
+                       "the run was cancelled; its task was released (cancelled if the device had not started it)");
       }
+      if (why == WOKE_TIMEOUT) rc = wait_result(m, HB_ERR_TASK_TIMEOUT, timeout_ms);
+      else if (probed != 1) rc = wait_result(m, probed, 0);
+      else rc = wait_task(m, task, 0); /* done: returns at once with the task's status */
+    } else {
+      rc = wait_task(m, task, timeout_ms);
     }
-    rc = wait_task(m, task, timeout_ms);
-    if (cancellable && !__atomic_exchange_n(&r->active, NULL, __ATOMIC_ACQ_REL))
-      return er_fail(ER_ERR_CANCELLED, BACKEND, NULL,
-                     "the run was cancelled; its task was released (cancelled if the device had not started it)");
     int32_t vendor = rc == ER_OK ? 0 : er_last_vendor_code();
     if (vendor == HB_ERR_TASK_HANDLE_INVALID) { /* gone from the runtime (a reset): no task left to release */
       give_task_slot();
@@ -1686,13 +1831,14 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
        releaser thread (which cancels it if it has not started); a sync run keeps it as late (with
        its slot), released once the device is done. */
     if (rc != ER_OK && (rc == ER_ERR_TIMEOUT || vendor != HB_ERR_TASK_RUN_FAILED)) {
-      if (!(cancellable && rc == ER_ERR_TIMEOUT && hand_away(r, task))) keep_late(r, task);
+      if (!(sched->cancel && rc == ER_ERR_TIMEOUT && hand_away(r, task))) keep_late(r, task);
       return rc;
     }
     if (vendor == HB_ERR_TASK_RUN_FAILED) in_doubt = 0; /* the task ended (failed): the device is done */
   }
   if (rc == ER_OK) {
     in_doubt = 0;
+    if (submitted_us) r->last_run_us = er_now_us() - submitted_us;
     rc = refresh_dynamic_outputs(r, task);
   }
   rc = release_task(r, task, rc, in_doubt);

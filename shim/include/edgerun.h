@@ -21,7 +21,7 @@ extern "C" {
 #define ER_API __attribute__((visibility("default")))
 
 /* Bumped on any change of a signature or of the tensor-info layout. */
-#define ER_ABI_VERSION 2u
+#define ER_ABI_VERSION 3u
 
 #define ER_MAX_DIMS 10
 
@@ -40,7 +40,8 @@ extern "C" {
 #define ER_ERR_CANCELLED (-11)
 #define ER_ERR_NOT_FOUND (-12)        /* named model or tensor not present */
 
-/* Backends. */
+/* Backends: AUTO picks one by file (er_pack_open). The ids of all backends, these two included,
+   are in the shim's table (er_backend_info); the defines are kept for C callers. */
 #define ER_BACKEND_AUTO 0u
 #define ER_BACKEND_ORT 1u
 #define ER_BACKEND_HBDNN 2u
@@ -92,12 +93,32 @@ extern "C" {
  *   @204 u32 name length in bytes (without NUL)
  */
 #define ER_TENSOR_INFO_SIZE 208u
+/* The offsets above, by name (core.c writes and ffi/wire.ts reads the record with these). */
+#define ER_TI_RECORD_SIZE 0
+#define ER_TI_DTYPE 4
+#define ER_TI_RANK 8
+#define ER_TI_FLAGS 12
+#define ER_TI_SHAPE 16
+#define ER_TI_STRIDES 96
+#define ER_TI_BYTE_SIZE 176
+#define ER_TI_QUANT_TYPE 184
+#define ER_TI_QUANT_AXIS 188
+#define ER_TI_SCALE_COUNT 192
+#define ER_TI_ZERO_POINT_COUNT 196
+#define ER_TI_VENDOR_TYPE 200
+#define ER_TI_NAME_LENGTH 204
 
 /*
  * Live tensor of a request: ER_REQ_TENSOR_WORDS u64 words.
  *   [0] data address  [1] byte length  [2] rank  [3..12] shape  [13..22] strides (bytes)
  */
 #define ER_REQ_TENSOR_WORDS 23u
+/* The word indexes above, by name. */
+#define ER_RT_DATA 0
+#define ER_RT_BYTES 1
+#define ER_RT_RANK 2
+#define ER_RT_SHAPE 3
+#define ER_RT_STRIDES 13
 
 /* Modes of er_request_write / er_request_read. */
 #define ER_COPY_DENSE 0u    /* dense bytes of the tensor's dtype, laid out by stride */
@@ -120,6 +141,25 @@ ER_API uint32_t er_last_error(char *buf, uint32_t cap);
 #define ER_FIELD_VENDOR_MESSAGE 2u
 ER_API uint32_t er_last_error_field(uint32_t field, char *buf, uint32_t cap);
 ER_API int32_t er_last_vendor_code(void);
+
+/*
+ * The backends this library was built with, from its one table (shim/backends.c), indexes
+ * 0..er_backend_count()-1. er_backend_info writes one row as a JSON object into json (at most
+ * cap-1 bytes + NUL; *len gets the full length), ER_ERR_NOT_FOUND past the end:
+ *   {"id":1,"name":"ort","extensions":[".onnx",".ort"],"probe":true,"taskLimit":64,
+ *    "defaultRequests":4,"honours":["timeoutMs"],"searchPath":"..."}
+ *   id               er_pack_open's backend number (stable; 0 is AUTO)
+ *   name             the backend's name (er_last_error_field ER_FIELD_BACKEND, model info "backend")
+ *   extensions       file name endings AUTO sends to it, tried in table order
+ *   probe            whether AUTO also recognises its files by their first bytes (no extension)
+ *   taskLimit        runs in flight per process that the backend takes; callers queue beyond it
+ *   defaultRequests  buffer sets per model an async caller should use unless told otherwise
+ *   honours          run options it acts on, of "priority", "customId", "cores", "timeoutMs";
+ *                    it ignores the others (er_request_run still accepts them)
+ *   searchPath       what the entries of er_backend_set_search_path are for it
+ */
+ER_API uint32_t er_backend_count(void);
+ER_API int32_t er_backend_info(uint32_t index, char *json, uint32_t cap, uint32_t *len);
 
 /*
  * Extra places to look for a backend's vendor runtime, ':'-separated, tried after the backend's
@@ -215,6 +255,12 @@ ER_API int32_t er_completion_wait(uint32_t *tags, uint32_t cap, int32_t timeout_
 ER_API void er_completion_wake(void);
 /* Microseconds the native side spent in the request's last run (device time on NPU backends). */
 ER_API uint32_t er_request_last_run_us(er_request *request);
+/*
+ * Two doubles the shim rewrites at the end of every run of the request: [0] the native
+ * milliseconds of the run (er_request_last_run_us), [1] when it ended, on er_clock_ms's clock.
+ * Valid until er_request_free: a binding maps it once and reads a run's times without a call.
+ */
+ER_API double *er_request_timing(er_request *request);
 /*
  * Diagnostics for leak tests: counts[0] live packs, [1] models, [2] requests, [3] submitted runs
  * not yet done on a worker thread. Not part of the versioned ABI (ffi/ does not bind it).

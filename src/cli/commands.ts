@@ -6,9 +6,10 @@
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
-import { loadLibrary } from "../../ffi/load.ts";
+import { backends, loadLibrary } from "../../ffi/load.ts";
+import type { Backend } from "../../ffi/backends.ts";
 import { compare, formatComparison } from "../compare.ts";
-import { type Backend, type Model, open, openAll, type OpenOptions, type RunOptions } from "../model.ts";
+import { type Model, open, openAll, type OpenOptions, type RunOptions } from "../model.ts";
 import { toNpy } from "../npy.ts";
 import type { Outputs } from "../outputs.ts";
 import type { TimeSummary } from "../stats.ts";
@@ -73,13 +74,11 @@ export interface CliOutput {
   readonly errIsTTY: boolean;
 }
 
-const BACKENDS: readonly Backend[] = ["auto", "ort", "hbdnn", "acl"];
-
 function openOptions(args: Parsed): OpenOptions {
   const backend = args.values.get("backend") ?? "auto";
-  if (!BACKENDS.includes(backend as Backend)) {
-    throw new UsageError(`--backend must be auto, ort, hbdnn or acl, got '${backend}'`);
-  }
+  // The loaded library's table is the list of backends (open() would load it next anyway).
+  const names = ["auto", ...backends().map((b) => b.name)];
+  if (!names.includes(backend)) throw new UsageError(`--backend must be one of ${names.join(", ")}, got '${backend}'`);
   const options: OpenOptions = { backend: backend as Backend };
   const model = args.values.get("model");
   if (model !== undefined) options.model = model;

@@ -5,6 +5,7 @@
 import { writeSync } from "node:fs";
 import process from "node:process";
 import { EdgerunError } from "../../ffi/errors.ts";
+import { backends } from "../../ffi/load.ts";
 import { type OptionSpec, parseArgs, UsageError } from "./args.ts";
 import {
   type CliOutput,
@@ -38,12 +39,27 @@ const INPUTS = `  --input NAME=FILE.npy   data of input NAME (repeatable; FILE a
   --shape NAME=DIMS       shape of a random input with dynamic dimensions, e.g. x=1,3,48,192
   --seed N                seed of the random inputs (default 1)`;
 
-const MODEL_OPTIONS = `  --backend B             auto (by file: .onnx ort, .hbm hbdnn, .om acl), ort, hbdnn or acl
+/**
+ * The --backend values with the files "auto" sends to each, from the loaded library's table; when
+ * no libedgerun loads, help still prints, pointing at where the list comes from.
+ */
+function backendChoices(): string {
+  try {
+    const list = backends();
+    const byFile = list.map((b) => `${b.extensions.join(" ")} ${b.name}`).join(", ");
+    return `auto (by file: ${byFile}), ${list.map((b) => b.name).join(", ")}`;
+  } catch {
+    return "auto (by file), or a backend of libedgerun (it could not be loaded to list them)";
+  }
+}
+
+/** The help texts, made when asked for: the backend list comes from the library. */
+function help(): Record<string, string> {
+  const MODEL_OPTIONS = `  --backend B             ${backendChoices()}
   --model NAME            the model inside a file that packs several (.hbm); default the first
   --device N              acl: the Ascend device id (default 0)`;
-
-const HELP: Record<string, string> = {
-  main: `edgerun ${VERSION}: inspect, run, time and compare compiled models (.hbm on hbDNN, .om on AscendCL, .onnx on ONNX Runtime).
+  return {
+    main: `edgerun ${VERSION}: inspect, run, time and compare compiled models (.hbm on hbDNN, .om on AscendCL, .onnx on ONNX Runtime).
 
 Usage: edgerun <command> [options]
 
@@ -56,7 +72,7 @@ Commands:
 Options: -h, --help (also after a command), --version. EDGERUN_DEBUG=1 adds stack traces to errors.
 
 ${EXIT_CODES}`,
-  info: `Usage: edgerun info MODEL [options]
+    info: `Usage: edgerun info MODEL [options]
 
 Prints every model in the file (or the one --model names): inputs and outputs with dtype, shape,
 strides, byte size and quantization, plus what the backend reports (SoC, runtime versions).
@@ -64,7 +80,7 @@ strides, byte size and quantization, plus what the backend reports (SoC, runtime
 ${MODEL_OPTIONS}
 
 ${EXIT_CODES}`,
-  run: `Usage: edgerun run MODEL [--input NAME=FILE.npy ...] [options]
+    run: `Usage: edgerun run MODEL [--input NAME=FILE.npy ...] [options]
 
 Runs the model once and writes each output to DIR/<output name>.npy (characters other than
 letters, digits, '.', '_' and '-' become '_').
@@ -77,7 +93,7 @@ ${INPUTS}
 ${MODEL_OPTIONS}
 
 ${EXIT_CODES}`,
-  perf: `Usage: edgerun perf MODEL [options]
+    perf: `Usage: edgerun perf MODEL [options]
 
 Runs the model repeatedly and prints the run count, FPS and latency (device and end-to-end).
 A progress line is drawn on stderr when it is a terminal (else one line every 10 s).
@@ -93,7 +109,7 @@ ${INPUTS}
 ${MODEL_OPTIONS}
 
 ${EXIT_CODES}`,
-  compare: `Usage: edgerun compare MODEL_A MODEL_B [--input NAME=FILE.npy ...] [options]
+    compare: `Usage: edgerun compare MODEL_A MODEL_B [--input NAME=FILE.npy ...] [options]
        edgerun compare A.npy B.npy [options]
 
 Feeds both models the same inputs and prints one line per output (matched by name, else by
@@ -103,11 +119,12 @@ Quantized outputs are dequantized first.
 
   --min-cosine C          fail (exit 1) when any cosine is below C (default ${DEFAULT_MIN_COSINE}); NaN always fails
 ${INPUTS}
-  --backend B             auto (by file), ort, hbdnn or acl, for both models
+  --backend B             ${backendChoices()}; for both models
   --device N              acl: the Ascend device id of both models (default 0)
 
 ${EXIT_CODES}`,
-};
+  };
+}
 
 const SPECS: Record<string, OptionSpec> = {
   info: { values: ["backend", "model", "device"], flags: [] },
@@ -203,11 +220,11 @@ function isExpected(e: unknown): e is Error {
 export async function main(argv: readonly string[], io: CliOutput = processOutput()): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined) {
-    io.err(HELP.main + "\n");
+    io.err(help().main + "\n");
     return 2;
   }
   if (command === "-h" || command === "--help" || command === "help") {
-    io.out(HELP[rest[0] in SPECS && command === "help" ? rest[0] : "main"]);
+    io.out(help()[rest[0] in SPECS && command === "help" ? rest[0] : "main"]);
     return 0;
   }
   if (command === "--version" || command === "-V") {
@@ -220,7 +237,7 @@ export async function main(argv: readonly string[], io: CliOutput = processOutpu
     if (!run) throw new UsageError(`unknown command '${command}'; commands: ${Object.keys(COMMANDS).join(", ")}`);
     const args = parseArgs(rest, SPECS[command]);
     if (args.flags.has("help")) {
-      io.out(HELP[command]);
+      io.out(help()[command]);
       return 0;
     }
     return await run(args, io);

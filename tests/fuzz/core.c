@@ -3,7 +3,7 @@
  * request tensor words (er_request_tensor), names, quantization, model info JSON, set_shape checks,
  * write/read dispatch and handle release order — over a test backend whose model descriptions and
  * request buffers come from the input. core.c is included whole so this backend can stand in for
- * the vendor ones (its symbols er_backend_ort / er_backend_hbdnn are defined here).
+ * the vendor ones (it defines the backend table, er_backends, with this backend as its one row).
  */
 #include "../../shim/core.c"
 
@@ -143,8 +143,10 @@ static int32_t t_request_run(void *request, const er_sched *sched) { return fuzz
    .pack_close = t_pack_close, .model_open = t_model_open, .model_close = t_model_close,                \
    .model_info = t_model_info, .request_new = t_request_new, .request_free = t_request_free,            \
    .request_set_shape = t_request_set_shape, .request_run = t_request_run}
-const er_backend_ops er_backend_ort = FUZZ_OPS;
-const er_backend_ops er_backend_hbdnn = FUZZ_OPS;
+/* The backend table (shim/backends.c is not linked): one row, under ort's id. */
+static const er_backend_ops fuzz_ops = FUZZ_OPS;
+const er_backend_desc er_backends[] = {{.id = ER_BACKEND_ORT, .task_limit = 1, .default_requests = 1, .ops = &fuzz_ops}};
+const uint32_t er_backend_rows = 1;
 
 /* An existing file for er_pack_open's checks (the test backend never reads it). */
 static const char *model_file(void) {

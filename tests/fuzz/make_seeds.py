@@ -196,3 +196,30 @@ save("preprocess", "req_norm_f32_letterbox",
      pre_request(0, 12, 8, [0] * 12, 32 | 1, 0, 200, [req_input(2 << 3 | 2, 4, 1)]))
 save("preprocess", "req_nv12_region", pre_request(6, 16, 8, [0] * 4 + [64, 64, 72, 68] + [0] * 4, 64, 0, 1,
                                                    [req_input(0, 3, 0), req_input(1, 3, 0)]))
+
+
+# ACLSIM1 files of the ACL simulator (tests/sim/acl/FORMAT.md): acl_loader.
+def acl_tensor(name, dtype, fmt, dims, out=None):
+    b = s(name) + struct.pack("<iii", dtype, fmt, len(dims)) + struct.pack(f"<{len(dims)}q", *dims)
+    if out is not None:
+        b += struct.pack("<iidd", *out)
+    return b
+
+
+def aclfile(ins, outs, kind=0, gears=(), latency=0, jitter=0):
+    body = b""
+    for g in gears:
+        body += struct.pack("<Q", g) if kind == 1 else struct.pack("<QQ", *g)
+    body += b"".join(ins) + b"".join(outs)
+    head = b"IMOD" + b"ACLSIM1\0" + struct.pack("<I", 1)
+    rest = struct.pack("<IIIIII", len(ins), len(outs), latency, jitter, kind, len(gears))
+    return head + struct.pack("<Q", len(head) + 8 + len(rest) + len(body)) + rest + body
+
+
+save("acl_loader", "static", aclfile([acl_tensor("x", 0, 0, [2, 3]), acl_tensor("q", 2, 2, [6])],
+                                     [acl_tensor("h", 1, 2, [2, 3], (0, 0, 2.0, 1.0)), acl_tensor("s", 3, 2, [6], (1, 0, 1.0, 0.0)),
+                                      acl_tensor("b", 27, 2, [6], (0, -1, 0.5, 0.0))], latency=100))
+save("acl_loader", "batch", aclfile([acl_tensor("x", 1, 0, [-1, 3, 4, 4])], [acl_tensor("y", 9, 2, [-1, 48], (0, 0, 3.0, 0.0))],
+                                    kind=1, gears=(1, 2, 8)))
+save("acl_loader", "hw", aclfile([acl_tensor("img", 4, 0, [1, 3, -1, -1])], [acl_tensor("o", 12, 0, [1, 3, -1, -1], (0, 0, 1.0, -9.0))],
+                                 kind=2, gears=((16, 16), (32, 8)), jitter=50))

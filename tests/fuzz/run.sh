@@ -14,23 +14,27 @@ mkdir -p "$out/bin" "$out/sim" "$out/logs"
 
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wno-unused-function -Ishim/include -Ishim -Itests/fuzz"
-SHIM="shim/core.c shim/tensor.c shim/util.c shim/workers.c shim/backends/ort.c shim/backends/hbdnn.c"
+# Every backend file (shim/backends/*.c) and their table (shim/backends.c).
+BACKENDS=$(ls shim/backends/*.c | tr '\n' ' ')
+SHIM="shim/core.c shim/tensor.c shim/util.c shim/workers.c shim/backends.c $BACKENDS"
 LIBS="-ldl -lpthread -lm"
 # compiler-rt's builtins: clang-14 on x86-64 converts float to __fp16 (image's float16 kernel) by a
 # libcall libgcc lacks.
 BUILTINS=$($CC --rtlib=compiler-rt -print-libgcc-file-name)
 
 # One line per target: name, then the sources linked with its harness tests/fuzz/<name>.c (or, for
-# sim_loader, the simulator's own harness; core and image include shim/core.c, image also
-# shim/image.c; preprocess includes tests/fuzz/image.c for its test backend). To add a target, write tests/fuzz/<name>.c and a seed corpus
+# sim_loader and acl_loader, the simulators' own harnesses; core and image include shim/core.c, image also
+# shim/image.c, and define the backend table themselves; preprocess includes tests/fuzz/image.c for its test
+# backend). To add a target, write tests/fuzz/<name>.c and a seed corpus
 # tests/fuzz/corpus/<name>/ (tests/fuzz/make_seeds.py), and add its line here.
 ALL_TARGETS=(
   "options     shim/util.c"
   "tensor_copy shim/tensor.c shim/util.c"
   "core        shim/tensor.c shim/util.c shim/workers.c"
-  "hbdnn_props shim/core.c shim/tensor.c shim/util.c shim/workers.c shim/backends/ort.c"
+  "hbdnn_props shim/core.c shim/tensor.c shim/util.c shim/workers.c shim/backends.c ${BACKENDS/shim\/backends\/hbdnn.c/}"
   "pack_open   $SHIM"
   "sim_loader  tests/sim/sim_dnn.c tests/sim/sim_ucp.c"
+  "acl_loader  tests/sim/acl/sim_acl_rt.c tests/sim/acl/sim_acl_mdl.c"
   "image       shim/tensor.c shim/util.c shim/workers.c shim/preprocess.c $BUILTINS"
   "preprocess  shim/tensor.c shim/util.c shim/workers.c shim/preprocess.c $BUILTINS"
 )
@@ -48,6 +52,7 @@ build_target() {
   local name=$1; shift
   local harness="tests/fuzz/$name.c" extra=""
   if [ "$name" = sim_loader ]; then harness=tests/sim/sim_fuzz.c; extra="-DSIM_LIBFUZZER -Itests/sim -Wno-unknown-pragmas"; fi
+  if [ "$name" = acl_loader ]; then harness=tests/sim/acl/sim_acl_fuzz.c; extra="-DSIM_LIBFUZZER -Itests/sim/acl"; fi
   $CC $CFLAGS $SAN $extra "$harness" "$@" -o "$out/bin/$name" $LIBS
 }
 

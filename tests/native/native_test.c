@@ -259,6 +259,28 @@ static void test_globals(void) {
   free(long_path);
   EXPECT_RC(er_backend_set_search_path(ER_BACKEND_HBDNN, NULL), ER_OK);
   EXPECT_RC(er_backend_load(9, NULL, 0), ER_ERR_INVALID_ARGUMENT);
+  /* The backend table: every row as JSON, its id accepted by er_backend_set_search_path, and
+     ER_ERR_NOT_FOUND past the end; a short buffer still reports the full length. */
+  uint32_t backends = er_backend_count();
+  CHECK(backends >= 2, "er_backend_count() = %u", backends);
+  for (uint32_t i = 0; i < backends; i++) {
+    char json[1024], small[8];
+    uint32_t len = 0, small_len = 0;
+    EXPECT_RC(er_backend_info(i, json, sizeof json, &len), ER_OK);
+    CHECK(len == strlen(json) && json[0] == '{' && json[len - 1] == '}', "backend %u info: %s", i, json);
+    CHECK(strstr(json, "\"extensions\":[\".") && strstr(json, "\"taskLimit\":") && strstr(json, "\"honours\":["),
+          "backend %u info has its fields: %s", i, json);
+    EXPECT_RC(er_backend_info(i, small, sizeof small, &small_len), ER_OK);
+    CHECK(small_len == len && strlen(small) == sizeof small - 1, "a short buffer gets a cut copy and the full length");
+    unsigned id = 0;
+    CHECK(sscanf(json, "{\"id\":%u,", &id) == 1 && id != ER_BACKEND_AUTO, "backend %u has an id: %s", i, json);
+    EXPECT_RC(er_backend_set_search_path(id, ""), ER_OK);
+  }
+  EXPECT_RC(er_backend_info(backends, NULL, 0, NULL), ER_ERR_NOT_FOUND);
+  char one[1024];
+  EXPECT_RC(er_backend_info(0, one, sizeof one, NULL), ER_OK);
+  const char *ort_row = "{\"id\":1,\"name\":\"ort\",\"extensions\":[\".onnx\",\".ort\"],\"probe\":true,\"taskLimit\":64,";
+  CHECK(strncmp(one, ort_row, strlen(ort_row)) == 0, "row 0 is ort: %s", one);
   EXPECT_RC(er_set_worker_limit(0), ER_ERR_INVALID_ARGUMENT);
   EXPECT_RC(er_set_worker_limit(65), ER_ERR_INVALID_ARGUMENT);
   /* One worker thread until the ort section is done: jobs then run strictly in order, so a
@@ -385,7 +407,9 @@ static void test_bad_files(const char *onnx_path) {
   const char *noext = write_file("models_noext", good.p, good.len);
   pack = NULL;
   EXPECT_RC(er_pack_open(noext, ER_BACKEND_AUTO, NULL, &pack), ER_ERR_UNSUPPORTED);
-  CHECK(last_error_contains(".onnx") && last_error_contains(".hbm") && last_error_contains("backend"),
+  CHECK(last_error_contains(".onnx, .ort (ort)") && last_error_contains(".hbm, .bin (hbdnn)") &&
+            last_error_contains(".om (acl)") &&
+            last_error_contains("backend option (one of \"ort\", \"hbdnn\", \"acl\")"),
         "an unknown file type names the extensions and the backend option");
   EXPECT_RC(er_pack_open(noext, ER_BACKEND_HBDNN, NULL, &pack), ER_OK);
   uint32_t n = 0;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sim.h"
+#include "sim_numeric.h"
 
 #define MAX_RANK HB_DNN_TENSOR_MAX_DIMENSIONS
 #define MAX_DIM (1 << 30)
@@ -92,38 +93,6 @@ static int elem_size(int32_t dt) {
 static int is_int_type(int32_t dt) {
   return dt != HB_DNN_TENSOR_TYPE_F16 && dt != HB_DNN_TENSOR_TYPE_F32 && dt != HB_DNN_TENSOR_TYPE_F64 &&
          dt != HB_DNN_TENSOR_TYPE_BOOL8;
-}
-
-static double rhe(double x) { /* round half to even, independent of the FP environment */
-  if (!isfinite(x)) return x;
-  double f = floor(x), d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return fmod(f, 2.0) == 0 ? f : f + 1;
-}
-
-static double f16_to_f64(uint16_t h) {
-  int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(1024 + m, e - 25);
-  return (h & 0x8000) ? -v : v;
-}
-
-static uint16_t f64_to_f16(double x) {
-  uint16_t sign = signbit(x) ? 0x8000 : 0;
-  if (isnan(x)) return 0x7e00;
-  double a = fabs(x);
-  if (a >= 65520.0) return sign | 0x7c00;
-  if (a < 0x1p-14) return sign | (uint16_t)rhe(a * 0x1p24); /* subnormal (1024 = min normal) */
-  int e;
-  double fr = frexp(a, &e); /* a = fr * 2^e, fr in [0.5, 1) */
-  e -= 1;
-  double q = rhe(fr * 2048.0); /* 1.mmmmmmmmmm scaled to [1024, 2048] */
-  if (q == 2048.0) {
-    q = 1024.0;
-    e++;
-  }
-  if (e > 15) return sign | 0x7c00;
-  return (uint16_t)(sign | ((e + 15) << 10) | ((int)q - 1024));
 }
 
 static double load(const uint8_t *p, int32_t dt) {

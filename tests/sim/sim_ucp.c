@@ -970,17 +970,33 @@ SIM_API void hbSimUnstall(void) {
 /*
  * A driver reset: every task handle becomes invalid at once (any later use, release included, is
  * -200004, and waiters return -200004); queued and running tasks are dropped without writing
- * their outputs and their buffers are unpinned. Tasks no longer count against the cap. Memory
+ * their outputs and their buffers are unpinned; the done-callbacks of submitted tasks are called
+ * with -200004 (unverified on a board). Tasks no longer count against the cap. Memory
  * allocations and model handles survive.
  */
+typedef struct {
+  hbUCPTaskDoneCb cb;
+  hbUCPTaskHandle_t handle;
+  void *user;
+} SimCall;
+
 SIM_API void hbSimDeviceReset(void) {
   lock();
   g.c.device_resets++;
   SimTask *dead[64];
   int ndead = 0;
+  int ncalls = 0;
+  for (SimTask *t = g.tasks; t; t = t->next) ncalls += t->cb && !t->released && !t->dead && t->state != T_CREATED;
+  SimCall *calls = ncalls ? calloc((size_t)ncalls, sizeof *calls) : NULL;
+  ncalls = 0;
   for (SimTask *t = g.tasks, *next; t; t = next) {
     next = t->next;
     if (t->released || t->dead) continue;
+    /* A submitted task's done-callback is called with -200004 (after the lock is dropped). */
+    if (calls && t->cb && t->state != T_CREATED) {
+      calls[ncalls++] = (SimCall){t->cb, (hbUCPTaskHandle_t)t->id, t->cbUser};
+      g.c.callbacks++;
+    }
     t->dead = 1;
     t->stalled = 0;
     t->released = 1;
@@ -1011,6 +1027,8 @@ SIM_API void hbSimDeviceReset(void) {
   }
   unlock();
   for (int i = 0; i < ndead; i++) free_task(dead[i]);
+  for (int i = 0; i < ncalls; i++) calls[i].cb(calls[i].handle, HB_UCP_TASK_HANDLE_INVALID, calls[i].user);
+  free(calls);
 }
 
 /* ---- worker (one per simulated BPU core) ----------------------------------------------- */

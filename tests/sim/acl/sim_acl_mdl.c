@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../sim_numeric.h"
 #include "sim_acl.h"
 
 #define MAX_TENSORS 64
@@ -16,7 +17,7 @@
 #define MAX_DIM ((int64_t)1 << 31)
 #define MAX_BYTES ((uint64_t)1 << 34)
 #define MAX_LATENCY_US 60000000u
-#define HEADER_LEN 52
+#define HEADER_LEN 48
 #define DATASET_MAGIC 0x53544144u /* "DATS" */
 #define DESC_MAGIC 0x43534544u    /* "DESC" */
 
@@ -86,34 +87,6 @@ static int elem_size(int32_t dt) {
 static int format_ok(int32_t f) {
   return f == ACL_FORMAT_UNDEFINED || f == ACL_FORMAT_NCHW || f == ACL_FORMAT_NHWC || f == ACL_FORMAT_ND ||
          f == ACL_FORMAT_NC1HWC0 || f == ACL_FORMAT_FRACTAL_Z || f == ACL_FORMAT_NC1HWC0_C04 || f == ACL_FORMAT_FRACTAL_NZ;
-}
-
-static double rhe(double x) { /* round half to even, independent of the FP environment */
-  if (!isfinite(x)) return x;
-  double f = floor(x), d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return fmod(f, 2.0) == 0 ? f : f + 1;
-}
-
-static double f16_to_f64(uint16_t h) {
-  int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(1024 + m, e - 25);
-  return (h & 0x8000) ? -v : v;
-}
-
-static uint16_t f64_to_f16(double x) {
-  uint16_t sign = signbit(x) ? 0x8000 : 0;
-  if (isnan(x)) return 0x7e00;
-  double a = fabs(x);
-  if (a >= 65520.0) return sign | 0x7c00;
-  if (a < 0x1p-14) return sign | (uint16_t)rhe(a * 0x1p24);
-  int e;
-  double q = rhe(frexp(a, &e) * 2048.0);
-  e -= 1;
-  if (q == 2048.0) q = 1024.0, e++;
-  if (e > 15) return sign | 0x7c00;
-  return (uint16_t)(sign | ((e + 15) << 10) | ((int)q - 1024));
 }
 
 /* bf16 = the upper half of the float32 (float)y, rounded to nearest even; NaN -> 0x7fc0. */
@@ -280,7 +253,7 @@ static aclError parse_model(const uint8_t *p, size_t n, ModelDef *d, char *why, 
   memset(d, 0, sizeof *d);
   if (n < HEADER_LEN) {
     if (n >= 4 && memcmp(p, "IMOD", 4) != 0) e = "no IMOD magic";
-    else e = "shorter than the 52-byte header", code = ACL_ERROR_MODEL_SIZE_INVALID;
+    else e = "shorter than the 48-byte header", code = ACL_ERROR_MODEL_SIZE_INVALID;
     goto out;
   }
   if (memcmp(p, "IMOD", 4) != 0) { e = "no IMOD magic: not a model file"; goto out; }
@@ -754,6 +727,9 @@ SIMACL_API aclDataBuffer *aclmdlGetDatasetBuffer(const aclmdlDataset *dataset, s
 
 /* ---- dynamic gears ----------------------------------------------------------------------- */
 
+static aclError write_gear(const char *fn, Model *m, aclmdlDataset *dataset, size_t index, int32_t dynKind, int kind,
+                           uint64_t h, uint64_t w);
+
 /* The gear input's device bytes: batch u64, or h u64 + w u64 (what Set*Size writes). */
 static aclError gear_target(const char *fn, Model *m, aclmdlDataset *dataset, size_t index, uint8_t **view) {
   const ModelDef *d = &m->def;
@@ -782,10 +758,21 @@ static aclError set_gear(const char *fn, uint32_t modelId, aclmdlDataset *datase
   pthread_mutex_lock(&m_mu);
   Model *m = find_model_locked(modelId);
   int32_t dynKind = m ? m->def.dynKind : 0;
+  int otherCtx = m && m->ctx != ctx;
+  if (m && !otherCtx) m->inflight++; /* holds off Unload while the gear is written */
   pthread_mutex_unlock(&m_mu);
-  /* Models are freed only by Unload; a caller racing Unload with Set*Size is already wrong. */
   if (!m) return simacl_fail(ACL_ERROR_INVALID_MODEL_ID, "%s: model id %u is not loaded", fn, modelId);
-  if (m->ctx != ctx) return simacl_fail(ACL_ERROR_RT_MODEL_CONTEXT, "%s: model %u was loaded in another context", fn, modelId);
+  if (otherCtx) return simacl_fail(ACL_ERROR_RT_MODEL_CONTEXT, "%s: model %u was loaded in another context", fn, modelId);
+  rc = write_gear(fn, m, dataset, index, dynKind, kind, h, w);
+  pthread_mutex_lock(&m_mu);
+  m->inflight--;
+  pthread_mutex_unlock(&m_mu);
+  return rc;
+}
+
+static aclError write_gear(const char *fn, Model *m, aclmdlDataset *dataset, size_t index, int32_t dynKind, int kind,
+                           uint64_t h, uint64_t w) {
+  uint32_t modelId = m->id;
   if (dynKind == DYN_NONE) return simacl_fail(ACL_ERROR_MODEL_NOT_DYNAMIC, "%s: model %u has no dynamic gears", fn, modelId);
   if (dynKind != kind)
     return simacl_fail(ACL_ERROR_INVALID_PARAM, "%s: model %u has dynamic %s gears (one kind per model)", fn, modelId, dynKind == DYN_BATCH ? "batch" : "HW");
@@ -797,7 +784,7 @@ static aclError set_gear(const char *fn, uint32_t modelId, aclmdlDataset *datase
     return simacl_fail(ACL_ERROR_INVALID_PARAM, "%s: %llux%llu is not one of the model's HW gears", fn, (unsigned long long)h, (unsigned long long)w);
   }
   uint8_t *view;
-  rc = gear_target(fn, m, dataset, index, &view);
+  aclError rc = gear_target(fn, m, dataset, index, &view);
   if (rc) return rc;
   memcpy(view, &h, 8);
   if (kind == DYN_HW) memcpy(view + 8, &w, 8);

@@ -553,7 +553,9 @@ SIMACL_API aclError aclrtMalloc(void **devPtr, size_t size, aclrtMemMallocPolicy
   aclError rc = simacl_enter("aclrtMalloc", 1, NULL);
   if (rc) return rc;
   if (!devPtr || size == 0) return simacl_fail(ACL_ERROR_INVALID_PARAM, "aclrtMalloc: NULL devPtr or size 0");
-  if ((int)policy < 0 || (int)policy > 7) return simacl_fail(ACL_ERROR_INVALID_PARAM, "aclrtMalloc: bad policy %d", (int)policy);
+  /* A policy 0..7, optionally OR'ed with the memory-type flags 0x100, 0x1000, 0x100000. */
+  if (((unsigned)policy & 0xff) > 7 || ((unsigned)policy & ~(0xffu | 0x100u | 0x1000u | 0x100000u)))
+    return simacl_fail(ACL_ERROR_INVALID_PARAM, "aclrtMalloc: bad policy 0x%x", (unsigned)policy);
   if (size > ((size_t)1 << 40)) return simacl_fail(ACL_ERROR_RT_MEMORY_ALLOCATION, "aclrtMalloc: %zu bytes is more than the simulated device has", size);
   /* The documented rounding: up to a multiple of 32, plus 32. */
   size_t rounded = ((size + 31) & ~(size_t)31) + 32;

@@ -576,6 +576,32 @@ int main(int argc, char **argv) {
   EQ(aclmdlUnload(id), 0);
   aclGetRecentErrMsg();
 
+  /* ACL_DEVICE run mode: host memory is device memory (switchable only with no device buffer live). */
+  simacl_set_run_mode(ACL_DEVICE);
+  EQ(aclrtGetRunMode(&mode), 0);
+  EQ(mode, ACL_DEVICE);
+  EQ(aclrtMalloc(&d1, 16, ACL_MEM_MALLOC_HUGE_FIRST | 0x100), 0);
+  ((uint8_t *)d1)[3] = 9; /* dereferenceable in this mode */
+  uint8_t back[16] = {0};
+  EQ(aclrtMemcpy(back, 16, d1, 16, ACL_MEMCPY_DEVICE_TO_HOST), 0);
+  EQ(back[3], 9);
+  EQ(aclrtFree(d1), 0);
+  EQ(aclmdlLoadFromMem(m.b, m.n, &id), 0);
+  float hx[4] = {1, 2, 3, 4}, hy[4] = {0};
+  aclDataBuffer *bx = aclCreateDataBuffer(hx, sizeof hx), *by = aclCreateDataBuffer(hy, sizeof hy);
+  aclmdlDataset *sx = aclmdlCreateDataset(), *sy = aclmdlCreateDataset();
+  aclmdlAddDatasetBuffer(sx, bx);
+  aclmdlAddDatasetBuffer(sy, by);
+  EQ(aclmdlExecute(id, sx, sy), 0); /* plain host buffers are fine here */
+  CHECK(hy[0] == 1 && hy[3] == 4);
+  aclmdlDestroyDataset(sx), aclmdlDestroyDataset(sy), aclDestroyDataBuffer(bx), aclDestroyDataBuffer(by);
+  EQ(aclmdlUnload(id), 0);
+  simacl_set_run_mode(ACL_HOST);
+  EQ(aclrtGetRunMode(&mode), 0);
+  EQ(mode, ACL_HOST);
+  EQ(aclrtMalloc(&d1, 16, 0x1000ff), ACL_ERROR_INVALID_PARAM); /* bad policy */
+  aclGetRecentErrMsg();
+
   /* Everything released. */
   EQ(live(SIMACL_LIVE_MODELS), 0);
   EQ(live(SIMACL_LIVE_DEV_BUFFERS), 0);
