@@ -17,7 +17,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { open, Pool, runtime, setBackendSearchPath } from "../mod.ts";
 import { writeSimModelFile } from "../tests/sim/simfile.ts";
-import { writeAclModelFile } from "../tests/acl_omfile.ts";
+import { writeAclSimModel } from "../tests/sim/omfile.ts";
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { printTable } from "./table.ts";
@@ -75,12 +75,12 @@ writeFileSync(simPath, writeSimModelFile([{
 }
 
 // (a') AscendCL simulator
-setBackendSearchPath("acl", [process.env.EDGERUN_ACL_SIM_DIR ?? join(root, "zig-out/sim/acl")]);
+setBackendSearchPath("acl", [join(process.env.EDGERUN_SIM_DIR ?? join(root, "zig-out/sim"), "acl")]);
 const aclPath = join(dir, "acl1ms.om");
-writeFileSync(aclPath, writeAclModelFile({
+writeFileSync(aclPath, writeAclSimModel({
   latencyUs: 1000,
-  inputs: [{ name: "x", dtype: "FLOAT", shape: [1, 64] }],
-  outputs: [{ name: "y", dtype: "FLOAT", shape: [1, 64], a: 2 }],
+  inputs: [{ name: "x", dtype: "FLOAT", dims: [1, 64] }],
+  outputs: [{ name: "y", dtype: "FLOAT", dims: [1, 64], a: 2 }],
 }));
 {
   await using acl = open(aclPath, { maxRequests: 8 });

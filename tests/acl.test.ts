@@ -3,34 +3,14 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { open } from "../mod.ts";
 import { test } from "./compat.ts";
-import type { AclTensorSpec } from "./acl_omfile.ts";
+import type { AclDType } from "./sim/omfile.ts";
+import { simF16Bits, simF16Value, simRoundHalfEven as rhe } from "./sim/simfile.ts";
 import { aclModelFile, useAclSim } from "./acl_helpers.ts";
 import { throwsEdgerun } from "./sim_helpers.ts";
 
 const sim = useAclSim();
 
-type AclDtype = AclTensorSpec["dtype"];
-
-/** Round half to even, as the device's conversions do. */
-function rhe(x: number): number {
-  const f = Math.floor(x), d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
-
-/** binary16 bits of a number, round half to even (the JS reference of the device's float16). */
-function f16Bits(x: number): number {
-  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
-  const a = Math.abs(x);
-  if (Number.isNaN(x)) return 0x7e00;
-  if (a >= 65520) return sign | 0x7c00;
-  if (a < 2 ** -14) return sign | rhe(a * 2 ** 24);
-  let e = Math.floor(Math.log2(a));
-  let q = rhe((a / 2 ** e) * 1024);
-  if (q === 2048) (q = 1024, e++);
-  return sign | ((e + 15) << 10) | (q - 1024);
-}
+type AclDtype = keyof typeof AclDType;
 
 const INT_RANGE: Partial<Record<AclDtype, [number, number]>> = {
   INT8: [-128, 127],
@@ -54,7 +34,7 @@ function encode(dtype: AclDtype, values: number[]): Uint8Array {
     switch (dtype) {
       case "FLOAT": return view.setFloat32(at, v, true);
       case "DOUBLE": return view.setFloat64(at, v, true);
-      case "FLOAT16": return view.setUint16(at, f16Bits(v), true);
+      case "FLOAT16": return view.setUint16(at, simF16Bits(v), true);
       case "BOOL": return view.setUint8(at, v !== 0 ? 1 : 0);
       case "INT8": return view.setInt8(at, n);
       case "UINT8": return view.setUint8(at, n);
@@ -93,8 +73,8 @@ for (const [dtype, xs] of Object.entries(PARITY) as [Exclude<AclDtype, "BF16">, 
   test(`acl: ${dtype.toLowerCase()} in and out matches the JS reference (y = a*x + b, rounded and clamped as the device stores)`, () => {
     const a = dtype === "BOOL" ? 1 : 2, b = dtype === "BOOL" ? 0 : 1;
     using model = open(aclModelFile({
-      inputs: [{ name: "x", dtype, shape: [2, 3] }],
-      outputs: [{ name: "y", dtype, shape: [2, 3], a, b }],
+      inputs: [{ name: "x", dtype, dims: [2, 3] }],
+      outputs: [{ name: "y", dtype, dims: [2, 3], a, b }],
     }, `parity-${dtype}`));
     assert.equal(model.backend, "acl");
     // The input's stored form first (a float16 input holds rounded halves), then the function.
@@ -116,11 +96,7 @@ function decodeStored(dtype: AclDtype, bytes: Uint8Array): number[] {
     switch (dtype) {
       case "FLOAT": return view.getFloat32(at, true);
       case "DOUBLE": return view.getFloat64(at, true);
-      case "FLOAT16": {
-        const h = view.getUint16(at, true), e = (h >> 10) & 31, m = h & 1023;
-        const v = e === 0 ? m * 2 ** -24 : e === 31 ? (m ? NaN : Infinity) : (1024 + m) * 2 ** (e - 25);
-        return h & 0x8000 ? -v : v;
-      }
+      case "FLOAT16": return simF16Value(view.getUint16(at, true));
       case "BOOL": return view.getUint8(at) ? 1 : 0;
       case "INT8": return view.getInt8(at);
       case "UINT8": return view.getUint8(at);
@@ -137,8 +113,8 @@ function decodeStored(dtype: AclDtype, bytes: Uint8Array): number[] {
 
 test("acl: open() picks acl for .om; info names the runtime, library, device, run mode and formats", () => {
   using model = open(aclModelFile({
-    inputs: [{ name: "images", dtype: "FLOAT", format: "NCHW", shape: [1, 3, 4, 4] }],
-    outputs: [{ name: "logits", dtype: "FLOAT", shape: [1, 48] }],
+    inputs: [{ name: "images", dtype: "FLOAT", format: "NCHW", dims: [1, 3, 4, 4] }],
+    outputs: [{ name: "logits", dtype: "FLOAT", dims: [1, 48] }],
   }, "info"));
   assert.equal(model.backend, "acl");
   assert.equal(model.info.backend, "acl");
@@ -158,8 +134,8 @@ test("acl: open() picks acl for .om; info names the runtime, library, device, ru
 
 test("acl: a BF16 tensor is refused at open, naming the type and its aclDataType number", () => {
   const path = aclModelFile({
-    inputs: [{ name: "x", dtype: "BF16", shape: [4] }],
-    outputs: [{ name: "y", dtype: "FLOAT", shape: [4] }],
+    inputs: [{ name: "x", dtype: "BF16", dims: [4] }],
+    outputs: [{ name: "y", dtype: "FLOAT", dims: [4] }],
   }, "bf16");
   throwsEdgerun(() => open(path), "UNSUPPORTED", { backend: "acl", message: /input 'x' has element type BF16 \(aclDataType 27\)/ });
 });
@@ -167,16 +143,16 @@ test("acl: a BF16 tensor is refused at open, naming the type and its aclDataType
 test("acl: several inputs and outputs, each output from its own source or the sum, other dtypes mixed", () => {
   using model = open(aclModelFile({
     inputs: [
-      { name: "a", dtype: "FLOAT", shape: [1, 4] },
-      { name: "b", dtype: "FLOAT", shape: [1, 4] },
-      { name: "k", dtype: "INT32", shape: [4] },
+      { name: "a", dtype: "FLOAT", dims: [1, 4] },
+      { name: "b", dtype: "FLOAT", dims: [1, 4] },
+      { name: "k", dtype: "INT32", dims: [4] },
     ],
     outputs: [
-      { name: "a3", dtype: "FLOAT", shape: [1, 4], source: 0, a: 3 },
-      { name: "b_plus", dtype: "DOUBLE", shape: [1, 4], source: 1, b: 0.5 },
-      { name: "sum", dtype: "FLOAT", shape: [1, 4], op: "sum" },
-      { name: "index", dtype: "INT64", shape: [2, 2], source: -1 },
-      { name: "k16", dtype: "INT16", shape: [4], source: 2, a: -1 },
+      { name: "a3", dtype: "FLOAT", dims: [1, 4], source: 0, a: 3 },
+      { name: "b_plus", dtype: "DOUBLE", dims: [1, 4], source: 1, b: 0.5 },
+      { name: "sum", dtype: "FLOAT", dims: [1, 4], op: "sum" },
+      { name: "index", dtype: "INT64", dims: [2, 2], source: -1 },
+      { name: "k16", dtype: "INT16", dims: [4], source: 2, a: -1 },
     ],
   }, "multi"));
   assert.deepEqual(model.inputs.map((t) => t.name), ["a", "b", "k"]);
@@ -195,10 +171,9 @@ test("acl: several inputs and outputs, each output from its own source or the su
 
 function batchModel(gears = [1, 2, 4, 8]): string {
   return aclModelFile({
-    dynamic: "batch",
-    gears,
-    inputs: [{ name: "x", dtype: "FLOAT", format: "NCHW", shape: [-1, 3] }],
-    outputs: [{ name: "y", dtype: "FLOAT", shape: [-1, 3], a: 2, b: 1 }],
+    dynamicBatch: gears,
+    inputs: [{ name: "x", dtype: "FLOAT", format: "NCHW", dims: [-1, 3] }],
+    outputs: [{ name: "y", dtype: "FLOAT", dims: [-1, 3], a: 2, b: 1 }],
   }, "batch");
 }
 
@@ -238,10 +213,9 @@ test("acl: dynamic batch: a batch that is no gear is INVALID_ARGUMENT naming the
 
 test("acl: dynamic batch: several dynamic inputs must agree on the gear", () => {
   using model = open(aclModelFile({
-    dynamic: "batch",
-    gears: [1, 2],
-    inputs: [{ name: "p", dtype: "FLOAT", shape: [-1, 2] }, { name: "q", dtype: "FLOAT", shape: [-1, 2] }],
-    outputs: [{ name: "s", dtype: "FLOAT", shape: [-1, 2], op: "sum" }],
+    dynamicBatch: [1, 2],
+    inputs: [{ name: "p", dtype: "FLOAT", dims: [-1, 2] }, { name: "q", dtype: "FLOAT", dims: [-1, 2] }],
+    outputs: [{ name: "s", dtype: "FLOAT", dims: [-1, 2], op: "sum" }],
   }, "agree"));
   throwsEdgerun(() => model.run({ p: new Float32Array(2), q: new Float32Array(4) }), "INVALID_ARGUMENT", {
     message: /inputs 'p' and 'q' select different gears/,
@@ -253,10 +227,9 @@ test("acl: dynamic batch: several dynamic inputs must agree on the gear", () => 
 
 function hwModel(): string {
   return aclModelFile({
-    dynamic: "hw",
-    gears: [[2, 3], [4, 4]],
-    inputs: [{ name: "img", dtype: "FLOAT", format: "NCHW", shape: [1, 1, -1, -1] }],
-    outputs: [{ name: "out", dtype: "FLOAT", format: "NCHW", shape: [1, 1, -1, -1], a: -1 }],
+    dynamicHW: [[2, 3], [4, 4]],
+    inputs: [{ name: "img", dtype: "FLOAT", format: "NCHW", dims: [1, 1, -1, -1] }],
+    outputs: [{ name: "out", dtype: "FLOAT", format: "NCHW", dims: [1, 1, -1, -1], a: -1 }],
   }, "hw");
 }
 
@@ -287,8 +260,8 @@ test("acl: ACL_HOST run mode copies around each run; ACL_DEVICE hands the device
       const before = sim.counter("memcpy_calls");
       {
         using model = open(aclModelFile({
-          inputs: [{ name: "x", dtype: "FLOAT", shape: [4] }],
-          outputs: [{ name: "y", dtype: "FLOAT", shape: [4], a: 10 }],
+          inputs: [{ name: "x", dtype: "FLOAT", dims: [4] }],
+          outputs: [{ name: "y", dtype: "FLOAT", dims: [4], a: 10 }],
         }, `mode-${mode}`));
         assert.equal(model.info.run_mode, mode);
         assert.ok((model.inputs[0].data as Float32Array).every((v) => v === 0), `${mode}: the view starts zeroed`);
@@ -304,7 +277,7 @@ test("acl: ACL_HOST run mode copies around each run; ACL_DEVICE hands the device
 });
 
 test("acl: the device option picks the device; an id the runtime lacks is INVALID_ARGUMENT with the ACL code; a bad value is a RangeError", () => {
-  const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", shape: [2] }], outputs: [{ name: "y", dtype: "FLOAT", shape: [2] }] }, "dev");
+  const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", dims: [2] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [2] }] }, "dev");
   sim.setDeviceCount(2);
   try {
     using one = open(path, { device: 1 });
@@ -321,8 +294,8 @@ test("acl: the device option picks the device; an id the runtime lacks is INVALI
 });
 
 test("acl: a corrupt or truncated .om is INVALID_MODEL with the vendor code and aclGetRecentErrMsg's text; nothing stays loaded", () => {
-  const before = sim.live();
-  const good = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", shape: [2] }], outputs: [{ name: "y", dtype: "FLOAT", shape: [2] }] }, "good");
+  const before = sim.liveCounts();
+  const good = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", dims: [2] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [2] }] }, "good");
   const bytes = new Uint8Array(readFileSync(good));
   const corrupt = aclModelFile({ inputs: [], outputs: [] }, "corrupt");
   writeFileSync(corrupt, bytes.map((b, i) => (i >= 4 && i < 11 ? 0x41 : b)));
@@ -332,7 +305,7 @@ test("acl: a corrupt or truncated .om is INVALID_MODEL with the vendor code and 
   const truncated = aclModelFile({ inputs: [], outputs: [] }, "truncated");
   writeFileSync(truncated, bytes.subarray(0, bytes.length - 3));
   throwsEdgerun(() => open(truncated), "INVALID_MODEL", { backend: "acl" });
-  const after = sim.live();
+  const after = sim.liveCounts();
   assert.equal(after.models, before.models);
   assert.equal(after.descs, before.descs);
 });

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { EdgerunError, open, Pool } from "../mod.ts";
 import { test } from "./compat.ts";
-import { type AclLive, aclModelFile, useAclSim } from "./acl_helpers.ts";
+import { aclModelFile, useAclSim } from "./acl_helpers.ts";
+import type { AclSimLiveCounts } from "./acl_sim_helpers.ts";
 import { liveCounts, settledTo } from "./live_counts.ts";
 
 const sim = useAclSim();
@@ -10,24 +11,24 @@ const sim = useAclSim();
 function affine(name: string, latencyUs = 0): string {
   return aclModelFile({
     latencyUs,
-    inputs: [{ name: "x", dtype: "FLOAT", shape: [1, 4] }],
-    outputs: [{ name: "y", dtype: "FLOAT", shape: [1, 4], a: 3, b: 1 }],
+    inputs: [{ name: "x", dtype: "FLOAT", dims: [1, 4] }],
+    outputs: [{ name: "y", dtype: "FLOAT", dims: [1, 4], a: 3, b: 1 }],
   }, name);
 }
 
 const x4 = (v = 1) => new Float32Array([v, v + 1, v + 2, v + 3]);
 const y4 = (v = 1) => [3 * v + 1, 3 * v + 4, 3 * v + 7, 3 * v + 10];
-const LEAK_KEYS: (keyof AclLive)[] = ["models", "devBuffers", "hostBuffers", "datasets", "dataBuffers", "streams", "descs", "tasks"];
+const LEAK_KEYS: (keyof AclSimLiveCounts)[] = ["models", "devBuffers", "hostBuffers", "datasets", "dataBuffers", "streams", "descs", "tasks"];
 
 /** Asserts the simulator holds no more objects of the kinds a model owns than at `before`. */
-async function assertReleased(before: AclLive): Promise<void> {
-  assert.ok(await sim.waitFor(() => LEAK_KEYS.every((k) => sim.live()[k] <= before[k])), `simulator objects left: ${JSON.stringify(sim.live())} vs ${JSON.stringify(before)}`);
+async function assertReleased(before: AclSimLiveCounts): Promise<void> {
+  assert.ok(await sim.waitFor(() => LEAK_KEYS.every((k) => sim.liveCounts()[k] <= before[k])), `simulator objects left: ${JSON.stringify(sim.liveCounts())} vs ${JSON.stringify(before)}`);
   assert.equal(sim.counter("free_in_use"), 0, "a buffer was freed while the device used it");
   assert.equal(sim.counter("concurrent_exec"), 0, "one model id executed twice at once");
 }
 
 test("acl async: runAsync runs on a shim worker thread (its own current context) and gives run()'s outputs", async () => {
-  const before = sim.live();
+  const before = sim.liveCounts();
   {
     await using model = open(affine("async"));
     const sync = [...model.run(x4(2)).get("y").data as Float32Array];
@@ -53,7 +54,7 @@ test("acl async: timers keep firing while an execution holds the device", async 
 });
 
 test("acl async: eight runs in flight on one model never execute at once (the model's lock) and all complete", async () => {
-  sim.reset();
+  sim.resetCounters();
   await using model = open(affine("eight", 2000), { maxRequests: 8 });
   const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => model.runAsync(x4(i))));
   runs.forEach((out, i) => assert.deepEqual([...out.get("y").data as Float32Array], y4(i)));
@@ -90,7 +91,7 @@ test("acl async: with the model busy, queued runs start by priority, then custom
 });
 
 test("acl: a sync run's timeoutMs is real: TIMEOUT (507046) while the execution goes on; the next run waits for it and succeeds", async () => {
-  const before = sim.live();
+  const before = sim.liveCounts();
   {
     using model = open(affine("timeout-sync", 200_000));
     const t0 = performance.now();
@@ -104,7 +105,7 @@ test("acl: a sync run's timeoutMs is real: TIMEOUT (507046) while the execution 
     void e;
     assert.ok(performance.now() - t0 < 150, "the timeout did not wait for the execution");
     assert.deepEqual([...model.run(x4(5)).get("y").data as Float32Array], y4(5));
-    assert.equal(sim.live().streams >= 1, true, "the timed run made its stream");
+    assert.equal(sim.liveCounts().streams >= 1, true, "the timed run made its stream");
   }
   await assertReleased(before);
 });
@@ -125,7 +126,7 @@ test("acl: a run whose timeout passes while another run of the model holds it is
 });
 
 test("acl async: runAsync timeoutMs rejects TIMEOUT at the deadline; the model runs again and closes clean", async () => {
-  const before = sim.live();
+  const before = sim.liveCounts();
   const shim = liveCounts();
   {
     await using model = open(affine("timeout-async", 150_000));
@@ -139,18 +140,18 @@ test("acl async: runAsync timeoutMs rejects TIMEOUT at the deadline; the model r
 });
 
 test("acl: close() while a timed-out execution is still on the device returns at once; its buffers go when the device is done", async () => {
-  const before = sim.live();
+  const before = sim.liveCounts();
   const model = open(affine("late-close", 300_000));
   assert.throws(() => model.run(x4(), { timeoutMs: 10 }), (e: unknown) => e instanceof EdgerunError && e.code === "TIMEOUT");
   const t0 = performance.now();
   model.close();
   assert.ok(performance.now() - t0 < 100, "close waited for the device");
-  assert.ok(sim.live().tasks >= 1 || sim.live().devBuffers > before.devBuffers, "the execution still holds its buffers");
+  assert.ok(sim.liveCounts().tasks >= 1 || sim.liveCounts().devBuffers > before.devBuffers, "the execution still holds its buffers");
   await assertReleased(before);
 });
 
 test("acl async: closeAsync with runs in flight settles every promise and frees everything", async () => {
-  const before = sim.live();
+  const before = sim.liveCounts();
   const shim = liveCounts();
   const model = open(affine("close-inflight", 20_000), { maxRequests: 2 });
   const settled = Promise.allSettled(Array.from({ length: 6 }, (_, i) => model.runAsync(x4(i))));
@@ -165,7 +166,7 @@ test("acl async: closeAsync with runs in flight settles every promise and frees 
 });
 
 test("acl async: close() with runs on the device rejects them at once and frees their buffers after", async () => {
-  const before = sim.live();
+  const before = sim.liveCounts();
   const model = open(affine("close-now", 50_000), { maxRequests: 3 });
   const settled = Promise.allSettled(Array.from({ length: 3 }, () => model.runAsync(x4())));
   await new Promise((r) => setTimeout(r, 5));
@@ -194,13 +195,12 @@ test("acl async: an aborted queued run rejects CANCELLED and never executes", as
 });
 
 test("acl: 30 open/run/runAsync/close cycles leave no simulator object and no shim handle behind", async () => {
-  const before = sim.live();
+  const before = sim.liveCounts();
   const shim = liveCounts();
   const path = aclModelFile({
-    dynamic: "batch",
-    gears: [1, 2],
-    inputs: [{ name: "x", dtype: "FLOAT", shape: [-1, 2] }],
-    outputs: [{ name: "y", dtype: "FLOAT", shape: [-1, 2] }],
+    dynamicBatch: [1, 2],
+    inputs: [{ name: "x", dtype: "FLOAT", dims: [-1, 2] }],
+    outputs: [{ name: "y", dtype: "FLOAT", dims: [-1, 2] }],
   }, "cycles");
   for (let i = 0; i < 30; i++) {
     await using model = open(path);
@@ -210,7 +210,7 @@ test("acl: 30 open/run/runAsync/close cycles leave no simulator object and no sh
   }
   await assertReleased(before);
   assert.ok(await settledTo(shim), "shim handles left");
-  const after = sim.live();
+  const after = sim.liveCounts();
   assert.equal(after.contexts, 0, "the last close destroyed the context");
   assert.equal(after.devices, 0, "the last close reset the device");
   assert.equal(after.init, 1, "AscendCL stays initialised until exit");
@@ -224,13 +224,13 @@ test("acl: aclInit once per process: open, close all, open again does not call a
   using second = open(path);
   assert.deepEqual([...second.run(x4()).get("y").data as Float32Array], y4());
   assert.equal(sim.counter("init_calls"), inits);
-  assert.equal(sim.live().init, 1);
+  assert.equal(sim.liveCounts().init, 1);
 });
 
 test("acl: a Pool's worker threads run the shared model synchronously, each thread with the context made current", async () => {
   using model = open(aclModelFile({
-    inputs: [{ name: "x", dtype: "FLOAT", shape: [6] }],
-    outputs: [{ name: "y", dtype: "FLOAT", shape: [6], a: 2 }],
+    inputs: [{ name: "x", dtype: "FLOAT", dims: [6] }],
+    outputs: [{ name: "y", dtype: "FLOAT", dims: [6], a: 2 }],
   }, "pool"));
   await using pool = await Pool.create(model, new URL("./workers/double.ts", import.meta.url), { workers: 2 });
   const results = await Promise.all(

@@ -12,16 +12,15 @@ import { simModelFile } from "./sim_helpers.ts";
 
 function cli(args: string[], extraEnv: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string; cwd: string } {
   const cwd = mkdtempSync(join(tempDir(), "acl-cli-"));
-  const { argv: [cmd, ...rest], env } = cliCommand(args, { EDGERUN_ACL_LIB_DIR: aclSimDir("ascendcl"), ...extraEnv });
+  const { argv: [cmd, ...rest], env } = cliCommand(args, { EDGERUN_ACL_LIB_DIR: aclSimDir("classic"), ...extraEnv });
   const r = spawnSync(cmd, rest, { cwd, env, encoding: "utf8" });
   return { code: r.status, stdout: r.stdout, stderr: r.signal ? `${r.stderr}\n[${r.signal}]` : r.stderr, cwd };
 }
 
 const BATCH = aclModelFile({
-  dynamic: "batch",
-  gears: [1, 2, 4],
-  inputs: [{ name: "img", dtype: "FLOAT", format: "NCHW", shape: [-1, 6] }],
-  outputs: [{ name: "feat/out:0", dtype: "FLOAT", shape: [-1, 6], a: 2, b: 1 }],
+  dynamicBatch: [1, 2, 4],
+  inputs: [{ name: "img", dtype: "FLOAT", format: "NCHW", dims: [-1, 6] }],
+  outputs: [{ name: "feat/out:0", dtype: "FLOAT", dims: [-1, 6], a: 2, b: 1 }],
 }, "cli-batch");
 
 test("acl cli info: an .om prints backend acl, the runtime facts, formats and the gears", () => {
@@ -55,8 +54,8 @@ test("acl cli run: --input and --shape at a gear write each output as .npy with 
 test("acl cli perf: sync and in-flight runs of an .om, with device times", () => {
   const path = aclModelFile({
     latencyUs: 300,
-    inputs: [{ name: "x", dtype: "FLOAT16", shape: [1, 8] }],
-    outputs: [{ name: "y", dtype: "FLOAT16", shape: [1, 8] }],
+    inputs: [{ name: "x", dtype: "FLOAT16", dims: [1, 8] }],
+    outputs: [{ name: "y", dtype: "FLOAT16", dims: [1, 8] }],
   }, "cli-perf");
   const r = cli(["perf", path, "--iterations", "6", "--warmup", "1", "--json"]);
   assert.equal(r.code, 0, r.stderr);
@@ -71,8 +70,8 @@ test("acl cli perf: sync and in-flight runs of an .om, with device times", () =>
 
 test("acl cli compare: an .om against the .hbm of the same function (two NPU backends) gives cosine 1", () => {
   const om = aclModelFile({
-    inputs: [{ name: "img", dtype: "FLOAT", shape: [1, 6] }],
-    outputs: [{ name: "feat", dtype: "FLOAT", shape: [1, 6], a: 2, b: 1 }],
+    inputs: [{ name: "img", dtype: "FLOAT", dims: [1, 6] }],
+    outputs: [{ name: "feat", dtype: "FLOAT", dims: [1, 6], a: 2, b: 1 }],
   }, "cli-cmp");
   const hbm = simModelFile({
     name: "enc",
@@ -88,7 +87,7 @@ test("acl cli compare: an .om against the .hbm of the same function (two NPU bac
 });
 
 test("acl cli: --backend acl forces the backend; --device takes 0..63 only", () => {
-  const path = aclModelFile({ inputs: [{ name: "x", dtype: "INT8", shape: [4] }], outputs: [{ name: "y", dtype: "INT8", shape: [4] }] }, "cli-force");
+  const path = aclModelFile({ inputs: [{ name: "x", dtype: "INT8", dims: [4] }], outputs: [{ name: "y", dtype: "INT8", dims: [4] }] }, "cli-force");
   const renamed = tempFile("acl-cli-model.bin", new Uint8Array(readFileSync(path)));
   const r = cli(["info", renamed, "--backend", "acl"]);
   assert.equal(r.code, 0, r.stderr);

@@ -15,21 +15,20 @@ const sim = useAclSim();
 function affine(name: string, extra: { dynamic?: boolean } = {}): string {
   return aclModelFile(extra.dynamic
     ? {
-      dynamic: "batch",
-      gears: [1, 2],
-      inputs: [{ name: "x", dtype: "FLOAT", shape: [-1, 2] }],
-      outputs: [{ name: "y", dtype: "FLOAT", shape: [-1, 2], a: 2 }],
+      dynamicBatch: [1, 2],
+      inputs: [{ name: "x", dtype: "FLOAT", dims: [-1, 2] }],
+      outputs: [{ name: "y", dtype: "FLOAT", dims: [-1, 2], a: 2 }],
     }
     : {
-      inputs: [{ name: "x", dtype: "FLOAT", shape: [2] }],
-      outputs: [{ name: "y", dtype: "FLOAT", shape: [2], a: 2 }],
+      inputs: [{ name: "x", dtype: "FLOAT", dims: [2] }],
+      outputs: [{ name: "y", dtype: "FLOAT", dims: [2], a: 2 }],
     }, name);
 }
 
 const LEAKS = ["models", "devBuffers", "hostBuffers", "datasets", "dataBuffers", "descs", "streams"] as const;
 
-function assertSameObjects(before: ReturnType<typeof sim.live>): void {
-  const after = sim.live();
+function assertSameObjects(before: ReturnType<typeof sim.liveCounts>): void {
+  const after = sim.liveCounts();
   for (const k of LEAKS) assert.ok(after[k] <= before[k], `${k}: ${after[k]} live, ${before[k]} before`);
 }
 
@@ -78,14 +77,14 @@ test("acl: a failed runAsync rejects with the typed error; the model keeps runni
 });
 
 test("acl: device memory refused at open (207001) is OUT_OF_MEMORY, naming the tensor; nothing stays allocated", () => {
-  const before = sim.live();
+  const before = sim.liveCounts();
   sim.injectFault("aclrtMalloc", 2, 207001);
   throwsEdgerun(() => open(affine("oom")), "OUT_OF_MEMORY", { backend: "acl", call: "aclrtMalloc", vendorCode: 207001, message: /output 0/ });
   assertSameObjects(before);
 });
 
 test("acl: the memory cap (200000 / 207001) fails the open cleanly and a smaller model opens after", () => {
-  const before = sim.live();
+  const before = sim.liveCounts();
   sim.injectFault("aclmdlLoadFromFile", 1, 200000);
   throwsEdgerun(() => open(affine("bad-alloc")), "OUT_OF_MEMORY", { vendorCode: 200000, call: "aclmdlLoadFromFile" });
   assertSameObjects(before);
@@ -94,7 +93,7 @@ test("acl: the memory cap (200000 / 207001) fails the open cleanly and a smaller
 });
 
 test("acl: descriptor and dataset failures at open are typed and leave nothing loaded", () => {
-  const before = sim.live();
+  const before = sim.liveCounts();
   for (const [fn, code] of [["aclmdlGetDesc", 100011], ["aclmdlCreateDataset", 0], ["aclmdlAddDatasetBuffer", 100000], ["aclCreateDataBuffer", 0]] as const) {
     sim.injectFault(fn, 1, code === 0 ? 500001 : code);
     assert.throws(() => open(affine(`open-${fn}`)), (e: unknown) => e instanceof EdgerunError && e.backend === "acl", fn);
@@ -152,16 +151,16 @@ test("acl: setBackendSearchPath('acl') rejects bad paths; an unknown backend nam
 
 test("acl: an .om forced onto another backend, or a non-model forced onto acl, fails typed", () => {
   throwsEdgerun(() => open(affine("forced"), { backend: "ort" }), "INVALID_MODEL");
-  const junk = aclModelFile({ inputs: [], outputs: [{ name: "y", dtype: "FLOAT", shape: [1] }] }, "junk");
+  const junk = aclModelFile({ inputs: [], outputs: [{ name: "y", dtype: "FLOAT", dims: [1] }] }, "junk");
   throwsEdgerun(() => open(junk.replace(/\.om$/, ".om"), { backend: "acl" }), "INVALID_MODEL", { backend: "acl" });
 });
 
 test("acl: missing library is LIBRARY_NOT_FOUND listing every path tried; the load is retried at the next open", () => {
   const out = child(`
-    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", shape: [2] }], outputs: [{ name: "y", dtype: "FLOAT", shape: [2] }] }, "missing");
+    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", dims: [2] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [2] }] }, "missing");
     let first;
     try { open(path); } catch (e) { first = { code: e.code, message: e.message }; }
-    setBackendSearchPath("acl", [aclSimDir("ascendcl")]);
+    setBackendSearchPath("acl", [aclSimDir("classic")]);
     const model = open(path);
     const y = [...model.run(new Float32Array([1, 2])).get("y").data];
     model.close();
@@ -178,7 +177,7 @@ test("acl: missing library is LIBRARY_NOT_FOUND listing every path tried; the lo
 
 test("acl: the CANN 9 layout (libacl_rt.so + libacl_mdl.so) loads, runs sync and async, and says so", () => {
   const out = child(`
-    const path = aclModelFile({ dynamic: "batch", gears: [1, 2], inputs: [{ name: "x", dtype: "FLOAT", shape: [-1, 2] }], outputs: [{ name: "y", dtype: "FLOAT", shape: [-1, 2], a: 4 }] }, "cann9");
+    const path = aclModelFile({ dynamicBatch: [1, 2], inputs: [{ name: "x", dtype: "FLOAT", dims: [-1, 2] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [-1, 2], a: 4 }] }, "cann9");
     await using model = open(path);
     const y = [...model.run({ x: new Float32Array([1, 2, 3, 4]) }).get("y").data];
     const z = [...(await model.runAsync({ x: new Float32Array([5, 6]) })).get("y").data];
@@ -192,34 +191,34 @@ test("acl: the CANN 9 layout (libacl_rt.so + libacl_mdl.so) loads, runs sync and
 
 test("acl: a failed device setup (aclrtCreateContext) is a typed error; the device is released and the next open sets it up again", () => {
   const out = child(`
-    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", shape: [1] }], outputs: [{ name: "y", dtype: "FLOAT", shape: [1] }] }, "init-fault");
+    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", dims: [1] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [1] }] }, "init-fault");
     let first;
     try { open(path); } catch (e) { first = { code: e.code, call: e.call, vendorCode: e.vendorCode }; }
     using model = open(path);
     console.log(JSON.stringify({ first, y: [...model.run(new Float32Array([7])).get("y").data] }));
-  `, { EDGERUN_ACL_LIB_DIR: aclSimDir("ascendcl"), ACLSIM_FAULTS: "aclrtCreateContext:1:500001" });
+  `, { EDGERUN_ACL_LIB_DIR: aclSimDir("classic"), ACLSIM_FAULTS: "aclrtCreateContext:1:500001" });
   assert.deepEqual(out.first, { code: "BACKEND", call: "aclrtCreateContext", vendorCode: 500001 });
   assert.deepEqual(out.y, [7]);
 });
 
 test("acl: EDGERUN_ACL_FINALIZE=close finalizes at each last close and initialises again at the next open (runtime allowing)", () => {
   const out = child(`
-    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", shape: [1] }], outputs: [{ name: "y", dtype: "FLOAT", shape: [1], b: 1 }] }, "finalize");
+    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", dims: [1] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [1], b: 1 }] }, "finalize");
     const ys = [];
     for (let i = 0; i < 3; i++) { using m = open(path); ys.push(m.run(new Float32Array([i])).get("y").data[0]); }
     console.log(JSON.stringify({ ys }));
-  `, { EDGERUN_ACL_LIB_DIR: aclSimDir("ascendcl"), EDGERUN_ACL_FINALIZE: "close", ACLSIM_REINIT: "1" });
+  `, { EDGERUN_ACL_LIB_DIR: aclSimDir("classic"), EDGERUN_ACL_FINALIZE: "close", ACLSIM_REINIT: "1" });
   assert.deepEqual(out.ys, [1, 2, 3]);
 });
 
 test("acl: EDGERUN_ACL_FINALIZE=close on a runtime that refuses aclInit again: a STATE error naming the variable", () => {
   const out = child(`
-    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", shape: [1] }], outputs: [{ name: "y", dtype: "FLOAT", shape: [1] }] }, "no-reinit");
+    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", dims: [1] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [1] }] }, "no-reinit");
     open(path).close();
     let second;
     try { open(path); } catch (e) { second = { code: e.code, message: e.message, vendorCode: e.vendorCode }; }
     console.log(JSON.stringify({ second }));
-  `, { EDGERUN_ACL_LIB_DIR: aclSimDir("ascendcl"), EDGERUN_ACL_FINALIZE: "close" });
+  `, { EDGERUN_ACL_LIB_DIR: aclSimDir("classic"), EDGERUN_ACL_FINALIZE: "close" });
   const second = out.second as { code: string; message: string; vendorCode: number };
   assert.equal(second.code, "STATE");
   assert.equal(second.vendorCode, 100002);
@@ -228,11 +227,11 @@ test("acl: EDGERUN_ACL_FINALIZE=close on a runtime that refuses aclInit again: a
 
 test("acl: a process exits cleanly with models open and runs in flight (the exit quiesce finalizes once)", () => {
   const r = runScript(childPrelude() + `
-    const path = aclModelFile({ latencyUs: 30000, inputs: [{ name: "x", dtype: "FLOAT", shape: [1] }], outputs: [{ name: "y", dtype: "FLOAT", shape: [1] }] }, "exit");
+    const path = aclModelFile({ latencyUs: 30000, inputs: [{ name: "x", dtype: "FLOAT", dims: [1] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [1] }] }, "exit");
     const model = open(path, { maxRequests: 4 });
     for (let i = 0; i < 4; i++) model.runAsync(new Float32Array([i])).catch(() => {});
     setTimeout(() => { console.log("bye"); process.exit(0); }, 10);
-  `.replace("setTimeout", "import process from 'node:process';\nsetTimeout"), { EDGERUN_ACL_LIB_DIR: aclSimDir("ascendcl") });
+  `.replace("setTimeout", "import process from 'node:process';\nsetTimeout"), { EDGERUN_ACL_LIB_DIR: aclSimDir("classic") });
   assert.equal(r.signal, null, r.stderr);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /bye/);
@@ -241,10 +240,10 @@ test("acl: a process exits cleanly with models open and runs in flight (the exit
 test("acl: exiting with a timed-out execution on the device waits for that execution only (not the 2 s bound)", () => {
   const t0 = performance.now();
   const r = runScript(childPrelude() + `
-    const path = aclModelFile({ latencyUs: 200000, inputs: [{ name: "x", dtype: "FLOAT", shape: [1] }], outputs: [{ name: "y", dtype: "FLOAT", shape: [1] }] }, "exit-late");
+    const path = aclModelFile({ latencyUs: 200000, inputs: [{ name: "x", dtype: "FLOAT", dims: [1] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [1] }] }, "exit-late");
     const model = open(path);
     try { model.run(new Float32Array([1]), { timeoutMs: 5 }); } catch (e) { console.log(e.code); }
-  `, { EDGERUN_ACL_LIB_DIR: aclSimDir("ascendcl") });
+  `, { EDGERUN_ACL_LIB_DIR: aclSimDir("classic") });
   const ms = performance.now() - t0;
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /TIMEOUT/);
@@ -260,15 +259,15 @@ test("acl: an execution failing on the stream of a timed run is typed with its c
 
 test("acl: the runtime version comes from aclsysGetVersionStr; without one it reads 'unknown'; a NULL error message still gives a typed error", () => {
   const script = `
-    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", shape: [1] }], outputs: [{ name: "y", dtype: "FLOAT", shape: [1] }] }, "version");
+    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", dims: [1] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [1] }] }, "version");
     let version, failure;
     try { open(path, { device: 3 }); } catch (e) { failure = { code: e.code, vendorCode: e.vendorCode, vendorMessage: e.vendorMessage }; }
     { using m = open(path); version = m.info.runtime_version; }
     console.log(JSON.stringify({ version, failure }));
   `;
-  const named = child(script, { EDGERUN_ACL_LIB_DIR: aclSimDir("ascendcl"), ACLSIM_VERSION: "9.0.1" });
+  const named = child(script, { EDGERUN_ACL_LIB_DIR: aclSimDir("classic"), ACLSIM_VERSION: "9.0.1" });
   assert.equal(named.version, "9.0.1");
-  const none = child(script, { EDGERUN_ACL_LIB_DIR: aclSimDir("ascendcl"), ACLSIM_NULL: "version,errmsg" });
+  const none = child(script, { EDGERUN_ACL_LIB_DIR: aclSimDir("classic"), ACLSIM_NULL: "version,errmsg" });
   assert.equal(none.version, "unknown");
   const failure = none.failure as { code: string; vendorCode: number; vendorMessage: string };
   assert.equal(failure.code, "INVALID_ARGUMENT");

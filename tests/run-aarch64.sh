@@ -19,8 +19,6 @@ export EDGERUN_LIB=$root/zig-out/aarch64/lib/libedgerun.so
 export EDGERUN_ORT_LIB=$root/node_modules/onnxruntime-node/bin/napi-v6/linux/arm64/libonnxruntime.so.1
 # The aarch64 hbDNN simulator (libdnn.so, libhbucp.so) for the simulator tests.
 export EDGERUN_SIM_DIR=$root/zig-out/aarch64/sim
-# The aarch64 AscendCL simulator, both layouts, for the acl tests (tests/acl_helpers.ts).
-export EDGERUN_ACL_SIM_DIR=$root/zig-out/aarch64/sim/acl EDGERUN_ACL9_SIM_DIR=$root/zig-out/aarch64/sim/acl9
 # Without binfmt_misc the kernel cannot exec an aarch64 binary: tests that re-run the runtime
 # (process.execPath) put this command in front of it.
 export EDGERUN_TEST_EXEC_PREFIX=$qemu
