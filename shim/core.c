@@ -36,6 +36,7 @@ struct er_request {
   atomic_int phase;
   er_sched sched;
   atomic_int cancel; /* see er_sched.cancel */
+  atomic_int freeing; /* er_request_free has begun: a run it cancels posts no tag */
   uint32_t tag;
   uint32_t queue; /* the completion queue tag goes to (er_request_set_queue; 0 = the default) */
   int32_t result;
@@ -440,6 +441,7 @@ ER_API void er_request_free(er_request *r) {
      stop it first (ort stops at the next node; hbdnn releases the task only if its thread has
      not submitted it yet),
      while the request is certainly still ours. */
+  atomic_store(&r->freeing, 1);
   if (atomic_load(&r->phase) == PHASE_SUBMITTED && ops->request_cancel) {
     atomic_store(&r->cancel, 1);
     ops->request_cancel(r->state);
@@ -557,11 +559,15 @@ static void run_submitted(void *arg) {
     r->result = timed_run(r, &r->sched);
   er_error_save(&r->error);
   atomic_fetch_sub(&live_submitted, 1);
+  /* Read before the exchange: once the phase is DONE, a concurrent er_request_free may destroy r. A
+     run that ended because er_request_free cancelled it saw its flag, so `freed` reads 1 here. */
+  uint32_t queue = r->queue, tag = r->tag;
+  int freed = atomic_load(&r->freeing);
   if (atomic_exchange(&r->phase, PHASE_DONE) == PHASE_ORPHANED) {
     request_destroy(r);
     return;
   }
-  er_completion_post(r->queue, r->tag);
+  if (!freed) er_completion_post(queue, tag);
 }
 
 ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom_id, uint32_t core_mask,

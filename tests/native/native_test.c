@@ -715,12 +715,16 @@ static void test_sim_async(er_pack *pack) {
   }
   CHECK(live[2] == live_before[2] - 1, "the worker freed the request (%d live)", live[2]);
 
-  /* Closing with a run in flight: free request, model and pack order-free; the worker cleans up. */
+  /* Closing with a run in flight: free request, model and pack order-free; the worker cleans up.
+     The device holds the task until every handle is freed: a run that finished first would post
+     its tag legitimately (seen under load). */
+  sim_hold(8000000);
   EXPECT_RC(er_request_submit(s, 0, 0, 0, 0, 45), ER_OK);
   er_request_free(s);
   er_model_free(slow);
   er_request_free(r);
   er_model_free(m);
+  sim_hold(0);
   CHECK(sim_wait_idle() == 0, "orphaned run settled, no live task");
   uint32_t none;
   EXPECT_RC(er_completion_wait(&none, 1, 50), 0); /* orphaned runs post no tag */
