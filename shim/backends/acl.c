@@ -3,7 +3,7 @@
  *
  * The runtime is dlopen'ed: libascendcl.so (CANN 5..8, everything in one library), else the
  * CANN 9 pair libacl_rt.so + libacl_mdl.so, each symbol looked up in every library loaded. Types,
- * constants and prototypes are declared here from docs/acl-behaviour.md; no vendor header is needed.
+ * constants and prototypes are declared here (listed in docs/acl-behaviour.md); no vendor header is needed.
  *
  * Process state is managed for the user: aclInit at the first open, open models (packs) counted,
  * devices released when the last one closes, aclFinalize at exit (or at that close with
