@@ -274,6 +274,7 @@ fn nativeTests(b: *std.Build) void {
         run.addFileArg(exe);
         run.addDirectoryArg(sim);
         run.addArgs(&.{ ort_lib, onnx });
+        run.addDirectoryArg(ccAclSimulator(b, cc, sanitize)); // the acl section (libascendcl.so)
         run.has_side_effects = true; // a test: run it every time
         run.stdio = .inherit;
         if (sanitize) {

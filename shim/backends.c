@@ -7,6 +7,7 @@
 
 extern const er_backend_ops er_backend_ort;
 extern const er_backend_ops er_backend_hbdnn;
+extern const er_backend_ops er_backend_acl;
 
 /* An ONNX ModelProto starts with field 1 (ir_version, varint): tag byte 0x08. */
 static int probe_onnx(const uint8_t *head, size_t n) { return n >= 1 && head[0] == 0x08; }
@@ -29,6 +30,15 @@ const er_backend_desc er_backends[] = {
      .honours = ER_HONOURS_PRIORITY | ER_HONOURS_CUSTOM_ID | ER_HONOURS_CORES | ER_HONOURS_TIMEOUT,
      .search_path = "directories holding libdnn.so and libhbucp.so, after $EDGERUN_HBDNN_LIB_DIR",
      .ops = &er_backend_hbdnn},
+    /* No probe: the .om header is not documented. priority and customId order edgerun's queue
+       only (AscendCL has no execution priority); one model executes one run at a time. */
+    {.id = ER_BACKEND_ACL,
+     .extensions = (const char *const[]){".om", NULL},
+     .task_limit = 64, /* the shim's worker threads, as ort */
+     .default_requests = 4,
+     .honours = ER_HONOURS_TIMEOUT,
+     .search_path = "directories holding libascendcl.so or libacl_rt.so + libacl_mdl.so, after $EDGERUN_ACL_LIB_DIR",
+     .ops = &er_backend_acl},
 };
 
 const uint32_t er_backend_rows = sizeof er_backends / sizeof er_backends[0];

@@ -1,6 +1,7 @@
 /* Thread-local last error, option parsing, library lookup and JSON helpers. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,37 @@ void *er_dlopen_first(const char *env_var, const char *const *names, const char 
     }
   }
   return NULL;
+}
+
+void *er_dlopen_dirs(const char *env_var, uint32_t backend, const char *file, const char *const *dirs, int flags,
+                     char *tried, size_t tried_cap) {
+  char path[4096];
+  void *h = NULL;
+  const char *env_dir = env_var ? getenv(env_var) : NULL;
+  if (env_dir && *env_dir) {
+    snprintf(path, sizeof path, "%s/%s", env_dir, file);
+    if ((h = try_open(path, flags, tried, tried_cap))) return h;
+  }
+  for (const char *p = er_backend_search_path(backend); p && *p;) {
+    size_t len = strcspn(p, ":");
+    if (len > 0 && len < 3000) {
+      snprintf(path, sizeof path, "%.*s/%s", (int)len, p, file);
+      if ((h = try_open(path, flags, tried, tried_cap))) return h;
+    }
+    p += len + (p[len] == ':');
+  }
+  if ((h = try_open(file, flags, tried, tried_cap))) return h;
+  for (const char *const *d = dirs; d && *d; d++) {
+    snprintf(path, sizeof path, "%s/%s", *d, file);
+    if ((h = try_open(path, flags, tried, tried_cap))) return h;
+  }
+  return NULL;
+}
+
+const char *er_lib_path(void *lib) {
+  struct link_map *map = NULL;
+  if (lib && dlinfo(lib, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name && *map->l_name) return map->l_name;
+  return "(unknown path)";
 }
 
 static void json_append(char *buf, size_t cap, size_t *len, const char *text) {

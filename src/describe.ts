@@ -39,15 +39,23 @@ function table(title: string, tensors: readonly TensorInfo[]): string[] {
   return [`${title} (${tensors.length}):`, line(header), ...rows.map(line)];
 }
 
+/** acl models compiled with gears: which shapes the dynamic dimensions may take. */
+function gearLines(info: Readonly<Record<string, unknown>>): string[] {
+  if (typeof info.gears !== "string") return [];
+  const kind = info.dynamic === "hw" ? "height x width" : "batch";
+  return [`gears (${kind}; a dynamic input's shape picks one): ${info.gears.split(",").join(", ")}`];
+}
+
 /** Formats a model's description as a table. */
 export function formatDescription(model: Describable): string {
   const facts = Object.entries(model.info)
-    .filter(([k]) => k !== "backend")
+    .filter(([k]) => k !== "backend" && k !== "gears" && k !== "dynamic")
     .map(([k, v]) => `${k}=${v}`)
     .join(", ");
   return [
     `model: ${model.name}  (${model.path})`,
     `backend: ${model.backend}${facts ? `  (${facts})` : ""}`,
+    ...gearLines(model.info),
     ...table("inputs", model.inputs),
     ...table("outputs", model.outputs),
   ].join("\n");

@@ -96,6 +96,17 @@ export interface OpenOptions {
    */
   graphOptimization?: "disabled" | "basic" | "extended" | "all";
   /**
+   * acl: the Ascend device (NPU) id to run on (default 0; `npu-smi info` lists them).
+   *
+   * @example
+   * ```ts
+   * import { open } from "@edgerun/edgerun";
+   * using model = open("resnet.om", { device: 1 });
+   * console.log(model.info.device); // 1
+   * ```
+   */
+  device?: number;
+  /**
    * Requests (buffer sets) runAsync may use at once for this model (default: the backend's
    * `defaultRequests`, see {@link backends}: ort 4, hbdnn 32).
    *
@@ -370,6 +381,12 @@ function optionString(options: OpenOptions): string {
     throw new RangeError(`maxRequests must be a positive integer, got ${options.maxRequests}`);
   }
   threads("intraOpThreads", options.intraOpThreads);
+  if (options.device !== undefined) {
+    if (!Number.isInteger(options.device) || options.device < 0 || options.device > 63) {
+      throw new RangeError(`device must be an integer 0..63, got ${options.device}`);
+    }
+    parts.push(`device=${options.device}`);
+  }
   threads("interOpThreads", options.interOpThreads);
   if (options.sharedThreads !== undefined) {
     if (typeof options.sharedThreads !== "boolean") throw new TypeError(`sharedThreads must be a boolean, got ${options.sharedThreads}`);
@@ -394,6 +411,7 @@ const OPEN_KEYS = new Set([
   "graphOptimization",
   "library",
   "maxRequests",
+  "device",
 ]);
 const RUN_KEYS = new Set(["priority", "customId", "cores", "timeoutMs"]);
 const ASYNC_KEYS = new Set([...RUN_KEYS, "signal"]);

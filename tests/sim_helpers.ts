@@ -333,14 +333,19 @@ export class Sim {
   }
 
   /** Polls until pred() holds (true) or timeoutMs passes (false). */
-  async waitFor(pred: () => boolean, timeoutMs = 5000): Promise<boolean> {
-    const end = Date.now() + timeoutMs;
-    while (!pred()) {
-      if (Date.now() > end) return false;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    return true;
+  waitFor(pred: () => boolean, timeoutMs = 5000): Promise<boolean> {
+    return pollUntil(pred, timeoutMs);
   }
+}
+
+/** Polls every 5 ms until pred() holds (true) or timeoutMs passes (false). */
+export async function pollUntil(pred: () => boolean, timeoutMs = 5000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return true;
 }
 
 let sim: Sim | undefined;

@@ -13,7 +13,6 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
-#include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -309,62 +308,18 @@ static int32_t out_of_memory(void) { return er_fail(ER_ERR_OUT_OF_MEMORY, BACKEN
 
 /* ---- loading ------------------------------------------------------------------------------------- */
 
-#define MAX_CANDIDATES 12
-
-typedef struct candidates {
-  const char *list[MAX_CANDIDATES + 1]; /* NULL-terminated */
-  char store[MAX_CANDIDATES][1024];
-  int n;
-} candidates;
-
-static void add_candidate(candidates *c, const char *dir, const char *file) {
-  if (c->n >= MAX_CANDIDATES) return;
-  if (dir) snprintf(c->store[c->n], sizeof c->store[c->n], "%s/%s", dir, file);
-  else snprintf(c->store[c->n], sizeof c->store[c->n], "%s", file);
-  c->list[c->n] = c->store[c->n];
-  c->list[++c->n] = NULL;
-}
-
 /*
  * Where to look for a library, in order: $EDGERUN_HBDNN_LIB_DIR, the directories given to
  * er_backend_set_search_path, the loader's own search (by name), then the board's /usr/hobot/lib.
  * extra_dir adds one more place (used only to recognise an X3 runtime).
  */
-static void lib_candidates(candidates *c, const char *file, const char *extra_dir) {
-  c->n = 0;
-  c->list[0] = NULL;
-  const char *env = getenv(LIB_DIR_ENV);
-  if (env && *env) add_candidate(c, env, file);
-  const char *paths = er_backend_search_path(ER_BACKEND_HBDNN);
-  while (paths && *paths) {
-    size_t len = strcspn(paths, ":");
-    if (len > 0 && len < 900) {
-      char dir[900];
-      memcpy(dir, paths, len);
-      dir[len] = 0;
-      add_candidate(c, dir, file);
-    }
-    paths += len + (paths[len] == ':');
-  }
-  add_candidate(c, NULL, file);
-  add_candidate(c, "/usr/hobot/lib", file);
-  if (extra_dir) add_candidate(c, extra_dir, file);
-}
-
 static void *open_lib(const char *file, const char *extra_dir, char *tried, size_t tried_cap) {
-  candidates c;
-  lib_candidates(&c, file, extra_dir);
+  const char *const dirs[] = {"/usr/hobot/lib", extra_dir, NULL};
   tried[0] = 0;
-  /* No env var and no dirs: every candidate is already a full path or a bare name, in our order. */
-  return er_dlopen_first(NULL, c.list, NULL, RTLD_NOW | RTLD_GLOBAL, tried, tried_cap);
+  return er_dlopen_dirs(LIB_DIR_ENV, ER_BACKEND_HBDNN, file, dirs, RTLD_NOW | RTLD_GLOBAL, tried, tried_cap);
 }
 
-/* The file a dlopen handle came from, for messages. */
-static const char *lib_path(void *lib) {
-  struct link_map *map = NULL;
-  if (lib && dlinfo(lib, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name && *map->l_name) return map->l_name;
-  return "(unknown path)";
-}
+#define lib_path er_lib_path
 
 /*
  * No libhbucp.so. If a libdnn.so of the X3/X5 "v1" generation is present (hbDNNInfer, no

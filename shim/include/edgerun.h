@@ -45,6 +45,7 @@ extern "C" {
 #define ER_BACKEND_AUTO 0u
 #define ER_BACKEND_ORT 1u
 #define ER_BACKEND_HBDNN 2u
+#define ER_BACKEND_ACL 3u
 
 /* Element types. */
 #define ER_DTYPE_UNKNOWN 0
@@ -173,6 +174,7 @@ ER_API int32_t er_backend_load(uint32_t backend, char *version, uint32_t cap);
  * Opens a model file. A file may pack several models (.hbm); er_pack_model opens one.
  * options: NUL-terminated "key=value;key=value" (may be NULL). Keys:
  *   intra_op_threads, inter_op_threads, graph_optimization (0,1,2,99)  [ort]
+ *   device (Ascend device id, default 0)                                [acl]
  */
 ER_API int32_t er_pack_open(const char *path, uint32_t backend, const char *options, er_pack **out);
 ER_API int32_t er_pack_count(er_pack *pack, uint32_t *out);

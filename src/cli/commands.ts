@@ -82,6 +82,7 @@ function openOptions(args: Parsed): OpenOptions {
   const options: OpenOptions = { backend: backend as Backend };
   const model = args.values.get("model");
   if (model !== undefined) options.model = model;
+  if (args.values.has("device")) options.device = intOption(args, "device", 0, 63, 0);
   return options;
 }
 
@@ -109,7 +110,7 @@ export function infoCommand(args: Parsed, io: CliOutput): number {
   requireFile(path);
   const options = openOptions(args);
   const models = options.model === undefined
-    ? openAll(path, { backend: options.backend })
+    ? openAll(path, { backend: options.backend, device: options.device })
     : new Map([[options.model, open(path, options)]]);
   try {
     const library = loadLibrary();
@@ -332,9 +333,9 @@ export async function compareCommand(args: Parsed, io: CliOutput): Promise<numbe
   }
   requireFile(pathA);
   requireFile(pathB);
-  const backend = openOptions(args).backend;
-  await using a = open(pathA, { backend });
-  await using b = open(pathB, { backend });
+  const { backend, device } = openOptions(args);
+  await using a = open(pathA, { backend, device });
+  await using b = open(pathB, { backend, device });
   const plan = plannedInputs(a, args, io);
   if (b.inputs.length !== a.inputs.length) {
     throw new CliFailure(`${pathA} has ${a.inputs.length} inputs, ${pathB} has ${b.inputs.length}`);

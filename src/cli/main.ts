@@ -56,9 +56,10 @@ function backendChoices(): string {
 /** The help texts, made when asked for: the backend list comes from the library. */
 function help(): Record<string, string> {
   const MODEL_OPTIONS = `  --backend B             ${backendChoices()}
-  --model NAME            the model inside a file that packs several (.hbm); default the first`;
+  --model NAME            the model inside a file that packs several (.hbm); default the first
+  --device N              acl: the Ascend device id (default 0)`;
   return {
-    main: `edgerun ${VERSION}: inspect, run, time and compare compiled models (.hbm on hbDNN, .onnx on ONNX Runtime).
+    main: `edgerun ${VERSION}: inspect, run, time and compare compiled models (.hbm on hbDNN, .om on AscendCL, .onnx on ONNX Runtime).
 
 Usage: edgerun <command> [options]
 
@@ -119,15 +120,16 @@ Quantized outputs are dequantized first.
   --min-cosine C          fail (exit 1) when any cosine is below C (default ${DEFAULT_MIN_COSINE}); NaN always fails
 ${INPUTS}
   --backend B             ${backendChoices()}; for both models
+  --device N              acl: the Ascend device id of both models (default 0)
 
 ${EXIT_CODES}`,
   };
 }
 
 const SPECS: Record<string, OptionSpec> = {
-  info: { values: ["backend", "model"], flags: [] },
+  info: { values: ["backend", "model", "device"], flags: [] },
   run: {
-    values: ["backend", "model", "input", "shape", "seed", "out", "priority", "cores"],
+    values: ["backend", "model", "device", "input", "shape", "seed", "out", "priority", "cores"],
     flags: ["dequantize"],
     repeated: ["input", "shape"],
   },
@@ -135,6 +137,7 @@ const SPECS: Record<string, OptionSpec> = {
     values: [
       "backend",
       "model",
+      "device",
       "input",
       "shape",
       "seed",
@@ -148,7 +151,7 @@ const SPECS: Record<string, OptionSpec> = {
     flags: ["json"],
     repeated: ["input", "shape"],
   },
-  compare: { values: ["backend", "input", "shape", "seed", "min-cosine"], flags: [], repeated: ["input", "shape"] },
+  compare: { values: ["backend", "device", "input", "shape", "seed", "min-cosine"], flags: [], repeated: ["input", "shape"] },
 };
 
 const COMMANDS = { info: infoCommand, run: runCommand, perf: perfCommand, compare: compareCommand };

@@ -2,8 +2,9 @@
  * native_test: drives the er_* ABI (shim/include/edgerun.h) directly, without a JS runtime, so
  * the shim can run under AddressSanitizer + UndefinedBehaviorSanitizer and valgrind.
  *
- *   native_test SIM_DIR ORT_LIB ONNX_MODEL
+ *   native_test SIM_DIR ORT_LIB ONNX_MODEL [ACL_SIM_DIR]
  *     SIM_DIR     directory of the hbDNN/UCP simulator (libhbucp.so + libdnn.so, tests/sim/)
+ *     ACL_SIM_DIR directory of the AscendCL simulator's libascendcl.so (tests/sim/acl/)
  *     ORT_LIB     onnxruntime-node's libonnxruntime.so.1
  *     ONNX_MODEL  the PaddleOCR text-direction classifier (x: [-1,3,48,192] -> [-1,2] softmax)
  *
@@ -350,7 +351,7 @@ static void test_bad_files(const char *onnx_path) {
             ER_ERR_INVALID_MODEL);
   EXPECT_RC(er_pack_open(write_file("junk.onnx", "\x08\x07garbage", 9), ER_BACKEND_AUTO, NULL, &pack),
             ER_ERR_INVALID_MODEL);
-  EXPECT_RC(er_pack_open(onnx_path, 3, NULL, &pack), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_pack_open(onnx_path, 99, NULL, &pack), ER_ERR_INVALID_ARGUMENT);
 
   bytes good = sim_file(sim_models, M_COUNT);
   /* Every truncation of a valid file is refused cleanly (size field no longer matches). */
@@ -407,7 +408,8 @@ static void test_bad_files(const char *onnx_path) {
   pack = NULL;
   EXPECT_RC(er_pack_open(noext, ER_BACKEND_AUTO, NULL, &pack), ER_ERR_UNSUPPORTED);
   CHECK(last_error_contains(".onnx, .ort (ort)") && last_error_contains(".hbm, .bin (hbdnn)") &&
-            last_error_contains("backend option (one of \"ort\", \"hbdnn\")"),
+            last_error_contains(".om (acl)") &&
+            last_error_contains("backend option (one of \"ort\", \"hbdnn\", \"acl\")"),
         "an unknown file type names the extensions and the backend option");
   EXPECT_RC(er_pack_open(noext, ER_BACKEND_HBDNN, NULL, &pack), ER_OK);
   uint32_t n = 0;
@@ -725,12 +727,16 @@ static void test_sim_async(er_pack *pack) {
   uint32_t none;
   EXPECT_RC(er_completion_wait(&none, 1, 50), 0); /* orphaned runs post no tag */
 
-  /* Closing with a run in flight: free request, model and pack order-free; the worker cleans up. */
+  /* Closing with a run in flight: free request, model and pack order-free; the worker cleans up.
+     The device holds the task until every handle is freed: a run that finished first would post
+     its tag legitimately (seen under load). */
+  sim_hold(8000000);
   EXPECT_RC(er_request_submit(s, 0, 0, 0, 0, 45), ER_OK);
   er_request_free(s);
   er_model_free(slow);
   er_request_free(r);
   er_model_free(m);
+  sim_hold(0);
   CHECK(sim_wait_idle() == 0, "orphaned run settled, no live task");
   EXPECT_RC(er_completion_wait(&none, 1, 50), 0); /* orphaned runs post no tag */
 }
@@ -1586,6 +1592,151 @@ static void test_ort_graphs(void) {
   er_model_free(m);
 }
 
+/* ---- acl: the AscendCL simulator (tests/sim/acl/), both layouts' libascendcl.so -------------- */
+
+/* An ACLSIM1 model file (the simulator's .om stand-in): float32 tensors; each output y = a*x + b
+   of input 0. dims of -1 are set by the batch gears. */
+static bytes acl_file(uint32_t latency_us, const int64_t *dims, uint32_t rank, const uint64_t *gears,
+                      uint32_t n_gears, uint32_t n_out) {
+  bytes b = {0};
+  put(&b, "IMOD", 4);
+  put(&b, "ACLSIM1", 8);
+  u32(&b, 1);
+  size_t size_at = b.len;
+  i64(&b, 0);
+  u32(&b, 1), u32(&b, n_out), u32(&b, latency_us), u32(&b, 0), u32(&b, n_gears ? 1 : 0), u32(&b, n_gears);
+  for (uint32_t g = 0; g < n_gears; g++) i64(&b, (int64_t)gears[g]);
+  for (uint32_t t = 0; t < 1 + n_out; t++) {
+    char name[8];
+    snprintf(name, sizeof name, t ? "y%u" : "x", t);
+    u16(&b, (uint16_t)strlen(name));
+    put(&b, name, strlen(name));
+    i32(&b, 0), i32(&b, 2), i32(&b, (int32_t)rank);
+    for (uint32_t i = 0; i < rank; i++) i64(&b, dims[i]);
+    if (t) i32(&b, 0), i32(&b, 0), f64(&b, (double)t + 1), f64(&b, 1);
+  }
+  int64_t len = (int64_t)b.len;
+  memcpy(b.p + size_at, &len, 8);
+  return b;
+}
+
+static void (*acl_live)(int64_t *out, int32_t n);
+
+/* Models, device buffers, host buffers, datasets, data buffers, streams, descriptors, tasks. */
+static int64_t acl_live_sum(void) {
+  int64_t v[12] = {0};
+  acl_live(v, 12);
+  return v[1] + v[2] + v[4] + v[5] + v[6] + v[8] + v[10] + v[11];
+}
+
+/* Opens the file's model and a request of it (NULL and a failed check on any error). */
+static er_request *acl_request(const char *path, uint32_t backend, const char *options, er_model **m) {
+  er_pack *pack = NULL;
+  er_request *r = NULL;
+  *m = NULL;
+  EXPECT_RC(er_pack_open(path, backend, options, &pack), ER_OK);
+  if (pack) EXPECT_RC(er_pack_model(pack, 0, m), ER_OK);
+  er_pack_free(pack);
+  if (*m) EXPECT_RC(er_request_new(*m, &r), ER_OK);
+  return r;
+}
+
+static void test_acl(const char *acl_dir) {
+  setenv("EDGERUN_ACL_LIB_DIR", acl_dir, 1);
+  char version[128] = {0};
+  EXPECT_RC(er_backend_load(ER_BACKEND_ACL, version, sizeof version), ER_OK);
+  char path[600];
+  snprintf(path, sizeof path, "%s/libascendcl.so", acl_dir);
+  void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+  void *sym = h ? dlsym(h, "simacl_live_counts") : NULL;
+  memcpy(&acl_live, &sym, sizeof sym);
+  if (!acl_live) {
+    CHECK(0, "the AscendCL simulator lacks simacl_live_counts");
+    return;
+  }
+  int64_t baseline = acl_live_sum();
+  const int64_t dims[2] = {2, 3}, dyn[2] = {-1, 3};
+  const uint64_t gears[3] = {1, 2, 4};
+  bytes f = acl_file(0, dims, 2, NULL, 0, 2);
+  const char *plain = write_file("plain.om", f.p, f.len);
+  free(f.p);
+  f = acl_file(0, dyn, 2, gears, 3, 1);
+  const char *batch = write_file("batch.om", f.p, f.len);
+  free(f.p);
+  f = acl_file(100000, dims, 2, NULL, 0, 1);
+  const char *slow = write_file("slow.om", f.p, f.len);
+  free(f.p);
+
+  /* Two outputs, sync and async. */
+  er_model *m = NULL;
+  er_request *r = acl_request(plain, ER_BACKEND_AUTO, "device=0", &m);
+  if (r) {
+    float x[6] = {1, 2, 3, 4, 5, 6}, y[6] = {0};
+    EXPECT_RC(er_request_write(r, 0, x, sizeof x, ER_COPY_DENSE), ER_OK);
+    EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+    EXPECT_RC(er_request_read(r, 1, y, sizeof y, ER_COPY_DENSE), ER_OK);
+    CHECK(y[0] == 4 && y[5] == 19, "acl: y1 = 3x + 1 gave %g..%g", y[0], y[5]);
+    EXPECT_RC(er_request_submit(r, 7, 0, 0, 0, 91), ER_OK);
+    CHECK(wait_tag() == 91, "acl: the async run completed");
+    EXPECT_RC(er_request_finish(r), ER_OK);
+    EXPECT_RC(er_request_run(r, 0, 0, 0, 1000), ER_OK); /* ExecuteAsync + a stream wait */
+    er_request_free(r);
+  }
+  er_model_free(m);
+
+  /* Gears: a batch that is one, one that is not. */
+  r = acl_request(batch, ER_BACKEND_ACL, NULL, &m);
+  uint32_t counts[2] = {0};
+  if (m) EXPECT_RC(er_model_counts(m, counts), ER_OK);
+  CHECK(counts[0] == 1, "acl: the gear input is hidden (%u inputs)", counts[0]);
+  uint8_t info[ER_TENSOR_INFO_SIZE] = {0};
+  if (m) EXPECT_RC(er_model_tensor(m, ER_INPUT, 0, info, sizeof info), ER_OK);
+  CHECK(rd_i32(info + 4) == ER_DTYPE_FLOAT32 && rd_i32(info + 200) == 0 && rd_i64(info + 16) == -1 &&
+            (rd_u32(info + 12) & ER_TENSOR_DYNAMIC),
+        "acl: input x is float32 (aclDataType %d kept), dim 0 dynamic (%lld)", rd_i32(info + 200),
+        (long long)rd_i64(info + 16));
+  if (r) {
+    EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_ERR_INVALID_ARGUMENT); /* no shape yet */
+    const int64_t three[2] = {3, 3}, four[2] = {4, 3};
+    EXPECT_RC(er_request_set_shape(r, 0, three, 2), ER_ERR_INVALID_ARGUMENT);
+    CHECK(last_error_contains("gears are 1,2,4"), "acl: the wrong gear's error names the gears");
+    EXPECT_RC(er_request_set_shape(r, 0, four, 2), ER_OK);
+    float x[12], y[12] = {0};
+    for (int i = 0; i < 12; i++) x[i] = (float)i;
+    EXPECT_RC(er_request_write(r, 0, x, sizeof x, ER_COPY_DENSE), ER_OK);
+    EXPECT_RC(er_request_run(r, 0, 0, 0, 0), ER_OK);
+    uint64_t w[ER_REQ_TENSOR_WORDS];
+    EXPECT_RC(er_request_tensor(r, ER_OUTPUT, 0, w), ER_OK);
+    CHECK(w[3] == 4 && w[1] == 48, "acl: the output takes the gear's shape (%llu rows, %llu bytes)",
+          (unsigned long long)w[3], (unsigned long long)w[1]);
+    EXPECT_RC(er_request_read(r, 0, y, sizeof y, ER_COPY_DENSE), ER_OK);
+    CHECK(y[11] == 23, "acl: y = 2x + 1 at batch 4 (%g)", y[11]);
+    er_request_free(r);
+  }
+  er_model_free(m);
+
+  /* A timed-out execution freed while it still runs: a worker thread waits for it. */
+  r = acl_request(slow, ER_BACKEND_ACL, NULL, &m);
+  if (r) {
+    EXPECT_RC(er_request_run(r, 0, 0, 0, 5), ER_ERR_TIMEOUT);
+    CHECK(er_last_vendor_code() == 507046, "acl: the timeout carries 507046 (%d)", er_last_vendor_code());
+    er_request_free(r);
+  }
+  er_model_free(m);
+  int64_t left = acl_live_sum();
+  for (int i = 0; i < 500 && left > baseline; i++) sleep_ms(10), left = acl_live_sum();
+  CHECK(left == baseline, "acl: %lld simulator objects left (%lld before)", (long long)left, (long long)baseline);
+
+  /* Bad device, corrupt model. */
+  er_pack *bad = NULL;
+  EXPECT_RC(er_pack_open(plain, ER_BACKEND_ACL, "device=9", &bad), ER_ERR_INVALID_ARGUMENT);
+  EXPECT_RC(er_pack_open(plain, ER_BACKEND_ACL, "device=x", &bad), ER_ERR_INVALID_ARGUMENT);
+  static const char junk_text[] = "IMODnot a model at all, not at all, no";
+  const char *junk = write_file("junk.om", junk_text, sizeof junk_text - 1);
+  EXPECT_RC(er_pack_open(junk, ER_BACKEND_AUTO, NULL, &bad), ER_ERR_INVALID_MODEL);
+  CHECK(bad == NULL, "acl: no pack after a failed open");
+}
+
 /* Section timings on stderr when NATIVE_TEST_TIMES is set. */
 static void lap(const char *what) {
   static struct timespec last;
@@ -1598,8 +1749,8 @@ static void lap(const char *what) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: %s SIM_DIR ORT_LIB ONNX_MODEL\n", argv[0]);
+  if (argc != 4 && argc != 5) {
+    fprintf(stderr, "usage: %s SIM_DIR ORT_LIB ONNX_MODEL [ACL_SIM_DIR]\n", argv[0]);
     return 2;
   }
   struct timespec t0, t1;
@@ -1626,6 +1777,8 @@ int main(int argc, char **argv) {
   test_hbdnn(argv[1]);
   lap("hbdnn");
   if (!hbdnn_only) {
+    if (argc == 5) test_acl(argv[4]);
+    lap("acl");
     test_bad_files(argv[3]);
     lap("bad files");
   }
