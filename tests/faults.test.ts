@@ -47,7 +47,7 @@ test(`faults: ${faultSteps} random steps under injected faults (seed ${faultSeed
       files,
       targets: TARGETS,
       codes: CODES,
-      deviceFails: async () => sim.deviceReset(),
+      deviceFails: () => Promise.resolve(sim.deviceReset()),
       oddity: async (model, attempt, pick) => {
         sim.corruptOutputs(pick(["nan", "garbage", "off"] as const));
         await attempt("run (corrupt)", () => model.run(faultInput));
