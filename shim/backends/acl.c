@@ -805,28 +805,45 @@ static int32_t acl_model_open(void *pack, uint32_t index, void **out, uint32_t *
   return ER_OK;
 }
 
+/*
+ * Lists for model info and messages end at an entry: when the entries do not all fit (a JSON value
+ * of model info holds under 400 characters), the list ends with "+N more" instead of a cut entry
+ * (a cut "100043" of "100043x1" would name a gear the model does not have).
+ */
+#define LIST_CAP 360
+
+static void list_add(char *buf, size_t cap, size_t *used, size_t *left, const char *entry) {
+  size_t n = strlen(entry) + (*used ? 1 : 0);
+  if (*left == 0 && *used + n + 16 < cap && *used + n < LIST_CAP) {
+    *used += (size_t)snprintf(buf + *used, cap - *used, "%s%s", *used ? "," : "", entry);
+    return;
+  }
+  (*left)++;
+}
+
+static void list_end(char *buf, size_t cap, size_t used, size_t left) {
+  if (left) snprintf(buf + used, cap - used, "%s+%zu more", used ? "," : "", left);
+}
+
 /* "1,2,4,8" or "224x224,448x448" */
 static void gear_list(const acl_model *m, char *buf, size_t cap) {
-  size_t n = 0;
+  size_t used = 0, left = 0;
   buf[0] = 0;
-  for (size_t i = 0; i < m->n_gears && n + 1 < cap; i++) {
-    int w = m->dynamic == DYN_BATCH
-                ? snprintf(buf + n, cap - n, "%s%llu", i ? "," : "", (unsigned long long)m->gears[i][0])
-                : snprintf(buf + n, cap - n, "%s%llux%llu", i ? "," : "", (unsigned long long)m->gears[i][0],
-                           (unsigned long long)m->gears[i][1]);
-    if (w < 0 || (size_t)w >= cap - n) break;
-    n += (size_t)w;
+  for (size_t i = 0; i < m->n_gears; i++) {
+    char entry[48];
+    if (m->dynamic == DYN_BATCH) snprintf(entry, sizeof entry, "%llu", (unsigned long long)m->gears[i][0]);
+    else
+      snprintf(entry, sizeof entry, "%llux%llu", (unsigned long long)m->gears[i][0], (unsigned long long)m->gears[i][1]);
+    list_add(buf, cap, &used, &left, entry);
   }
+  list_end(buf, cap, used, left);
 }
 
 static void format_list(const acl_tensor *t, uint32_t n, char *buf, size_t cap) {
-  size_t used = 0;
+  size_t used = 0, left = 0;
   buf[0] = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    int w = snprintf(buf + used, cap - used, "%s%s", i ? "," : "", format_name(t[i].format));
-    if (w < 0 || (size_t)w >= cap - used) break;
-    used += (size_t)w;
-  }
+  for (uint32_t i = 0; i < n; i++) list_add(buf, cap, &used, &left, format_name(t[i].format));
+  list_end(buf, cap, used, left);
 }
 
 static int32_t acl_model_info(void *model, char *buf, size_t cap, size_t *len) {
@@ -1063,7 +1080,7 @@ static int gear_of(const acl_model *m, const acl_tensor *t, const int64_t *dims)
 }
 
 static int32_t no_gear(const acl_model *m, const char *name, const int64_t *dims, uint32_t rank) {
-  char shape[200] = "", gears[300];
+  char shape[200] = "", gears[400];
   size_t n = 0;
   for (uint32_t i = 0; i < rank && n + 24 < sizeof shape; i++)
     n += (size_t)snprintf(shape + n, sizeof shape - n, "%s%lld", i ? "," : "", (long long)dims[i]);
@@ -1111,7 +1128,7 @@ static int32_t pick_gear(acl_request *r, int *gear) {
     const char *name = acl.aclmdlGetInputNameByIndex(m->pack->desc, t->acl_index);
     int g = gear_of(m, t, r->bufs[0][i].shape);
     if (g < 0) {
-      char gears[300];
+      char gears[400];
       gear_list(m, gears, sizeof gears);
       return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL,
                      "input '%s' has dynamic dimensions and no shape yet: feed it with a shape of one of the %s "
