@@ -1,8 +1,12 @@
 /** The acl backend under adversarial use: long gear and format lists, library layouts, views and gears. */
 import assert from "node:assert/strict";
+import { mkdtempSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { open } from "../mod.ts";
 import { test } from "./compat.ts";
-import { aclModelFile, useAclSim } from "./acl_helpers.ts";
+import { runScript } from "./helpers.ts";
+import { aclModelFile, aclSimDir, childPrelude, useAclSim } from "./acl_helpers.ts";
 
 useAclSim();
 
@@ -25,4 +29,29 @@ test("acl: info lists of many gears or formats end at a whole entry ('+N more'),
   assert.match(rest, /^\+\d+ more$/);
   assert.ok(formats.every((f) => f === "NC1HWC0_C04"), String(wide.info.input_formats));
   assert.equal(formats.length + Number(rest.match(/\d+/)![0]), 40);
+});
+
+test("acl: a CANN 9 compatibility libascendcl.so without aclmdl* falls back to libacl_rt.so + libacl_mdl.so beside it", () => {
+  // The compat library stands in as a link to the simulator's libacl_rt.so (aclrt* only, no aclmdl*).
+  const dir = mkdtempSync(join(tmpdir(), "acl-compat-"));
+  for (const f of ["libacl_rt.so", "libacl_mdl.so"]) symlinkSync(join(aclSimDir("cann9"), f), join(dir, f));
+  symlinkSync(join(aclSimDir("cann9"), "libacl_rt.so"), join(dir, "libascendcl.so"));
+  const r = runScript(childPrelude() + `
+    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", dims: [2] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [2], a: 3 }] }, "compat");
+    using model = open(path);
+    console.log(JSON.stringify({ y: [...model.run(new Float32Array([1, 2])).get("y").data], library: model.info.library }));
+  `, { EDGERUN_ACL_LIB_DIR: dir });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
+  assert.deepEqual(out, { y: [3, 6], library: "libacl_rt.so+libacl_mdl.so" });
+  // Without the pair, the missing symbol is still the error.
+  const lone = mkdtempSync(join(tmpdir(), "acl-compat-lone-"));
+  symlinkSync(join(aclSimDir("cann9"), "libacl_rt.so"), join(lone, "libascendcl.so"));
+  const r2 = runScript(childPrelude() + `
+    const path = aclModelFile({ inputs: [{ name: "x", dtype: "FLOAT", dims: [2] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [2] }] }, "compat-lone");
+    try { open(path); console.log(JSON.stringify({ opened: true })); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
+  `, { EDGERUN_ACL_LIB_DIR: lone, LD_LIBRARY_PATH: "" });
+  const out2 = JSON.parse(r2.stdout.trim().split("\n").pop()!);
+  assert.equal(out2.code, "UNSUPPORTED", JSON.stringify(out2));
+  assert.match(out2.message, /does not export aclmdl/);
 });

@@ -290,35 +290,64 @@ static void read_version(void) {
 
 static void quiesce_at_exit(void);
 
+#define NO_PAIR 1 /* load_pair: no libacl_rt.so found (no error set) */
+
+/* The CANN 9 pair: libacl_rt.so, then libacl_mdl.so; NO_PAIR without libacl_rt.so, LIBRARY_NOT_FOUND
+   (error set) with it but no libacl_mdl.so. */
+static int32_t load_pair(char *tried, size_t cap) {
+  g.libs[0] = open_lib("libacl_rt.so", tried, cap);
+  if (!g.libs[0]) return NO_PAIR;
+  tried[0] = 0;
+  g.libs[1] = open_lib("libacl_mdl.so", tried, cap);
+  if (!g.libs[1]) {
+    int32_t rc = er_fail(ER_ERR_LIBRARY_NOT_FOUND, BACKEND, "dlopen",
+                         "libacl_mdl.so (CANN 9 model library) not found next to libacl_rt.so (%s); tried: %s",
+                         lib_path(g.libs[0]), tried);
+    close_libs();
+    return rc;
+  }
+  snprintf(g.layout, sizeof g.layout, "libacl_rt.so+libacl_mdl.so");
+  return ER_OK;
+}
+
 static int32_t load_locked(void) {
   char tried[3000] = "";
+  int32_t rc;
   g.libs[0] = open_lib("libascendcl.so", tried, sizeof tried);
   if (g.libs[0]) {
     snprintf(g.layout, sizeof g.layout, "libascendcl.so");
-  } else {
-    g.libs[0] = open_lib("libacl_rt.so", tried, sizeof tried);
-    if (g.libs[0]) {
-      tried[0] = 0;
-      g.libs[1] = open_lib("libacl_mdl.so", tried, sizeof tried);
-      if (!g.libs[1]) {
-        int32_t rc = er_fail(ER_ERR_LIBRARY_NOT_FOUND, BACKEND, "dlopen",
-                             "libacl_mdl.so (CANN 9 model library) not found next to libacl_rt.so (%s); tried: %s",
-                             lib_path(g.libs[0]), tried);
+    rc = resolve_symbols();
+    if (rc != ER_OK) {
+      /* A CANN 9 compatibility libascendcl.so may no longer export aclmdl* (docs/acl-behaviour.md):
+         the pair next to it (or on the search path) is the runtime then. Without the pair, the
+         missing symbol is the error. */
+      er_saved_error first;
+      er_error_save(&first);
+      close_libs();
+      char tried_pair[3000] = "";
+      int32_t pair = load_pair(tried_pair, sizeof tried_pair);
+      if (pair == ER_OK) pair = resolve_symbols();
+      if (pair != ER_OK) {
         close_libs();
+        if (pair != NO_PAIR) return pair;
+        er_error_restore(&first);
         return rc;
       }
+      rc = ER_OK;
     }
-    snprintf(g.layout, sizeof g.layout, "libacl_rt.so+libacl_mdl.so");
-  }
-  if (!g.libs[0])
-    return er_fail(ER_ERR_LIBRARY_NOT_FOUND, BACKEND, "dlopen",
-                   "AscendCL runtime (libascendcl.so, or libacl_rt.so + libacl_mdl.so) not found: set " LIB_DIR_ENV
-                   " to the directory holding it; tried: %s",
-                   tried);
-  int32_t rc = resolve_symbols();
-  if (rc != ER_OK) {
-    close_libs(); /* a later load (say, with EDGERUN_ACL_LIB_DIR set) starts clean */
-    return rc;
+  } else {
+    rc = load_pair(tried, sizeof tried);
+    if (rc == NO_PAIR)
+      return er_fail(ER_ERR_LIBRARY_NOT_FOUND, BACKEND, "dlopen",
+                     "AscendCL runtime (libascendcl.so, or libacl_rt.so + libacl_mdl.so) not found: set " LIB_DIR_ENV
+                     " to the directory holding it; tried: %s",
+                     tried);
+    if (rc != ER_OK) return rc;
+    rc = resolve_symbols();
+    if (rc != ER_OK) {
+      close_libs(); /* a later load (say, with EDGERUN_ACL_LIB_DIR set) starts clean */
+      return rc;
+    }
   }
   read_version();
   g.loaded = 1;
