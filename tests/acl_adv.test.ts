@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open } from "../mod.ts";
 import { test } from "./compat.ts";
-import { runScript } from "./helpers.ts";
+import { runScript, values } from "./helpers.ts";
 import { aclModelFile, aclSimDir, childPrelude, useAclSim } from "./acl_helpers.ts";
 
 useAclSim();
@@ -54,4 +54,42 @@ test("acl: a CANN 9 compatibility libascendcl.so without aclmdl* falls back to l
   const out2 = JSON.parse(r2.stdout.trim().split("\n").pop()!);
   assert.equal(out2.code, "UNSUPPORTED", JSON.stringify(out2));
   assert.match(out2.message, /does not export aclmdl/);
+});
+
+test("acl: outputs of a model with gears follow the gear when the runtime reports them at the largest gear (no -1), as CANN documents", () => {
+  const sim = useAclSim();
+  sim.setOutputDimsMax(true);
+  try {
+    for (const mode of ["host", "device"] as const) {
+      sim.setRunMode(mode === "host" ? 1 : 0);
+      {
+        using model = open(aclModelFile({
+          dynamicBatch: [1, 2, 4],
+          inputs: [{ name: "x", dtype: "FLOAT", dims: [-1, 3] }],
+          outputs: [{ name: "y", dtype: "FLOAT", dims: [-1, 3], a: 2 }, { name: "fixed", dtype: "INT32", dims: [2], source: -1 }],
+        }, "adv-maxdims"));
+        const y1 = model.run({ x: { data: new Float32Array([1, 2, 3]), shape: [1, 3] } }).get("y");
+        assert.deepEqual(y1.shape, [1, 3], `${mode}: batch 1 gives one row`);
+        assert.deepEqual(values(y1.data), [2, 4, 6]);
+        const out = model.run({ x: { data: new Float32Array([1, 2, 3, 4, 5, 6]), shape: [2, 3] } });
+        assert.deepEqual(out.get("y").shape, [2, 3]);
+        assert.deepEqual(values(out.get("y").data), [2, 4, 6, 8, 10, 12]);
+        assert.deepEqual(out.get("fixed").shape, [2]);
+        assert.deepEqual(values(out.get("fixed").data), [0, 1]);
+      }
+      {
+        using hw = open(aclModelFile({
+          dynamicHW: [[2, 3], [4, 5]],
+          inputs: [{ name: "img", dtype: "UINT8", dims: [1, -1, -1] }],
+          outputs: [{ name: "o", dtype: "UINT8", dims: [1, -1, -1], b: 1 }],
+        }, "adv-maxdims-hw"));
+        const o = hw.run({ img: { data: new Uint8Array(6).fill(4), shape: [1, 2, 3] } }).get("o");
+        assert.deepEqual(o.shape, [1, 2, 3], `${mode}: the 2x3 gear's output`);
+        assert.deepEqual(values(o.data), [5, 5, 5, 5, 5, 5]);
+      }
+    }
+  } finally {
+    sim.setRunMode(1);
+    sim.setOutputDimsMax(undefined);
+  }
 });

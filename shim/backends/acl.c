@@ -725,6 +725,9 @@ static int32_t describe(acl_model *m, int is_input, size_t acl_index, acl_tensor
     if (v < 0) dynamic = 1;
   }
   er_dense_strides(d->shape, d->rank, t->elem, d->strides);
+  /* CANN reports a dynamic model's outputs at the largest gear (no -1): they follow the gear all
+     the same (aclmdlGetCurOutputDims after each run), so they are dynamic to the user. */
+  if (!is_input && m->dynamic) d->flags |= ER_TENSOR_DYNAMIC;
   if (dynamic) {
     d->flags |= ER_TENSOR_DYNAMIC;
     if (t->size == 0)
@@ -1185,7 +1188,9 @@ static int32_t refresh_outputs(acl_request *r, int gear) {
     const acl_tensor *t = &m->out[i];
     int dyn = 0;
     for (uint32_t d = 0; d < t->rank; d++) dyn |= t->dims[d] < 0;
-    if (!dyn) continue;
+    /* An output of a model with gears may show no -1 (CANN gives the largest gear's dims) and
+       still follow the gear: every output of such a model is asked. */
+    if (!dyn && !m->dynamic) continue;
     int64_t dims[ER_MAX_DIMS] = {0};
     uint32_t rank = t->rank;
     aclmdlIODims cur;
@@ -1193,6 +1198,9 @@ static int32_t refresh_outputs(acl_request *r, int gear) {
     if (acl.aclmdlGetCurOutputDims && acl.aclmdlGetCurOutputDims(m->pack->desc, i, &cur) == 0 &&
         cur.dimCount == t->rank) {
       for (uint32_t d = 0; d < rank; d++) dims[d] = cur.dims[d];
+    } else if (!dyn) {
+      if (acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+      for (uint32_t d = 0; d < rank; d++) dims[d] = t->dims[d]; /* the largest gear's: all that is known */
     } else if (m->dynamic == DYN_BATCH && gear >= 0) {
       if (acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
       for (uint32_t d = 0; d < rank; d++) dims[d] = t->dims[d] < 0 ? (int64_t)m->gears[gear][0] : t->dims[d];
