@@ -93,3 +93,32 @@ test("acl: outputs of a model with gears follow the gear when the runtime report
     sim.setOutputDimsMax(undefined);
   }
 });
+
+test("acl: closing a model while the device is in a fault state still frees its model, buffers and datasets", async () => {
+  const sim = useAclSim();
+  const before = sim.liveCounts();
+  const handles = sim.counter("bad_handles");
+  for (const mode of ["host", "device"] as const) {
+    sim.setRunMode(mode === "host" ? 1 : 0);
+    const model = open(aclModelFile({
+      dynamicBatch: [1, 2],
+      inputs: [{ name: "x", dtype: "FLOAT", dims: [-1, 2] }],
+      outputs: [{ name: "y", dtype: "FLOAT", dims: [-1, 2] }],
+    }, "adv-fault-close"));
+    try {
+      model.run({ x: { data: new Float32Array(2), shape: [1, 2] } });
+      await model.runAsync({ x: { data: new Float32Array(4), shape: [2, 2] } }); // a second request
+      sim.deviceFault(507033);
+      assert.throws(() => model.run({ x: { data: new Float32Array(2), shape: [1, 2] } }), /507033/);
+      model.close();
+    } finally {
+      sim.clearFaults();
+      sim.setRunMode(1);
+    }
+    const after = sim.liveCounts();
+    for (const k of ["models", "descs", "devBuffers", "hostBuffers", "datasets", "dataBuffers", "streams"] as const) {
+      assert.equal(after[k], before[k], `${mode}: ${k} left after the close: ${after[k]} (before ${before[k]})`);
+    }
+  }
+  assert.equal(sim.counter("bad_handles"), handles);
+});

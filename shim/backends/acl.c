@@ -379,6 +379,13 @@ static int32_t use_context(void *context) {
   return ER_OK;
 }
 
+/* Makes the context current for a free path: a refusal (a device in a fault state) does not stop
+   the cleanup, which is tried all the same (host-side objects need no context at all); its
+   message is dropped, the free reports nothing. */
+static void use_context_for_free(void *context) {
+  if (acl.aclrtSetCurrentContext(context) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+}
+
 /* Destroys the contexts and resets the devices (under g_lock): no open model uses them any more. */
 static void release_devices_locked(void) {
   for (int d = 0; d < MAX_DEVICES; d++) {
@@ -538,7 +545,8 @@ static void acl_pack_close(void *pack) {
   acl_pack *p = pack;
   if (!p) return;
   unlist_pack(p);
-  if (!runtime_gone() && p->context && use_context(p->context) == ER_OK) {
+  if (!runtime_gone() && p->context) {
+    use_context_for_free(p->context);
     if (p->desc && acl.aclmdlDestroyDesc(p->desc) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
     if (p->loaded && acl.aclmdlUnload(p->model_id) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
   }
@@ -996,7 +1004,8 @@ static void acl_request_free(void *request) {
   acl_request *r = request;
   if (!r) return;
   acl_pack *p = r->model->pack;
-  if (!runtime_gone() && use_context(p->context) == ER_OK) {
+  if (!runtime_gone()) {
+    use_context_for_free(p->context);
     if (__atomic_load_n(&r->late, __ATOMIC_ACQUIRE)) {
       pthread_mutex_lock(&p->run_lock);
       if (p->late == r) settle_late(p, 0);
