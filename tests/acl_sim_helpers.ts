@@ -105,6 +105,7 @@ const table = {
   simacl_set_latency_us: { args: ["i64"], result: "void" },
   simacl_set_device_count: { args: ["i32"], result: "void" },
   simacl_set_run_mode: { args: ["i32"], result: "void" },
+  simacl_set_output_dims_max: { args: ["i32"], result: "void" },
 } as const;
 
 interface Symbols {
@@ -120,6 +121,7 @@ interface Symbols {
   simacl_set_latency_us(us: bigint): void;
   simacl_set_device_count(n: number): void;
   simacl_set_run_mode(mode: number): void;
+  simacl_set_output_dims_max(on: number): void;
 }
 
 const cstr = (s: string): Uint8Array => new TextEncoder().encode(s + "\0");
@@ -187,6 +189,14 @@ export class AclSim {
   /** 1 ACL_HOST (default), 0 ACL_DEVICE; only while no device buffer is live. */
   setRunMode(mode: 0 | 1): void {
     this.#s.simacl_set_run_mode(mode);
+  }
+
+  /**
+   * true: aclmdlGetOutputDims of a model with gears gives the largest gear's dims, as CANN
+   * documents, instead of -1; false: -1 kept (the default); undefined: back to $ACLSIM_OUTPUT_DIMS.
+   */
+  setOutputDimsMax(on: boolean | undefined): void {
+    this.#s.simacl_set_output_dims_max(on === undefined ? -1 : on ? 1 : 0);
   }
 
   /** Every injected fault off: rules, memory cap, device fault, jitter, NULL strings; stalls released. */

@@ -290,35 +290,64 @@ static void read_version(void) {
 
 static void quiesce_at_exit(void);
 
+#define NO_PAIR 1 /* load_pair: no libacl_rt.so found (no error set) */
+
+/* The CANN 9 pair: libacl_rt.so, then libacl_mdl.so; NO_PAIR without libacl_rt.so, LIBRARY_NOT_FOUND
+   (error set) with it but no libacl_mdl.so. */
+static int32_t load_pair(char *tried, size_t cap) {
+  g.libs[0] = open_lib("libacl_rt.so", tried, cap);
+  if (!g.libs[0]) return NO_PAIR;
+  tried[0] = 0;
+  g.libs[1] = open_lib("libacl_mdl.so", tried, cap);
+  if (!g.libs[1]) {
+    int32_t rc = er_fail(ER_ERR_LIBRARY_NOT_FOUND, BACKEND, "dlopen",
+                         "libacl_mdl.so (CANN 9 model library) not found next to libacl_rt.so (%s); tried: %s",
+                         lib_path(g.libs[0]), tried);
+    close_libs();
+    return rc;
+  }
+  snprintf(g.layout, sizeof g.layout, "libacl_rt.so+libacl_mdl.so");
+  return ER_OK;
+}
+
 static int32_t load_locked(void) {
   char tried[3000] = "";
+  int32_t rc;
   g.libs[0] = open_lib("libascendcl.so", tried, sizeof tried);
   if (g.libs[0]) {
     snprintf(g.layout, sizeof g.layout, "libascendcl.so");
-  } else {
-    g.libs[0] = open_lib("libacl_rt.so", tried, sizeof tried);
-    if (g.libs[0]) {
-      tried[0] = 0;
-      g.libs[1] = open_lib("libacl_mdl.so", tried, sizeof tried);
-      if (!g.libs[1]) {
-        int32_t rc = er_fail(ER_ERR_LIBRARY_NOT_FOUND, BACKEND, "dlopen",
-                             "libacl_mdl.so (CANN 9 model library) not found next to libacl_rt.so (%s); tried: %s",
-                             lib_path(g.libs[0]), tried);
+    rc = resolve_symbols();
+    if (rc != ER_OK) {
+      /* A CANN 9 compatibility libascendcl.so may no longer export aclmdl* (docs/acl-behaviour.md):
+         the pair next to it (or on the search path) is the runtime then. Without the pair, the
+         missing symbol is the error. */
+      er_saved_error first;
+      er_error_save(&first);
+      close_libs();
+      char tried_pair[3000] = "";
+      int32_t pair = load_pair(tried_pair, sizeof tried_pair);
+      if (pair == ER_OK) pair = resolve_symbols();
+      if (pair != ER_OK) {
         close_libs();
+        if (pair != NO_PAIR) return pair;
+        er_error_restore(&first);
         return rc;
       }
+      rc = ER_OK;
     }
-    snprintf(g.layout, sizeof g.layout, "libacl_rt.so+libacl_mdl.so");
-  }
-  if (!g.libs[0])
-    return er_fail(ER_ERR_LIBRARY_NOT_FOUND, BACKEND, "dlopen",
-                   "AscendCL runtime (libascendcl.so, or libacl_rt.so + libacl_mdl.so) not found: set " LIB_DIR_ENV
-                   " to the directory holding it; tried: %s",
-                   tried);
-  int32_t rc = resolve_symbols();
-  if (rc != ER_OK) {
-    close_libs(); /* a later load (say, with EDGERUN_ACL_LIB_DIR set) starts clean */
-    return rc;
+  } else {
+    rc = load_pair(tried, sizeof tried);
+    if (rc == NO_PAIR)
+      return er_fail(ER_ERR_LIBRARY_NOT_FOUND, BACKEND, "dlopen",
+                     "AscendCL runtime (libascendcl.so, or libacl_rt.so + libacl_mdl.so) not found: set " LIB_DIR_ENV
+                     " to the directory holding it; tried: %s",
+                     tried);
+    if (rc != ER_OK) return rc;
+    rc = resolve_symbols();
+    if (rc != ER_OK) {
+      close_libs(); /* a later load (say, with EDGERUN_ACL_LIB_DIR set) starts clean */
+      return rc;
+    }
   }
   read_version();
   g.loaded = 1;
@@ -348,6 +377,13 @@ static int32_t use_context(void *context) {
   aclError rc = acl.aclrtSetCurrentContext(context);
   if (rc != 0) return vendor_fail("aclrtSetCurrentContext", rc, "making the device context current on this thread");
   return ER_OK;
+}
+
+/* Makes the context current for a free path: a refusal (a device in a fault state) does not stop
+   the cleanup, which is tried all the same (host-side objects need no context at all); its
+   message is dropped, the free reports nothing. */
+static void use_context_for_free(void *context) {
+  if (acl.aclrtSetCurrentContext(context) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
 }
 
 /* Destroys the contexts and resets the devices (under g_lock): no open model uses them any more. */
@@ -509,7 +545,8 @@ static void acl_pack_close(void *pack) {
   acl_pack *p = pack;
   if (!p) return;
   unlist_pack(p);
-  if (!runtime_gone() && p->context && use_context(p->context) == ER_OK) {
+  if (!runtime_gone() && p->context) {
+    use_context_for_free(p->context);
     if (p->desc && acl.aclmdlDestroyDesc(p->desc) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
     if (p->loaded && acl.aclmdlUnload(p->model_id) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
   }
@@ -696,6 +733,9 @@ static int32_t describe(acl_model *m, int is_input, size_t acl_index, acl_tensor
     if (v < 0) dynamic = 1;
   }
   er_dense_strides(d->shape, d->rank, t->elem, d->strides);
+  /* CANN reports a dynamic model's outputs at the largest gear (no -1): they follow the gear all
+     the same (aclmdlGetCurOutputDims after each run), so they are dynamic to the user. */
+  if (!is_input && m->dynamic) d->flags |= ER_TENSOR_DYNAMIC;
   if (dynamic) {
     d->flags |= ER_TENSOR_DYNAMIC;
     if (t->size == 0)
@@ -805,28 +845,45 @@ static int32_t acl_model_open(void *pack, uint32_t index, void **out, uint32_t *
   return ER_OK;
 }
 
+/*
+ * Lists for model info and messages end at an entry: when the entries do not all fit (a JSON value
+ * of model info holds under 400 characters), the list ends with "+N more" instead of a cut entry
+ * (a cut "100043" of "100043x1" would name a gear the model does not have).
+ */
+#define LIST_CAP 360
+
+static void list_add(char *buf, size_t cap, size_t *used, size_t *left, const char *entry) {
+  size_t n = strlen(entry) + (*used ? 1 : 0);
+  if (*left == 0 && *used + n + 16 < cap && *used + n < LIST_CAP) {
+    *used += (size_t)snprintf(buf + *used, cap - *used, "%s%s", *used ? "," : "", entry);
+    return;
+  }
+  (*left)++;
+}
+
+static void list_end(char *buf, size_t cap, size_t used, size_t left) {
+  if (left) snprintf(buf + used, cap - used, "%s+%zu more", used ? "," : "", left);
+}
+
 /* "1,2,4,8" or "224x224,448x448" */
 static void gear_list(const acl_model *m, char *buf, size_t cap) {
-  size_t n = 0;
+  size_t used = 0, left = 0;
   buf[0] = 0;
-  for (size_t i = 0; i < m->n_gears && n + 1 < cap; i++) {
-    int w = m->dynamic == DYN_BATCH
-                ? snprintf(buf + n, cap - n, "%s%llu", i ? "," : "", (unsigned long long)m->gears[i][0])
-                : snprintf(buf + n, cap - n, "%s%llux%llu", i ? "," : "", (unsigned long long)m->gears[i][0],
-                           (unsigned long long)m->gears[i][1]);
-    if (w < 0 || (size_t)w >= cap - n) break;
-    n += (size_t)w;
+  for (size_t i = 0; i < m->n_gears; i++) {
+    char entry[48];
+    if (m->dynamic == DYN_BATCH) snprintf(entry, sizeof entry, "%llu", (unsigned long long)m->gears[i][0]);
+    else
+      snprintf(entry, sizeof entry, "%llux%llu", (unsigned long long)m->gears[i][0], (unsigned long long)m->gears[i][1]);
+    list_add(buf, cap, &used, &left, entry);
   }
+  list_end(buf, cap, used, left);
 }
 
 static void format_list(const acl_tensor *t, uint32_t n, char *buf, size_t cap) {
-  size_t used = 0;
+  size_t used = 0, left = 0;
   buf[0] = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    int w = snprintf(buf + used, cap - used, "%s%s", i ? "," : "", format_name(t[i].format));
-    if (w < 0 || (size_t)w >= cap - used) break;
-    used += (size_t)w;
-  }
+  for (uint32_t i = 0; i < n; i++) list_add(buf, cap, &used, &left, format_name(t[i].format));
+  list_end(buf, cap, used, left);
 }
 
 static int32_t acl_model_info(void *model, char *buf, size_t cap, size_t *len) {
@@ -947,7 +1004,8 @@ static void acl_request_free(void *request) {
   acl_request *r = request;
   if (!r) return;
   acl_pack *p = r->model->pack;
-  if (!runtime_gone() && use_context(p->context) == ER_OK) {
+  if (!runtime_gone()) {
+    use_context_for_free(p->context);
     if (__atomic_load_n(&r->late, __ATOMIC_ACQUIRE)) {
       pthread_mutex_lock(&p->run_lock);
       if (p->late == r) settle_late(p, 0);
@@ -1063,7 +1121,7 @@ static int gear_of(const acl_model *m, const acl_tensor *t, const int64_t *dims)
 }
 
 static int32_t no_gear(const acl_model *m, const char *name, const int64_t *dims, uint32_t rank) {
-  char shape[200] = "", gears[300];
+  char shape[200] = "", gears[400];
   size_t n = 0;
   for (uint32_t i = 0; i < rank && n + 24 < sizeof shape; i++)
     n += (size_t)snprintf(shape + n, sizeof shape - n, "%s%lld", i ? "," : "", (long long)dims[i]);
@@ -1111,7 +1169,7 @@ static int32_t pick_gear(acl_request *r, int *gear) {
     const char *name = acl.aclmdlGetInputNameByIndex(m->pack->desc, t->acl_index);
     int g = gear_of(m, t, r->bufs[0][i].shape);
     if (g < 0) {
-      char gears[300];
+      char gears[400];
       gear_list(m, gears, sizeof gears);
       return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL,
                      "input '%s' has dynamic dimensions and no shape yet: feed it with a shape of one of the %s "
@@ -1139,7 +1197,9 @@ static int32_t refresh_outputs(acl_request *r, int gear) {
     const acl_tensor *t = &m->out[i];
     int dyn = 0;
     for (uint32_t d = 0; d < t->rank; d++) dyn |= t->dims[d] < 0;
-    if (!dyn) continue;
+    /* An output of a model with gears may show no -1 (CANN gives the largest gear's dims) and
+       still follow the gear: every output of such a model is asked. */
+    if (!dyn && !m->dynamic) continue;
     int64_t dims[ER_MAX_DIMS] = {0};
     uint32_t rank = t->rank;
     aclmdlIODims cur;
@@ -1147,6 +1207,9 @@ static int32_t refresh_outputs(acl_request *r, int gear) {
     if (acl.aclmdlGetCurOutputDims && acl.aclmdlGetCurOutputDims(m->pack->desc, i, &cur) == 0 &&
         cur.dimCount == t->rank) {
       for (uint32_t d = 0; d < rank; d++) dims[d] = cur.dims[d];
+    } else if (!dyn) {
+      if (acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+      for (uint32_t d = 0; d < rank; d++) dims[d] = t->dims[d]; /* the largest gear's: all that is known */
     } else if (m->dynamic == DYN_BATCH && gear >= 0) {
       if (acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
       for (uint32_t d = 0; d < rank; d++) dims[d] = t->dims[d] < 0 ? (int64_t)m->gears[gear][0] : t->dims[d];

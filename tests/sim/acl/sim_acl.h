@@ -232,6 +232,11 @@ SIMACL_API void simacl_set_jitter_us(int64_t us, uint64_t seed);
 SIMACL_API void simacl_set_latency_us(int64_t us); /* -1 = per model */
 SIMACL_API void simacl_set_device_count(int32_t n);
 SIMACL_API void simacl_set_run_mode(int32_t mode); /* only while no device buffer is live */
+/* 1: aclmdlGetOutputDims of a model with gears gives the largest gear's dims, as CANN documents
+   ("in the dynamic-shape scenario ... the maximum batch/image size profile"); 0: -1 kept; -1: back
+   to $ACLSIM_OUTPUT_DIMS ("max" = 1). */
+SIMACL_API void simacl_set_output_dims_max(int32_t on);
+SIMACL_API int32_t simacl_output_dims_max(void);
 
 /* Parse an ACLSIM1 image without loading it (0 or the load error code): for the fuzz harness. */
 SIMACL_API aclError simacl_parse_model(const void *data, size_t size);
