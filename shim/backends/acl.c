@@ -465,14 +465,6 @@ static void release(void) {
   pthread_mutex_unlock(&g_lock);
 }
 
-/* Vendor calls on free paths are skipped once the exit quiesce finalized the runtime. */
-static int runtime_gone(void) {
-  pthread_mutex_lock(&g_lock);
-  int gone = g.exiting;
-  pthread_mutex_unlock(&g_lock);
-  return gone;
-}
-
 #define EXIT_WAIT_MS 2000 /* a run on the device longer than this: exit goes on without aclFinalize */
 
 /*
@@ -545,10 +537,12 @@ static void acl_pack_close(void *pack) {
   acl_pack *p = pack;
   if (!p) return;
   unlist_pack(p);
-  if (!runtime_gone() && p->context) {
+  /* Counted as a run, so the exit quiesce never finalizes under these calls; skipped after it. */
+  if (p->context && enter_run()) {
     use_context_for_free(p->context);
     if (p->desc && acl.aclmdlDestroyDesc(p->desc) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
     if (p->loaded && acl.aclmdlUnload(p->model_id) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+    leave_run();
   }
   if (p->context) release();
   pthread_mutex_destroy(&p->run_lock);
@@ -1004,7 +998,9 @@ static void acl_request_free(void *request) {
   acl_request *r = request;
   if (!r) return;
   acl_pack *p = r->model->pack;
-  if (!runtime_gone()) {
+  /* Counted as a run (a worker thread may free a request while the process exits): the exit
+     quiesce waits for these calls instead of finalizing under them; skipped after it. */
+  if (enter_run()) {
     use_context_for_free(p->context);
     if (__atomic_load_n(&r->late, __ATOMIC_ACQUIRE)) {
       pthread_mutex_lock(&p->run_lock);
@@ -1018,6 +1014,7 @@ static void acl_request_free(void *request) {
         acl.aclGetRecentErrMsg();
     for (uint32_t k = 0; k < n_bufs(r->model); k++) free_dev(r, k);
     if (r->stream && acl.aclrtDestroyStream(r->stream) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+    leave_run();
   }
   free(r->dev);
   free(r->host);
