@@ -193,7 +193,7 @@ export class AclSim {
 
   /**
    * true: aclmdlGetOutputDims of a model with gears gives the largest gear's dims, as CANN
-   * documents, instead of -1; false: -1 kept (the default); undefined: back to $ACLSIM_OUTPUT_DIMS.
+   * documents (the default); false: the declared -1 kept; undefined: back to $ACLSIM_OUTPUT_DIMS.
    */
   setOutputDimsMax(on: boolean | undefined): void {
     this.#s.simacl_set_output_dims_max(on === undefined ? -1 : on ? 1 : 0);

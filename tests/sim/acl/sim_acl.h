@@ -234,7 +234,7 @@ SIMACL_API void simacl_set_device_count(int32_t n);
 SIMACL_API void simacl_set_run_mode(int32_t mode); /* only while no device buffer is live */
 /* 1: aclmdlGetOutputDims of a model with gears gives the largest gear's dims, as CANN documents
    ("in the dynamic-shape scenario ... the maximum batch/image size profile"); 0: -1 kept; -1: back
-   to $ACLSIM_OUTPUT_DIMS ("max" = 1). */
+   to $ACLSIM_OUTPUT_DIMS (1 unless it is "declared"). */
 SIMACL_API void simacl_set_output_dims_max(int32_t on);
 SIMACL_API int32_t simacl_output_dims_max(void);
 

@@ -546,7 +546,7 @@ SIMACL_API aclError aclmdlGetInputDims(const aclmdlDesc *modelDesc, size_t index
 
 SIMACL_API aclError aclmdlGetOutputDims(const aclmdlDesc *modelDesc, size_t index, aclmdlIODims *dims) {
   /* CANN: "in the dynamic-shape scenario, the dimensions of the maximum batch/image size profile"
-     (ACLSIM_OUTPUT_DIMS=max, simacl_set_output_dims_max); by default -1 is kept. */
+     (the default; ACLSIM_OUTPUT_DIMS=declared or simacl_set_output_dims_max(0) keeps -1). */
   const Tensor *t = simacl_output_dims_max() ? desc_tensor("aclmdlGetOutputDims", modelDesc, index, 1) : NULL;
   int32_t gear = t && modelDesc->def.dynKind != DYN_NONE ? largest_gear(&modelDesc->def, t) : -1;
   return fill_dims("aclmdlGetOutputDims", modelDesc, index, 1, gear, dims);

@@ -99,8 +99,8 @@ static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 static int32_t g_devices = 1;
 static int32_t g_run_mode = ACL_HOST;
 static int g_reinit;               /* ACLSIM_REINIT=1: aclInit allowed again after aclFinalize */
-static int g_output_dims_max;      /* ACLSIM_OUTPUT_DIMS=max: aclmdlGetOutputDims of a model with gears
-                                      gives the largest gear's dims (what CANN documents), not -1 */
+static int g_output_dims_max = 1;  /* aclmdlGetOutputDims of a model with gears gives the largest gear's
+                                      dims, as CANN documents; ACLSIM_OUTPUT_DIMS=declared keeps -1 */
 static int32_t g_null_mask = -1;   /* -1 = ACLSIM_NULL */
 static int32_t g_dev_fault;        /* != 0: every device call fails with it */
 static uint64_t g_unstall_gen;
@@ -148,7 +148,7 @@ static void read_env(void) {
   if ((e = getenv("ACLSIM_RUN_MODE")))
     g_run_mode = (strcmp(e, "device") == 0 || strcmp(e, "0") == 0) ? ACL_DEVICE : ACL_HOST;
   if ((e = getenv("ACLSIM_REINIT"))) g_reinit = atoi(e) != 0;
-  if ((e = getenv("ACLSIM_OUTPUT_DIMS"))) g_output_dims_max = strcmp(e, "max") == 0;
+  if ((e = getenv("ACLSIM_OUTPUT_DIMS"))) g_output_dims_max = strcmp(e, "declared") != 0;
 }
 
 static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
@@ -219,7 +219,7 @@ SIMACL_API int32_t simacl_run_mode(void) { env_once(); return g_run_mode; }
 SIMACL_API void simacl_set_output_dims_max(int32_t on) {
   env_once();
   pthread_mutex_lock(&g_mu);
-  g_output_dims_max = on < 0 ? (getenv("ACLSIM_OUTPUT_DIMS") && strcmp(getenv("ACLSIM_OUTPUT_DIMS"), "max") == 0) : on != 0;
+  g_output_dims_max = on < 0 ? !(getenv("ACLSIM_OUTPUT_DIMS") && strcmp(getenv("ACLSIM_OUTPUT_DIMS"), "declared") == 0) : on != 0;
   pthread_mutex_unlock(&g_mu);
 }
 
