@@ -199,12 +199,20 @@ const native_shim_flags = [_][]const u8{
 };
 const sanitize_flags = [_][]const u8{ "-fsanitize=address,undefined", "-fno-sanitize-recover=all" };
 
+const tsan_flags = [_][]const u8{"-fsanitize=thread"};
+
 /// One system-compiler invocation; returns the produced file.
 fn ccOutput(b: *std.Build, cc: []const u8, sanitize: bool, args: []const []const u8, sources: []const []const u8,
     inputs: []const std.Build.LazyPath, out_name: []const u8) std.Build.LazyPath {
+    return ccOutputWith(b, cc, if (sanitize) &sanitize_flags else &.{}, args, sources, inputs, out_name);
+}
+
+/// ccOutput with these sanitizer flags (ASan+UBSan, ThreadSanitizer or none).
+fn ccOutputWith(b: *std.Build, cc: []const u8, sanitizer: []const []const u8, args: []const []const u8,
+    sources: []const []const u8, inputs: []const std.Build.LazyPath, out_name: []const u8) std.Build.LazyPath {
     const cmd = b.addSystemCommand(&.{cc});
     cmd.addArgs(&native_shim_flags);
-    if (sanitize) cmd.addArgs(&sanitize_flags);
+    cmd.addArgs(sanitizer);
     cmd.addArgs(args);
     for (sources) |src| cmd.addFileArg(b.path(src));
     for (inputs) |input| cmd.addFileArg(input);
@@ -218,10 +226,10 @@ fn ccOutput(b: *std.Build, cc: []const u8, sanitize: bool, args: []const []const
 }
 
 /// The simulator (libhbucp.so + libdnn.so side by side) built by the system compiler.
-fn ccSimulator(b: *std.Build, cc: []const u8, sanitize: bool) std.Build.LazyPath {
-    const ucp = ccOutput(b, cc, sanitize, &.{ "-shared", "-fPIC", "-Itests/sim", "-Wno-unknown-pragmas", "-Wl,-soname,libhbucp.so" },
+fn ccSimulator(b: *std.Build, cc: []const u8, sanitizer: []const []const u8) std.Build.LazyPath {
+    const ucp = ccOutputWith(b, cc, sanitizer, &.{ "-shared", "-fPIC", "-Itests/sim", "-Wno-unknown-pragmas", "-Wl,-soname,libhbucp.so" },
         &.{"tests/sim/sim_ucp.c"}, &.{}, "libhbucp.so");
-    const dnn = ccOutput(b, cc, sanitize, &.{ "-shared", "-fPIC", "-Itests/sim", "-Wno-unknown-pragmas", "-Wl,-soname,libdnn.so",
+    const dnn = ccOutputWith(b, cc, sanitizer, &.{ "-shared", "-fPIC", "-Itests/sim", "-Wno-unknown-pragmas", "-Wl,-soname,libdnn.so",
         "-Wl,-rpath,$ORIGIN" }, &.{"tests/sim/sim_dnn.c"}, &.{ucp}, "libdnn.so");
     const dir = b.addWriteFiles();
     _ = dir.addCopyFile(ucp, "libhbucp.so");
@@ -257,7 +265,7 @@ fn nativeTests(b: *std.Build) void {
     for ([_]bool{ true, false }) |sanitize| {
         const exe = ccOutput(b, cc, sanitize, &.{ "-Ishim/include", "-Ishim" }, test_sources, &.{},
             if (sanitize) "native_test_asan" else "native_test");
-        const sim = ccSimulator(b, cc, sanitize);
+        const sim = ccSimulator(b, cc, if (sanitize) &sanitize_flags else &.{});
         const run = if (sanitize) std.Build.Step.Run.create(b, "native_test (ASan+UBSan)") else b.addSystemCommand(&.{
             "valgrind", "--tool=memcheck", "--error-exitcode=1", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
             "--show-leak-kinds=definite,indirect", "--track-origins=yes", "--quiet", "--num-callers=40",
@@ -280,6 +288,19 @@ fn nativeTests(b: *std.Build) void {
             b.step("test-valgrind", "Native er_* ABI test under valgrind memcheck");
         step.dependOn(&run.step);
     }
+
+    // zig build test-tsan: the simulator half (cancels racing completions included) under
+    // ThreadSanitizer; ONNX Runtime is not instrumented, so its half is skipped.
+    const tsan_exe = ccOutputWith(b, cc, &tsan_flags, &.{ "-Ishim/include", "-Ishim" }, test_sources, &.{}, "native_test_tsan");
+    const tsan_run = std.Build.Step.Run.create(b, "native_test (TSan, simulator half)");
+    tsan_run.addFileArg(tsan_exe);
+    tsan_run.addDirectoryArg(ccSimulator(b, cc, &tsan_flags));
+    tsan_run.addArgs(&.{ ort_lib, onnx });
+    tsan_run.has_side_effects = true;
+    tsan_run.stdio = .inherit;
+    tsan_run.setEnvironmentVariable("EDGERUN_NATIVE_HBDNN_ONLY", "1");
+    tsan_run.setEnvironmentVariable("TSAN_OPTIONS", "halt_on_error=1:second_deadlock_stack=1");
+    b.step("test-tsan", "Native er_* ABI test, simulator half, under ThreadSanitizer (system compiler, -Dcc=...)").dependOn(&tsan_run.step);
 }
 
 fn simLibrary(

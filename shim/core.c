@@ -36,7 +36,7 @@ struct er_request {
   atomic_int phase;
   er_sched sched;
   atomic_int cancel; /* see er_sched.cancel */
-  atomic_int freeing; /* er_request_free has begun: a run it cancels posts no tag */
+  atomic_int freeing; /* er_request_free has begun: the run posts no tag, whatever ended it */
   uint32_t tag;
   uint32_t queue; /* the completion queue tag goes to (er_request_set_queue; 0 = the default) */
   int32_t result;
@@ -47,10 +47,13 @@ struct er_request {
 
 ER_API uint32_t er_abi_version(void) { return ER_ABI_VERSION; }
 
+/* A CLOCK_MONOTONIC time in ms, as er_clock_ms reports it. */
+static double ms_of(const struct timespec *ts) { return (double)ts->tv_sec * 1e3 + (double)ts->tv_nsec / 1e6; }
+
 ER_API double er_clock_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+  return ms_of(&ts);
 }
 
 /* Live handles and runs on worker threads, for leak checks (er_debug_live_counts). */
@@ -64,15 +67,22 @@ ER_API void er_debug_live_counts(int32_t *counts) {
   counts[3] = atomic_load(&live_submitted);
 }
 
-/* Runs the backend and records how long the native part took. */
+/*
+ * Runs the backend and records how long the native part took. The record keeps nanoseconds, on
+ * er_clock_ms's clock and in its units: a caller's end-to-end time (its er_clock_ms before the
+ * call to timing[1]) then never comes out shorter than timing[0], which whole microseconds did
+ * (the start rounded down by up to 1 us).
+ */
 static int32_t timed_run(er_request *r, const er_sched *sched) {
-  uint64_t start = er_now_us();
+  struct timespec start, end;
+  clock_gettime(CLOCK_MONOTONIC, &start);
   int32_t rc = r->model->pack->ops->request_run(r->state, sched);
-  uint64_t end = er_now_us();
-  uint64_t spent = end - start;
-  r->last_run_us = spent > UINT32_MAX ? UINT32_MAX : (uint32_t)spent;
-  r->timing[0] = (double)spent / 1e3;
-  r->timing[1] = (double)end / 1e3;
+  clock_gettime(CLOCK_MONOTONIC, &end);
+  int64_t spent_ns = (int64_t)(end.tv_sec - start.tv_sec) * 1000000000 + (end.tv_nsec - start.tv_nsec);
+  uint64_t spent_us = spent_ns > 0 ? (uint64_t)spent_ns / 1000 : 0;
+  r->last_run_us = spent_us > UINT32_MAX ? UINT32_MAX : (uint32_t)spent_us;
+  r->timing[0] = (double)spent_ns / 1e6;
+  r->timing[1] = ms_of(&end);
   return rc;
 }
 
@@ -437,11 +447,11 @@ static void destroy_job(void *request) { request_destroy(request); }
 ER_API void er_request_free(er_request *r) {
   if (!r) return;
   const er_backend_ops *ops = r->model->pack->ops;
+  atomic_store(&r->freeing, 1); /* before the cancel: a run it ends posts no tag (run_submitted) */
   /* Freed with a run out (a model closed mid-run): nobody wants its result, so ask the backend to
      stop it first (ort stops at the next node; hbdnn releases the task only if its thread has
      not submitted it yet),
      while the request is certainly still ours. */
-  atomic_store(&r->freeing, 1);
   if (atomic_load(&r->phase) == PHASE_SUBMITTED && ops->request_cancel) {
     atomic_store(&r->cancel, 1);
     ops->request_cancel(r->state);
@@ -559,15 +569,23 @@ static void run_submitted(void *arg) {
     r->result = timed_run(r, &r->sched);
   er_error_save(&r->error);
   atomic_fetch_sub(&live_submitted, 1);
-  /* Read before the exchange: once the phase is DONE, a concurrent er_request_free may destroy r. A
-     run that ended because er_request_free cancelled it saw its flag, so `freed` reads 1 here. */
+  /* Read before the phase says DONE: from then on er_request_free may destroy r at once. A free
+     under way (its cancel may be what ended the run, before it could mark the run orphaned)
+     gets no tag: the caller gave the request up. */
   uint32_t queue = r->queue, tag = r->tag;
-  int freed = atomic_load(&r->freeing);
+  int freeing = atomic_load(&r->freeing);
   if (atomic_exchange(&r->phase, PHASE_DONE) == PHASE_ORPHANED) {
+    /* A task of the request may be with a releaser job (hbdnn: the run was cancelled or timed
+       out), which needs a free shim thread: freeing here would wait for it on this thread, and
+       when every other thread waits too (runs waiting for the task slots that job gives back, or
+       a limit of one) nothing moves again. So the free goes behind that job, and this thread
+       back to the pool. */
+    const er_backend_ops *ops = r->model->pack->ops;
+    if (ops->request_pending && ops->request_pending(r->state) && er_pool_submit(destroy_job, r) == ER_OK) return;
     request_destroy(r);
     return;
   }
-  if (!freed) er_completion_post(queue, tag);
+  if (!freeing) er_completion_post(queue, tag);
 }
 
 ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom_id, uint32_t core_mask,

@@ -700,14 +700,20 @@ export class Model implements Disposable, AsyncDisposable {
     };
   }
 
-  /** An idle pooled request, or a new one while the pool is below its limit. */
+  /**
+   * An idle pooled request, or a new one while the pool is below its limit. One whose last run
+   * was cancelled or timed out comes last: its task may still be on a core, and its next run
+   * would wait for it while another request could run on a free core.
+   */
   #acquire(): Request | undefined {
     if (this.#handle === null) return undefined;
-    let request = this.#idle.pop();
+    const settled = this.#idle.findLastIndex((r) => !r.unsettled);
+    let request = settled >= 0 ? this.#idle.splice(settled, 1)[0] : undefined;
     if (!request && this.#pooled < this.#maxRequests) {
       request = new Request(this.#native, this.#handle, this.#inputInfos, this.outputs);
       this.#pooled++;
     }
+    request ??= this.#idle.pop();
     if (request) this.#busy++;
     return request;
   }

@@ -342,6 +342,13 @@ export class Request {
   /** True after a sync run of this request failed (until the next one succeeds). */
   failed = false;
 
+  /**
+   * True after a submitted run of this request was cancelled or timed out (until one succeeds):
+   * its task may still be on the device, and the request's next run waits for it. Pools take
+   * another request first.
+   */
+  unsettled = false;
+
   /** False once the backend says this request can never run again (er_request_usable): drop it. */
   get usable(): boolean {
     return !this.#freed && this.#native.symbols.er_request_usable(this.#handle) !== 0;

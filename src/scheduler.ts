@@ -169,6 +169,7 @@ function complete(lane: Lane, job: Job, request: Request, lost?: Error): void {
     return drain(lane);
   }
   const status = request.complete();
+  request.unsettled = status === Status.CANCELLED || status === Status.TIMEOUT;
   // A request that can never run again (hbdnn: its task could not be released) is dropped, and
   // the model makes another: it must not go back to the pool to fail every later run.
   if (status !== 0 && !request.usable) request.free();

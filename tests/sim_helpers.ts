@@ -170,6 +170,7 @@ export type SimFaultTarget =
   | "hbUCPSubmitTask"
   | "hbUCPWaitTaskDone"
   | "hbUCPReleaseTask"
+  | "hbUCPSetTaskDoneCb"
   | "hbUCPMallocCached"
   | "hbUCPMemFlush"
   | "hbUCPFree"

@@ -1736,13 +1736,18 @@ static void reap_late(void) {
  * cap, or the runtime said -200001 first (the cap is shared with every UCP user of the process).
  * Finished late tasks are released, with a back-off: each 1 ms wait that times out logs an ERROR
  * line on a board. Returns ER_OK with *left = the milliseconds left of timeout_ms (<= 0: no limit,
- * returned as is), ER_ERR_TIMEOUT when the deadline passed first, or create_task's error.
+ * returned as is), ER_ERR_TIMEOUT when the deadline passed first, ER_ERR_CANCELLED when the run
+ * was cancelled first (cancel: a submitted run's flag, else NULL), or create_task's error.
  */
-static int32_t create_in_slot(hb_request *r, int32_t timeout_ms, void **task, int32_t *left) {
+static int32_t create_in_slot(hb_request *r, int32_t timeout_ms, const atomic_int *cancel, void **task,
+                              int32_t *left) {
   int64_t deadline = timeout_ms > 0 ? (int64_t)er_now_us() + (int64_t)timeout_ms * 1000 : 0;
   int64_t pause_us = 500;
   int runtime_full = 0;
   for (int first = 1;; first = 0) {
+    /* A run aborted while it waits (or before it got here) makes no task: nobody wants it. */
+    if (cancel && atomic_load(cancel))
+      return er_fail(ER_ERR_CANCELLED, BACKEND, NULL, "the run was cancelled before its task was made");
     if (!first) reap_late();
     if (take_task_slot()) {
       int32_t vendor = 0;
@@ -1796,7 +1801,8 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
 
   void *task = NULL;
   int32_t timeout_ms = 0;
-  rc = create_in_slot(r, start_us ? time_left(sched->timeout_ms, start_us) : sched->timeout_ms, &task, &timeout_ms);
+  rc = create_in_slot(r, start_us ? time_left(sched->timeout_ms, start_us) : sched->timeout_ms, sched->cancel, &task,
+                      &timeout_ms);
   if (rc != ER_OK) return rc; /* no task: create_in_slot gave its slot back */
   int in_doubt = 0; /* submitted, not yet seen done */
   /* Submitted runs (they have a cancel flag) can be cancelled while they wait: see run_wait. */

@@ -351,6 +351,10 @@ SIM_API int64_t hbSimCounter(const char *name) {
   else if (strcmp(name, "tasks_held") == 0) v = g.held;
   else if (strcmp(name, "tasks_reserved") == 0) v = g.reserved;
   else if (strcmp(name, "tasks_stalled_now") == 0) v = g.stalledNow;
+  else if (strcmp(name, "tasks_on_device") == 0) { /* queued or running, not dropped by a reset */
+    v = 0;
+    for (SimTask *t = g.tasks; t; t = t->next) v += !t->dead && (t->state == T_QUEUED || t->state == T_RUNNING);
+  }
   else if (strcmp(name, "mem_cap") == 0) v = g.memCap;
   unlock();
   return v;
@@ -819,6 +823,8 @@ SIM_API int32_t hbUCPSubmitTask(hbUCPTaskHandle_t taskHandle, hbUCPSchedParam *p
 }
 
 SIM_API int32_t hbUCPSetTaskDoneCb(hbUCPTaskHandle_t taskHandle, hbUCPTaskDoneCb cb, void *userdata) {
+  int32_t fault = hbSimFaultCheck("hbUCPSetTaskDoneCb");
+  if (fault) return fault; /* no callback set */
   lock();
   SimTask *t = find_task(taskHandle);
   int32_t rc = HB_UCP_SUCCESS;
