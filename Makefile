@@ -143,9 +143,10 @@ fuzz: $(FUZZ_APT_STAMP)
 # Leak and soak test: RSS over 100,000 runs and 1,000 open/close cycles on Deno and Bun (bench/soak.ts).
 soak: deps build sim
 	$(DENO) run --allow-all bench/soak.ts --runtimes deno,bun --scale $(SOAK_SCALE)
-	# The seeded fault test (tests/faults.test.ts), far longer than in make test: 20,000 steps per runtime at scale 1.
-	EDGERUN_FAULT_STEPS=$$(awk 'BEGIN { print int(20000 * $(SOAK_SCALE)) }') $(DENO) test --allow-all tests/faults.test.ts
-	EDGERUN_FAULT_STEPS=$$(awk 'BEGIN { print int(20000 * $(SOAK_SCALE)) }') $(BUN) test --timeout 3600000 tests/faults.test.ts
+	# The seeded fault tests (hbdnn: tests/faults.test.ts, acl: tests/acl_faults.test.ts), far longer than in
+	# make test: 20,000 steps each per runtime at scale 1.
+	EDGERUN_FAULT_STEPS=$$(awk 'BEGIN { print int(20000 * $(SOAK_SCALE)) }') $(DENO) test --allow-all tests/faults.test.ts tests/acl_faults.test.ts
+	EDGERUN_FAULT_STEPS=$$(awk 'BEGIN { print int(20000 * $(SOAK_SCALE)) }') $(BUN) test --timeout 3600000 tests/faults.test.ts tests/acl_faults.test.ts
 
 check: deps
 	$(DENO) check mod.ts examples/*.ts bench/*.ts tests/*.ts
