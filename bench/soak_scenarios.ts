@@ -1,8 +1,8 @@
 /**
  * What the soak test repeats. Each scenario opens what it needs, then runs `count` iterations at
  * a time (the harness reads RSS between the batches), checking every result on the way: a run
- * that silently did nothing would make a leak test meaningless. The hbdnn scenarios also read the
- * simulator's gauges after every close: no live task and no live buffer may remain.
+ * that silently did nothing would make a leak test meaningless. The hbdnn and acl scenarios also read
+ * their simulator's gauges after every close: no live task and no live buffer may remain.
  * @module
  */
 import assert from "node:assert/strict";
@@ -14,6 +14,8 @@ import { deterministicInput, PADDLE_OCR_INPUTS } from "../tests/fixtures/inputs.
 import { ocrModels } from "../tests/helpers.ts";
 import { useSim } from "../tests/sim_helpers.ts";
 import { writeSimModelFile } from "../tests/sim/simfile.ts";
+import { useAclSim } from "../tests/acl_helpers.ts";
+import { writeAclSimModel } from "../tests/sim/omfile.ts";
 
 /** An opened scenario: runs iterations in batches, then closes and checks what close left behind. */
 export interface Session {
@@ -81,6 +83,34 @@ function assertSimIdle(when: string): void {
   assert.equal(sim.counter("mem_live"), 0, `simulator: live buffers ${when}`);
 }
 
+/** The AscendCL simulator's tiny model: y = 2x, float32 [1,64]; the global latency override is 0. */
+function tinyAcl(workDir: string): string {
+  useAclSim().setLatencyUs(0);
+  const path = join(workDir, "soak.om");
+  writeFileSync(path, writeAclSimModel({
+    inputs: [{ name: "x", dtype: "FLOAT", dims: [1, 64] }],
+    outputs: [{ name: "y", dtype: "FLOAT", dims: [1, 64], a: 2 }],
+  }));
+  return path;
+}
+
+/** The AscendCL simulator's error counters must be zero; then they are zeroed. */
+function resetAclSim(): void {
+  const sim = useAclSim();
+  for (const name of ["free_in_use", "bad_handles", "concurrent_exec", "tasks_failed"] as const) {
+    assert.equal(sim.counter(name), 0, `AscendCL simulator: ${name}`);
+  }
+  sim.resetCounters();
+}
+
+/** Once every acl model is closed, the AscendCL simulator holds nothing a model owns. */
+function assertAclIdle(when: string): void {
+  const live = useAclSim().liveCounts();
+  for (const k of ["models", "devBuffers", "hostBuffers", "datasets", "dataBuffers", "streams", "descs", "tasks"] as const) {
+    assert.equal(live[k], 0, `AscendCL simulator: live ${k} ${when}`);
+  }
+}
+
 /** Input elements are i mod 1000 (exact in float32); every output element must be twice that. */
 function checkDoubled(out: ArrayLike<number>, v: number, i: number): void {
   if (out[0] !== 2 * v || out[out.length - 1] !== 2 * v) {
@@ -99,6 +129,14 @@ const SIM_HOOKS: SimHooks = {
   afterClose() {
     assertSimIdle("after close");
     resetSim();
+  },
+};
+
+const ACL_HOOKS: SimHooks = {
+  beforeBatch: resetAclSim,
+  afterClose() {
+    assertAclIdle("after close");
+    resetAclSim();
   },
 };
 
@@ -172,12 +210,12 @@ function paddleCycles(): Session {
 }
 
 /** Open, one run(), one runAsync(), close: the simulator must be idle after every close. */
-function simCycles(path: string): Session {
+function simCycles(path: string, hooks: SimHooks = SIM_HOOKS): Session {
   const x = new Float32Array(64);
   let i = 0;
   return {
     async run(count) {
-      resetSim();
+      hooks.beforeBatch();
       for (const end = i + count; i < end; i++) {
         const v = i % 1000;
         x.fill(v);
@@ -186,10 +224,10 @@ function simCycles(path: string): Session {
         const [y] = await model.runAsync(x);
         checkDoubled(y.data as Float32Array, v, i);
         await model.closeAsync();
-        assertSimIdle(`after close ${i}`);
+        hooks.afterClose();
       }
     },
-    close: () => Promise.resolve(resetSim()),
+    close: () => Promise.resolve(hooks.beforeBatch()),
   };
 }
 
@@ -240,5 +278,29 @@ export const SCENARIOS: readonly Scenario[] = [
     iterations: 1_000,
     limitMB: 5,
     open: (dir) => simCycles(tinySim(dir)),
+  },
+  {
+    name: "acl-run",
+    warmup: 1,
+    what: "run() on the AscendCL simulator at 0 latency (y = 2x, float32 [1,64], ACL_HOST copies)",
+    iterations: 100_000,
+    limitMB: 2,
+    open: (dir) => syncRuns(open(tinyAcl(dir)), 64, ACL_HOOKS),
+  },
+  {
+    name: "acl-runAsync",
+    warmup: 1,
+    what: `runAsync() on the AscendCL simulator at 0 latency, ${IN_FLIGHT} in flight`,
+    iterations: 100_000,
+    limitMB: 2,
+    open: (dir) => asyncRuns(open(tinyAcl(dir)), 64, ACL_HOOKS),
+  },
+  {
+    name: "acl-open-close",
+    warmup: 1,
+    what: "open, run(), runAsync() and close on the AscendCL simulator; idle checked after every close",
+    iterations: 1_000,
+    limitMB: 5,
+    open: (dir) => simCycles(tinyAcl(dir), ACL_HOOKS),
   },
 ];

@@ -170,10 +170,11 @@ ER_INTERNAL const char *er_backend_search_path(uint32_t backend);
 ER_INTERNAL void *er_dlopen_first(const char *env_var, const char *const *names, const char *const *dirs, int flags,
                                   char *tried, size_t tried_cap);
 
-/* Opens file from, in order: $env_var's directory, the backend's search path directories, the
- * loader's own search (the bare name), then dirs (NULL-terminated). Appends every path tried. */
-ER_INTERNAL void *er_dlopen_dirs(const char *env_var, uint32_t backend, const char *file, const char *const *dirs,
-                                 int flags, char *tried, size_t tried_cap);
+/* Opens file from, in order: $env_var's directory, the ':'-separated directories of search_path
+ * (a backend's er_backend_search_path), the loader's own search (the bare name), then dirs
+ * (NULL-terminated). Appends every path tried. */
+ER_INTERNAL void *er_dlopen_dirs(const char *env_var, const char *search_path, const char *file,
+                                 const char *const *dirs, int flags, char *tried, size_t tried_cap);
 /* The file a dlopen handle came from, for messages. */
 ER_INTERNAL const char *er_lib_path(void *lib);
 

@@ -144,8 +144,8 @@ void *er_dlopen_first(const char *env_var, const char *const *names, const char 
   return NULL;
 }
 
-void *er_dlopen_dirs(const char *env_var, uint32_t backend, const char *file, const char *const *dirs, int flags,
-                     char *tried, size_t tried_cap) {
+void *er_dlopen_dirs(const char *env_var, const char *search_path, const char *file, const char *const *dirs,
+                     int flags, char *tried, size_t tried_cap) {
   char path[4096];
   void *h = NULL;
   const char *env_dir = env_var ? getenv(env_var) : NULL;
@@ -153,7 +153,7 @@ void *er_dlopen_dirs(const char *env_var, uint32_t backend, const char *file, co
     snprintf(path, sizeof path, "%s/%s", env_dir, file);
     if ((h = try_open(path, flags, tried, tried_cap))) return h;
   }
-  for (const char *p = er_backend_search_path(backend); p && *p;) {
+  for (const char *p = search_path; p && *p;) {
     size_t len = strcspn(p, ":");
     if (len > 0 && len < 3000) {
       snprintf(path, sizeof path, "%.*s/%s", (int)len, p, file);

@@ -108,7 +108,7 @@ export interface OpenOptions {
   device?: number;
   /**
    * Requests (buffer sets) runAsync may use at once for this model (default: the backend's
-   * `defaultRequests`, see {@link backends}: ort 4, hbdnn 32).
+   * `defaultRequests`, see {@link backends}: ort 4, hbdnn 32, acl 4).
    *
    * @example
    * ```ts

@@ -309,3 +309,9 @@ test("acl: a corrupt or truncated .om is INVALID_MODEL with the vendor code and 
   assert.equal(after.models, before.models);
   assert.equal(after.descs, before.descs);
 });
+
+test("acl: a model without inputs runs (its output from the element index)", () => {
+  using model = open(aclModelFile({ inputs: [], outputs: [{ name: "i", dtype: "INT32", dims: [2, 2], source: -1, a: 10 }] }, "noinput"));
+  assert.equal(model.inputs.length, 0);
+  assert.deepEqual([...model.run().get("i").data as Int32Array], [0, 10, 20, 30]);
+});

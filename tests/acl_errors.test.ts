@@ -274,3 +274,16 @@ test("acl: the runtime version comes from aclsysGetVersionStr; without one it re
   assert.ok(failure.vendorCode > 0);
   assert.equal(failure.vendorMessage, "no message from the runtime");
 });
+
+test("acl: a thread whose context cannot be made current gets a STATE error (107002) naming aclrtSetCurrentContext; the next run succeeds", async () => {
+  await using model = open(affine("context-fault"));
+  sim.injectFault("aclrtSetCurrentContext", 1, 107002);
+  await assert.rejects(model.runAsync(new Float32Array([1, 1])), (e: unknown) => {
+    assert.ok(e instanceof EdgerunError);
+    assert.equal(e.code, "STATE");
+    assert.equal(e.call, "aclrtSetCurrentContext");
+    assert.equal(e.vendorCode, 107002);
+    return true;
+  });
+  assert.deepEqual([...(await model.runAsync(new Float32Array([1, 1]))).get("y").data as Float32Array], [2, 2]);
+});

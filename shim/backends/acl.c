@@ -246,7 +246,8 @@ static const char *const default_dirs[] = {
    process binds to its own (an exported helper of ours would otherwise win); libacl_mdl.so's
    NEEDED libacl_rt.so still resolves, by soname, to the libacl_rt.so loaded before it. */
 static void *open_lib(const char *file, char *tried, size_t cap) {
-  return er_dlopen_dirs(LIB_DIR_ENV, ER_BACKEND_ACL, file, default_dirs, RTLD_NOW | RTLD_LOCAL, tried, cap);
+  return er_dlopen_dirs(LIB_DIR_ENV, er_backend_search_path(ER_BACKEND_ACL), file, default_dirs,
+                        RTLD_NOW | RTLD_LOCAL, tried, cap);
 }
 
 #define lib_path er_lib_path
@@ -563,7 +564,8 @@ static int32_t acl_pack_open(const char *path, const char *options, void **out, 
   int64_t device = 0;
   int32_t found = er_option_int(options, "device", &device);
   if (found < 0 || device < 0 || device >= MAX_DEVICES)
-    return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "option device must be an integer in 0..%d", MAX_DEVICES - 1);
+    return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "option device must be an integer in 0..%d",
+                   MAX_DEVICES - 1);
   acl_pack *p = calloc(1, sizeof *p);
   if (!p) return out_of_memory();
   pthread_mutex_init(&p->run_lock, NULL);
@@ -582,7 +584,8 @@ static int32_t acl_pack_open(const char *path, const char *options, void **out, 
     if (e != 0) rc = vendor_fail("aclmdlLoadFromFile", e, "cannot load '%s'", path);
     else p->loaded = 1;
   }
-  if (rc == ER_OK && !(p->desc = acl.aclmdlCreateDesc())) rc = vendor_fail("aclmdlCreateDesc", ACL_ERROR_BAD_ALLOC, "'%s'", path);
+  if (rc == ER_OK && !(p->desc = acl.aclmdlCreateDesc()))
+    rc = vendor_fail("aclmdlCreateDesc", ACL_ERROR_BAD_ALLOC, "'%s'", path);
   if (rc == ER_OK) {
     aclError e = acl.aclmdlGetDesc(p->desc, p->model_id);
     if (e != 0) rc = vendor_fail("aclmdlGetDesc", e, "'%s'", path);
@@ -706,7 +709,8 @@ static int32_t describe(acl_model *m, int is_input, size_t acl_index, acl_tensor
                    kind, d->name, type_name(vt), vt);
   aclmdlIODims dims;
   memset(&dims, 0, sizeof dims);
-  aclError e = is_input ? acl.aclmdlGetInputDims(desc, acl_index, &dims) : acl.aclmdlGetOutputDims(desc, acl_index, &dims);
+  aclError e = is_input ? acl.aclmdlGetInputDims(desc, acl_index, &dims)
+                        : acl.aclmdlGetOutputDims(desc, acl_index, &dims);
   if (e != 0) return vendor_fail(is_input ? "aclmdlGetInputDims" : "aclmdlGetOutputDims", e, "%s '%s'", kind, d->name);
   if (dims.dimCount > ER_MAX_DIMS)
     return er_fail(ER_ERR_UNSUPPORTED, BACKEND, NULL, "%s '%s' has %zu dimensions (at most %d supported)", kind,
@@ -1067,7 +1071,8 @@ static int32_t build_datasets(acl_request *r) {
     if (i == m->gear_index) rc = add_buffer(r->in_set, r->data_buffers[m->n_in + m->n_out], DYNAMIC_INPUT_NAME);
     else rc = add_buffer(r->in_set, r->data_buffers[k++], "an input");
   }
-  for (uint32_t i = 0; rc == ER_OK && i < m->n_out; i++) rc = add_buffer(r->out_set, r->data_buffers[m->n_in + i], "an output");
+  for (uint32_t i = 0; rc == ER_OK && i < m->n_out; i++)
+    rc = add_buffer(r->out_set, r->data_buffers[m->n_in + i], "an output");
   return rc;
 }
 
@@ -1092,7 +1097,8 @@ static int32_t acl_request_new(void *model, er_tensor_buf *inputs, er_tensor_buf
     rc = alloc_tensor(r, k, t->size, what);
     if (rc == ER_OK) set_buf(buf_of(r, k), t, t->dims, r->host ? r->host[k] : r->dev[k]);
   }
-  if (rc == ER_OK && m->gear_index != (size_t)-1) rc = alloc_tensor(r, m->n_in + m->n_out, m->gear_size, DYNAMIC_INPUT_NAME);
+  if (rc == ER_OK && m->gear_index != (size_t)-1)
+    rc = alloc_tensor(r, m->n_in + m->n_out, m->gear_size, DYNAMIC_INPUT_NAME);
   if (rc == ER_OK) rc = build_datasets(r);
   if (rc != ER_OK) {
     acl_request_free(r);
@@ -1137,8 +1143,8 @@ static int32_t acl_request_set_shape(void *request, uint32_t index, const int64_
   const char *name = acl.aclmdlGetInputNameByIndex(m->pack->desc, t->acl_index);
   if (!m->dynamic || gear_of(m, t, dims) < 0) {
     if (!m->dynamic)
-      return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL, "input '%s' has dynamic dimensions but the model has no gears",
-                     name ? name : "?");
+      return er_fail(ER_ERR_INVALID_ARGUMENT, BACKEND, NULL,
+                     "input '%s' has dynamic dimensions but the model has no gears", name ? name : "?");
     return no_gear(m, name ? name : "?", dims, rank);
   }
   int64_t next[ER_MAX_DIMS] = {0};
@@ -1211,7 +1217,8 @@ static int32_t refresh_outputs(acl_request *r, int gear) {
       if (acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
       for (uint32_t d = 0; d < rank; d++) dims[d] = t->dims[d] < 0 ? (int64_t)m->gears[gear][0] : t->dims[d];
     } else {
-      return vendor_fail("aclmdlGetCurOutputDims", ACL_ERROR_INVALID_PARAM, "output %u: its shape under the gear is unknown", i);
+      return vendor_fail("aclmdlGetCurOutputDims", ACL_ERROR_INVALID_PARAM,
+                         "output %u: its shape under the gear is unknown", i);
     }
     uint64_t bytes = dense_bytes(dims, rank, t->elem);
     for (uint32_t d = 0; d < rank; d++)
@@ -1230,8 +1237,9 @@ static int32_t copy(acl_request *r, uint32_t k, int to_device) {
   er_tensor_buf *b = buf_of(r, k);
   if (!b->bytes) return ER_OK;
   const acl_tensor *t = tensor_of(r, k);
-  aclError e = to_device ? acl.aclrtMemcpy(r->dev[k], t->size ? t->size : 1, r->host[k], b->bytes, ACL_MEMCPY_HOST_TO_DEVICE)
-                         : acl.aclrtMemcpy(r->host[k], t->size ? t->size : 1, r->dev[k], b->bytes, ACL_MEMCPY_DEVICE_TO_HOST);
+  size_t cap = t->size ? t->size : 1;
+  aclError e = to_device ? acl.aclrtMemcpy(r->dev[k], cap, r->host[k], b->bytes, ACL_MEMCPY_HOST_TO_DEVICE)
+                         : acl.aclrtMemcpy(r->host[k], cap, r->dev[k], b->bytes, ACL_MEMCPY_DEVICE_TO_HOST);
   if (e != 0)
     return vendor_fail("aclrtMemcpy", e, "copying %s %u %s the device", k < r->model->n_in ? "input" : "output",
                        k < r->model->n_in ? k : k - r->model->n_in, to_device ? "to" : "from");

@@ -316,7 +316,8 @@ static int32_t out_of_memory(void) { return er_fail(ER_ERR_OUT_OF_MEMORY, BACKEN
 static void *open_lib(const char *file, const char *extra_dir, char *tried, size_t tried_cap) {
   const char *const dirs[] = {"/usr/hobot/lib", extra_dir, NULL};
   tried[0] = 0;
-  return er_dlopen_dirs(LIB_DIR_ENV, ER_BACKEND_HBDNN, file, dirs, RTLD_NOW | RTLD_GLOBAL, tried, tried_cap);
+  return er_dlopen_dirs(LIB_DIR_ENV, er_backend_search_path(ER_BACKEND_HBDNN), file, dirs,
+                        RTLD_NOW | RTLD_GLOBAL, tried, tried_cap);
 }
 
 #define lib_path er_lib_path
