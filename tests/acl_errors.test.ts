@@ -237,17 +237,16 @@ test("acl: a process exits cleanly with models open and runs in flight (the exit
   assert.match(r.stdout, /bye/);
 });
 
-test("acl: exiting with a timed-out execution on the device waits for that execution only (not the 2 s bound)", () => {
-  const t0 = performance.now();
+test("acl: exiting with a timed-out execution on the device waits for that execution before aclFinalize", () => {
   const r = runScript(childPrelude() + `
     const path = aclModelFile({ latencyUs: 200000, inputs: [{ name: "x", dtype: "FLOAT", dims: [1] }], outputs: [{ name: "y", dtype: "FLOAT", dims: [1] }] }, "exit-late");
     const model = open(path);
     try { model.run(new Float32Array([1]), { timeoutMs: 5 }); } catch (e) { console.log(e.code); }
   `, { EDGERUN_ACL_LIB_DIR: aclSimDir("classic") });
-  const ms = performance.now() - t0;
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /TIMEOUT/);
-  assert.ok(ms < 1800, `the child took ${ms.toFixed(0)} ms to exit`);
+  // The simulator says so on stderr when aclFinalize comes while an execution is on the device.
+  assert.doesNotMatch(r.stderr, /aclFinalize while/);
 });
 
 test("acl: an execution failing on the stream of a timed run is typed with its code; the next timed run succeeds", () => {

@@ -90,7 +90,8 @@ export type AclSimCounterName =
   | "gears_set"
   | "unload_busy"
   | "models_loaded"
-  | "models_unloaded";
+  | "models_unloaded"
+  | "finalize_busy";
 
 const table = {
   simacl_live_counts: { args: ["buffer", "i32"], result: "void" },
