@@ -9,7 +9,7 @@
 export const RELEASE: { readonly version: string; readonly sha256: Readonly<Record<string, string>> } = {
   version: "0.1.0",
   sha256: {
-    "linux-x64-gnu": "a98e1856593893e6116aef301661bf79f15aa493b50dbbba37b87b3d702080bf",
-    "linux-arm64-gnu": "fcd0fc5202e3ddd503f4c9584794ea87162e01dcf3671bcc7831d4afa326b40e",
+    "linux-x64-gnu": "004d7ae95f5c03cefe9af43e01f2b68b5b51198686dbd4586cccbf4f152407fb",
+    "linux-arm64-gnu": "02383a27bb3523d674622e9029175122cb76b47ce8ad5c3726b729f8341911e0",
   },
 };
