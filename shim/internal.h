@@ -34,6 +34,8 @@ ER_INTERNAL void er_error_restore(const er_saved_error *in);
 
 /* Microseconds on the monotonic clock. */
 ER_INTERNAL uint64_t er_now_us(void);
+/* What is left of timeout_ms since start_us (at least 1), or timeout_ms itself when it is no limit (<= 0). */
+ER_INTERNAL int32_t er_time_left(int32_t timeout_ms, uint64_t start_us);
 
 /* ---- options ----------------------------------------------------------------------------- */
 

@@ -212,3 +212,9 @@ uint64_t er_now_us(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
+
+int32_t er_time_left(int32_t timeout_ms, uint64_t start_us) {
+  if (timeout_ms <= 0) return timeout_ms;
+  int64_t left = (int64_t)timeout_ms - (int64_t)((er_now_us() - start_us) / 1000);
+  return left < 1 ? 1 : (int32_t)left;
+}

@@ -213,6 +213,12 @@ static int32_t map_vendor_code(int32_t code) {
   }
 }
 
+/* A failed call whose failure is not reported (cleanup): its thread-local message is read, so the
+   next failure on this thread does not come with a stale text. */
+static void drop_error(aclError e) {
+  if (e != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+}
+
 /*
  * Records a failed vendor call. aclGetRecentErrMsg is thread-local and cleared once read
  * (docs/acl-behaviour.md), so this runs right after the failing call, on its thread.
@@ -383,9 +389,7 @@ static int32_t use_context(void *context) {
 /* Makes the context current for a free path: a refusal (a device in a fault state) does not stop
    the cleanup, which is tried all the same (host-side objects need no context at all); its
    message is dropped, the free reports nothing. */
-static void use_context_for_free(void *context) {
-  if (acl.aclrtSetCurrentContext(context) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
-}
+static void use_context_for_free(void *context) { drop_error(acl.aclrtSetCurrentContext(context)); }
 
 /* Destroys the contexts and resets the devices (under g_lock): no open model uses them any more. */
 static void release_devices_locked(void) {
@@ -393,7 +397,7 @@ static void release_devices_locked(void) {
     if (!g.contexts[d]) continue;
     if (acl.aclrtDestroyContext && acl.aclrtDestroyContext(g.contexts[d]) != 0 && acl.aclGetRecentErrMsg)
       acl.aclGetRecentErrMsg();
-    if (acl.aclrtResetDevice(d) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+    drop_error(acl.aclrtResetDevice(d));
     g.contexts[d] = NULL;
   }
 }
@@ -401,7 +405,7 @@ static void release_devices_locked(void) {
 /* aclFinalize, once, if the aclInit was ours (under g_lock). */
 static void finalize_locked(void) {
   release_devices_locked();
-  if (g.init_owned && acl.aclFinalize() != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+  if (g.init_owned) drop_error(acl.aclFinalize());
   if (g.init_owned) g.finalized = 1;
   g.init_owned = 0;
   g.initialized = 0;
@@ -443,7 +447,7 @@ static int32_t acquire(int32_t device, void **context) {
     else if ((e = acl.aclrtCreateContext(&g.contexts[device], device)) != 0) {
       g.contexts[device] = NULL;
       rc = vendor_fail("aclrtCreateContext", e, "device %d", device);
-      if (acl.aclrtResetDevice(device) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+      drop_error(acl.aclrtResetDevice(device));
     }
   }
   if (rc == ER_OK) {
@@ -541,8 +545,8 @@ static void acl_pack_close(void *pack) {
   /* Counted as a run, so the exit quiesce never finalizes under these calls; skipped after it. */
   if (p->context && enter_run()) {
     use_context_for_free(p->context);
-    if (p->desc && acl.aclmdlDestroyDesc(p->desc) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
-    if (p->loaded && acl.aclmdlUnload(p->model_id) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+    if (p->desc) drop_error(acl.aclmdlDestroyDesc(p->desc));
+    if (p->loaded) drop_error(acl.aclmdlUnload(p->model_id));
     leave_run();
   }
   if (p->context) release();
@@ -863,15 +867,19 @@ static void list_end(char *buf, size_t cap, size_t used, size_t left) {
   if (left) snprintf(buf + used, cap - used, "%s+%zu more", used ? "," : "", left);
 }
 
+/* Gear g as text: "4" (batch) or "224x224" (height x width). */
+static void gear_text(const acl_model *m, size_t g, char *buf, size_t cap) {
+  if (m->dynamic == DYN_BATCH) snprintf(buf, cap, "%llu", (unsigned long long)m->gears[g][0]);
+  else snprintf(buf, cap, "%llux%llu", (unsigned long long)m->gears[g][0], (unsigned long long)m->gears[g][1]);
+}
+
 /* "1,2,4,8" or "224x224,448x448" */
 static void gear_list(const acl_model *m, char *buf, size_t cap) {
   size_t used = 0, left = 0;
   buf[0] = 0;
   for (size_t i = 0; i < m->n_gears; i++) {
     char entry[48];
-    if (m->dynamic == DYN_BATCH) snprintf(entry, sizeof entry, "%llu", (unsigned long long)m->gears[i][0]);
-    else
-      snprintf(entry, sizeof entry, "%llux%llu", (unsigned long long)m->gears[i][0], (unsigned long long)m->gears[i][1]);
+    gear_text(m, i, entry, sizeof entry);
     list_add(buf, cap, &used, &left, entry);
   }
   list_end(buf, cap, used, left);
@@ -963,7 +971,7 @@ static int32_t settle_late(acl_pack *p, int32_t timeout_ms) {
   if (e == ACL_ERROR_RT_STREAM_SYNC_TIMEOUT)
     return vendor_fail("aclrtSynchronizeStreamWithTimeout", e,
                        "an earlier run of this model that timed out was still executing after %d ms", timeout_ms);
-  if (e != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg(); /* that run's failure: it reported TIMEOUT already */
+  drop_error(e); /* that run's failure: it reported TIMEOUT already */
   p->late = NULL;
   __atomic_store_n(&late->late, 0, __ATOMIC_RELEASE);
   __atomic_fetch_sub(&g.late, 1, __ATOMIC_RELEASE);
@@ -981,10 +989,10 @@ static void settle_late_packs_locked(void) {
 }
 
 static void free_dev(acl_request *r, uint32_t k) {
-  if (r->dev && r->dev[k] && acl.aclrtFree(r->dev[k]) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+  if (r->dev && r->dev[k]) drop_error(acl.aclrtFree(r->dev[k]));
   if (r->host && r->host[k]) {
     if (acl.aclrtFreeHost) {
-      if (acl.aclrtFreeHost(r->host[k]) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+      drop_error(acl.aclrtFreeHost(r->host[k]));
     } else {
       free(r->host[k]);
     }
@@ -994,7 +1002,7 @@ static void free_dev(acl_request *r, uint32_t k) {
 /* The data buffers a dataset holds are destroyed apart (aclmdlDestroyDataset leaves them). */
 static void destroy_dataset(void *set) {
   if (!set) return;
-  if (acl.aclmdlDestroyDataset(set) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+  drop_error(acl.aclmdlDestroyDataset(set));
 }
 
 /* May wait for the device: core.c calls it on a worker thread while acl_request_pending says so. */
@@ -1014,10 +1022,9 @@ static void acl_request_free(void *request) {
     destroy_dataset(r->in_set);
     destroy_dataset(r->out_set);
     for (uint32_t k = 0; r->data_buffers && k < n_bufs(r->model); k++)
-      if (r->data_buffers[k] && acl.aclDestroyDataBuffer(r->data_buffers[k]) != 0 && acl.aclGetRecentErrMsg)
-        acl.aclGetRecentErrMsg();
+      if (r->data_buffers[k]) drop_error(acl.aclDestroyDataBuffer(r->data_buffers[k]));
     for (uint32_t k = 0; k < n_bufs(r->model); k++) free_dev(r, k);
-    if (r->stream && acl.aclrtDestroyStream(r->stream) != 0 && acl.aclGetRecentErrMsg) acl.aclGetRecentErrMsg();
+    if (r->stream) drop_error(acl.aclrtDestroyStream(r->stream));
     leave_run();
   }
   free(r->dev);
@@ -1254,22 +1261,12 @@ static int32_t set_gear(acl_request *r, int gear) {
                    ? acl.aclmdlSetDynamicBatchSize(id, r->in_set, m->gear_index, m->gears[gear][0])
                    : acl.aclmdlSetDynamicHWSize(id, r->in_set, m->gear_index, m->gears[gear][0], m->gears[gear][1]);
   if (e != 0) {
-    char gear_text[64];
-    if (m->dynamic == DYN_BATCH) snprintf(gear_text, sizeof gear_text, "%llu", (unsigned long long)m->gears[gear][0]);
-    else
-      snprintf(gear_text, sizeof gear_text, "%llux%llu", (unsigned long long)m->gears[gear][0],
-               (unsigned long long)m->gears[gear][1]);
+    char text[48];
+    gear_text(m, (size_t)gear, text, sizeof text);
     return vendor_fail(m->dynamic == DYN_BATCH ? "aclmdlSetDynamicBatchSize" : "aclmdlSetDynamicHWSize", e,
-                       "selecting gear %s", gear_text);
+                       "selecting gear %s", text);
   }
   return ER_OK;
-}
-
-/* What is left of timeout_ms since start_us (at least 1), or timeout_ms itself when it is no limit. */
-static int32_t time_left(int32_t timeout_ms, uint64_t start_us) {
-  if (timeout_ms <= 0) return timeout_ms;
-  int64_t left = (int64_t)timeout_ms - (int64_t)((er_now_us() - start_us) / 1000);
-  return left < 1 ? 1 : (int32_t)left;
 }
 
 static int cancelled(const er_sched *sched) { return sched->cancel && atomic_load(sched->cancel); }
@@ -1286,7 +1283,7 @@ static int32_t lock_model(acl_pack *p, const er_sched *sched, uint64_t start_us)
     return ER_OK;
   }
   for (;;) {
-    int32_t wait_ms = sched->timeout_ms > 0 ? time_left(sched->timeout_ms, start_us) : LOCK_SLICE_MS;
+    int32_t wait_ms = sched->timeout_ms > 0 ? er_time_left(sched->timeout_ms, start_us) : LOCK_SLICE_MS;
     if (sched->cancel && wait_ms > LOCK_SLICE_MS) wait_ms = LOCK_SLICE_MS;
     struct timespec at;
     clock_gettime(CLOCK_REALTIME, &at);
@@ -1335,12 +1332,12 @@ static int32_t execute(acl_request *r, int32_t timeout_ms) {
 
 static int32_t run_locked(acl_request *r, const er_sched *sched, int gear, uint64_t start_us) {
   acl_model *m = r->model;
-  int32_t rc = settle_late(m->pack, time_left(sched->timeout_ms, start_us));
+  int32_t rc = settle_late(m->pack, er_time_left(sched->timeout_ms, start_us));
   if (rc == ER_OK && cancelled(sched))
     rc = er_fail(ER_ERR_CANCELLED, BACKEND, NULL, "the run was cancelled before it started");
   for (uint32_t k = 0; rc == ER_OK && r->host && k < m->n_in; k++) rc = copy(r, k, 1);
   if (rc == ER_OK) rc = set_gear(r, gear);
-  if (rc == ER_OK) rc = execute(r, time_left(sched->timeout_ms, start_us));
+  if (rc == ER_OK) rc = execute(r, er_time_left(sched->timeout_ms, start_us));
   if (rc == ER_OK) rc = refresh_outputs(r, gear);
   for (uint32_t k = m->n_in; rc == ER_OK && r->host && k < m->n_in + m->n_out; k++) rc = copy(r, k, 0);
   return rc;

@@ -1553,7 +1553,7 @@ typedef struct run_wait {
   uint64_t id;
   hb_request *r;
   pthread_cond_t cond;
-  int done, cancelled;
+  int done;
   int32_t status; /* the callback's */
   struct run_wait *next;
 } run_wait;
@@ -1604,7 +1604,7 @@ static int wait_register(run_wait *w, hb_request *r, void *task) {
   pthread_condattr_destroy(&attr);
   if (failed) return 0;
   w->r = r;
-  w->done = w->cancelled = 0;
+  w->done = 0;
   pthread_mutex_lock(&wait_lock);
   w->id = next_wait_id++;
   w->next = run_waits;
@@ -1641,8 +1641,9 @@ static woke_by wait_woken(run_wait *w, hb_request *r, void *task, const atomic_i
       if (w->status == HB_ERR_TASK_HANDLE_INVALID) *vendor = w->status;
       break;
     }
-    /* The flag is set before er_request_cancel looks for waits: one that came first shows here. */
-    if (w->cancelled || atomic_load(cancel)) {
+    /* core.c sets the flag before it calls hb_request_cancel, which signals under wait_lock: a
+       cancel is never missed between this look and the wait below. */
+    if (atomic_load(cancel)) {
       why = WOKE_CANCELLED;
       break;
     }
@@ -1675,11 +1676,8 @@ static woke_by wait_woken(run_wait *w, hb_request *r, void *task, const atomic_i
 /* er_request_cancel of a submitted run (JS thread; core.c has set the run's cancel flag): wakes it. */
 static int32_t hb_request_cancel(void *request) {
   pthread_mutex_lock(&wait_lock);
-  for (run_wait *w = run_waits; w; w = w->next) {
-    if (w->r != request) continue;
-    w->cancelled = 1;
-    pthread_cond_signal(&w->cond);
-  }
+  for (run_wait *w = run_waits; w; w = w->next)
+    if (w->r == request) pthread_cond_signal(&w->cond);
   pthread_mutex_unlock(&wait_lock);
   return ER_OK;
 }
@@ -1776,13 +1774,6 @@ static int32_t create_in_slot(hb_request *r, int32_t timeout_ms, const atomic_in
   return ER_OK;
 }
 
-/* What is left of timeout_ms since start_us (at least 1), or timeout_ms itself when it is no limit. */
-static int32_t time_left(int32_t timeout_ms, uint64_t start_us) {
-  if (timeout_ms <= 0) return timeout_ms;
-  int64_t left = (int64_t)timeout_ms - (int64_t)((er_now_us() - start_us) / 1000);
-  return left < 1 ? 1 : (int32_t)left;
-}
-
 static int32_t hb_request_run(void *request, const er_sched *sched) {
   hb_request *r = request;
   hb_model *m = r->model;
@@ -1794,14 +1785,14 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
                           ? er_now_us()
                           : 0;
   if (rc == ER_OK) rc = settle_away(r, sched->timeout_ms);
-  if (rc == ER_OK) rc = settle_late(r, start_us ? time_left(sched->timeout_ms, start_us) : sched->timeout_ms);
+  if (rc == ER_OK) rc = settle_late(r, start_us ? er_time_left(sched->timeout_ms, start_us) : sched->timeout_ms);
   if (rc == ER_OK) rc = check_inputs_bound(r);
   if (rc == ER_OK) rc = flush_range(r, 0, m->n_in, HB_MEM_CACHE_CLEAN);
   if (rc != ER_OK) return rc;
 
   void *task = NULL;
   int32_t timeout_ms = 0;
-  rc = create_in_slot(r, start_us ? time_left(sched->timeout_ms, start_us) : sched->timeout_ms, sched->cancel, &task,
+  rc = create_in_slot(r, start_us ? er_time_left(sched->timeout_ms, start_us) : sched->timeout_ms, sched->cancel, &task,
                       &timeout_ms);
   if (rc != ER_OK) return rc; /* no task: create_in_slot gave its slot back */
   int in_doubt = 0; /* submitted, not yet seen done */
