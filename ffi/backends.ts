@@ -34,6 +34,9 @@ export type Backend = "auto" | "ort" | "hbdnn" | "acl";
  */
 export type BackendName = Exclude<Backend, "auto">;
 
+/** The run options a backend may honour (the shim's "honours" names). */
+export const RUN_OPTIONS = ["priority", "customId", "cores", "timeoutMs"] as const;
+
 /**
  * A run option a backend may act on or ignore.
  *
@@ -44,7 +47,7 @@ export type BackendName = Exclude<Backend, "auto">;
  * console.log(backends().filter((b) => b.honours.includes(wanted)).map((b) => b.name));
  * ```
  */
-export type RunOptionName = "priority" | "customId" | "cores" | "timeoutMs";
+export type RunOptionName = typeof RUN_OPTIONS[number];
 
 /**
  * One row of the shim's backend table.
@@ -152,7 +155,6 @@ export interface BackendTable {
 }
 
 const tables = new WeakMap<Native, BackendTable>();
-const RUN_OPTIONS: readonly string[] = ["priority", "customId", "cores", "timeoutMs"];
 
 /** One row as the shim wrote it, checked field by field: a malformed table is a load failure. */
 function parseRow(text: string, index: number): BackendInfo {
@@ -170,7 +172,7 @@ function parseRow(text: string, index: number): BackendInfo {
   if (!strings(row.extensions)) throw fail("extensions");
   if (typeof row.probe !== "boolean") throw fail("probe");
   if (!isCount(row.taskLimit) || !isCount(row.defaultRequests)) throw fail("limits");
-  if (!strings(row.honours) || !(row.honours as string[]).every((o) => RUN_OPTIONS.includes(o))) throw fail("honours");
+  if (!strings(row.honours) || !(row.honours as string[]).every((o) => (RUN_OPTIONS as readonly string[]).includes(o))) throw fail("honours");
   if (typeof row.searchPath !== "string") throw fail("searchPath");
   return Object.freeze({
     id: row.id as number,

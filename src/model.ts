@@ -6,7 +6,7 @@ import type { Handle, Native } from "../ffi/abi.ts";
 import { check, EdgerunError, nativeError } from "../ffi/errors.ts";
 import { loadNative, withPermissionHint } from "../ffi/load.ts";
 import { ER } from "../ffi/wire.ts";
-import { type Backend, type BackendInfo, type BackendName, backendTable, type RunOptionName } from "../ffi/backends.ts";
+import { type Backend, type BackendInfo, type BackendName, backendTable, RUN_OPTIONS, type RunOptionName } from "../ffi/backends.ts";
 import { dtypeFromNumber, type TypedArray } from "./dtype.ts";
 import { formatDescription } from "./describe.ts";
 import { type CheckedFeed, checkDense, checkFeed, isTensorFeed, Request, type Schedule, type TensorFeed } from "./request.ts";
@@ -413,7 +413,7 @@ const OPEN_KEYS = new Set([
   "maxRequests",
   "device",
 ]);
-const RUN_KEYS = new Set(["priority", "customId", "cores", "timeoutMs"]);
+const RUN_KEYS = new Set<string>(RUN_OPTIONS);
 const ASYNC_KEYS = new Set([...RUN_KEYS, "signal"]);
 
 function checkKeys(options: object, allowed: Set<string>, what: string): void {
@@ -632,8 +632,20 @@ export class Model implements Disposable, AsyncDisposable {
       // A dynamic input's shape and strides are the declared ones until reshape() or a feed sets
       // them, then the request's.
       const current = (i: number) => ({
-        shape: { get: () => request().inputShaped(i) ? request().inputShape(i) : inputs[i].shape, enumerable: true },
-        strides: { get: () => request().inputShaped(i) ? request().inputStrides(i) : inputs[i].strides, enumerable: true },
+        shape: {
+          get: () => {
+            const r = request();
+            return r.inputShaped(i) ? r.inputShape(i) : inputs[i].shape;
+          },
+          enumerable: true,
+        },
+        strides: {
+          get: () => {
+            const r = request();
+            return r.inputShaped(i) ? r.inputStrides(i) : inputs[i].strides;
+          },
+          enumerable: true,
+        },
       });
       this.inputs = Object.freeze(inputs.map((info, i) =>
         Object.freeze(Object.create(info, {
@@ -1169,7 +1181,7 @@ function checkShape(info: TensorInfo, shape: unknown): readonly number[] {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
     throw new TypeError(`${where}: a shape is an array of non-negative integers, got ${JSON.stringify(shape)}`);
   }
-  const rankOk = info.unknownRank ? shape.length >= 1 && shape.length <= 10 : shape.length === info.shape.length;
+  const rankOk = info.unknownRank ? shape.length >= 1 && shape.length <= ER.MAX_DIMS : shape.length === info.shape.length;
   const fixedOk = info.unknownRank || info.shape.every((d, k) => d < 0 || d === shape[k]);
   if (!rankOk || !fixedOk) {
     throw new RangeError(`${where} has shape [${info.shape.map((d) => d < 0 ? "?" : d).join(",")}], cannot take [${shape.join(",")}]`);

@@ -263,7 +263,8 @@ export function runAsync(host: RunHost, feeds: (CheckedFeed | undefined)[], sche
 
 /** Rejects every queued run of a model (on close). */
 export function rejectQueued(host: RunHost, error: EdgerunError): void {
-  const lane = laneOf(host.backend);
+  const lane = lanes.get(host.backend.name);
+  if (!lane) return;
   for (const job of lane.queue.filter((j) => j.host === host)) {
     lane.queue.splice(lane.queue.indexOf(job), 1);
     settle(job, error);
@@ -275,7 +276,8 @@ export function rejectQueued(host: RunHost, error: EdgerunError): void {
  * is done with them (er_request_free on a running request), so drop them here and reject.
  */
 export function abandonRunning(host: RunHost, error: EdgerunError): Request[] {
-  const lane = laneOf(host.backend);
+  const lane = lanes.get(host.backend.name);
+  if (!lane) return [];
   const requests: Request[] = [];
   for (const job of [...lane.running].filter((j) => j.host === host)) {
     lane.running.delete(job);

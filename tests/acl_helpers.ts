@@ -7,17 +7,15 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { EdgerunError, setBackendSearchPath } from "../mod.ts";
-import { loadNative } from "../ffi/load.ts";
 import { root } from "./helpers.ts";
 import { AclSim, aclSimDir, aclSimRuntimeLibrary, writeAclSimModelFile } from "./acl_sim_helpers.ts";
-import { pollUntil } from "./sim_helpers.ts";
+import { loadSimBackend } from "./sim_helpers.ts";
 import type { AclSimModelSpec } from "./sim/omfile.ts";
 
 export { aclSimDir };
 export type { AclSimModelSpec };
 
-/** The simulator's control API, with the settings helper and polling the backend tests use. */
+/** The simulator's control API, with the settings helper the backend tests use. */
 export class AclTestSim extends AclSim {
   /** Runs fn in a run mode and/or at a latency; restores the defaults (ACL_HOST, own latency, no faults) after. */
   async with<T>(settings: { latencyUs?: number; runMode?: "host" | "device" }, fn: () => T | Promise<T>): Promise<T> {
@@ -31,11 +29,6 @@ export class AclTestSim extends AclSim {
       if (settings.runMode !== undefined) this.setRunMode(1);
     }
   }
-
-  /** Polls until pred() holds (true) or timeoutMs passes (false). */
-  waitFor(pred: () => boolean, timeoutMs = 5000): Promise<boolean> {
-    return pollUntil(pred, timeoutMs);
-  }
 }
 
 let sim: AclTestSim | undefined;
@@ -48,11 +41,7 @@ export function useAclSim(): AclTestSim {
   if (sim) return sim;
   const dir = aclSimDir("classic");
   assert.ok(existsSync(join(dir, "libascendcl.so")), `${dir}/libascendcl.so is missing: build the simulator (zig build sim)`);
-  setBackendSearchPath("acl", [dir]);
-  const native = loadNative();
-  const version = new Uint8Array(256);
-  const rc = native.symbols.er_backend_load(3, version, version.length);
-  if (rc !== 0) throw new EdgerunError("LIBRARY_NOT_FOUND", `acl backend did not load from ${dir} (status ${rc})`);
+  loadSimBackend("acl", dir);
   sim = new AclTestSim(aclSimRuntimeLibrary("classic"));
   return sim;
 }

@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { openRawLibrary } from "../ffi/load.ts";
-import { simDir } from "./sim_helpers.ts";
+import { cstr, pollUntil, simDir } from "./sim_helpers.ts";
 import { tempFile } from "./helpers.ts";
 import { type AclSimModelSpec, writeAclSimModel } from "./sim/omfile.ts";
 
@@ -125,7 +125,6 @@ interface Symbols {
   simacl_set_output_dims_max(on: number): void;
 }
 
-const cstr = (s: string): Uint8Array => new TextEncoder().encode(s + "\0");
 
 /** The ACL simulator's control API. Open it on the library path the backend loads (same instance). */
 export class AclSim {
@@ -145,6 +144,11 @@ export class AclSim {
     const v = this.#s.simacl_counter(cstr(name));
     if (v === -1n) throw new Error(`ACL simulator: unknown counter ${name}`);
     return Number(v);
+  }
+
+  /** Polls until pred() holds (true) or timeoutMs passes (false). */
+  waitFor(pred: () => boolean, timeoutMs = 5000): Promise<boolean> {
+    return pollUntil(pred, timeoutMs);
   }
 
   resetCounters(): void {

@@ -11,6 +11,7 @@ import { isAbsolute, join } from "node:path";
 import process from "node:process";
 import { EdgerunError, setBackendSearchPath } from "../mod.ts";
 import { loadNative, openRawLibrary } from "../ffi/load.ts";
+import { backendTable, type BackendName } from "../ffi/backends.ts";
 import { type SimModelSpec, writeSimModelFile } from "./sim/simfile.ts";
 import { root, tempFile } from "./helpers.ts";
 
@@ -178,7 +179,8 @@ export type SimFaultTarget =
   | "stall";
 
 const encoder = new TextEncoder();
-const cstr = (s: string): Uint8Array => encoder.encode(s + "\0");
+/** A NUL-terminated UTF-8 copy of s, for the simulators' control calls. */
+export const cstr = (s: string): Uint8Array => encoder.encode(s + "\0");
 
 /** The simulator's control API (hbSim*), on the same library instance the shim uses. */
 export class Sim {
@@ -350,6 +352,15 @@ export async function pollUntil(pred: () => boolean, timeoutMs = 5000): Promise<
 
 let sim: Sim | undefined;
 
+/** Points a backend at a simulator's directory and loads it now (its id from the shim's table). */
+export function loadSimBackend(name: BackendName, dir: string): void {
+  setBackendSearchPath(name, [dir]);
+  const native = loadNative();
+  const version = new Uint8Array(256);
+  const rc = native.symbols.er_backend_load(backendTable(native).named(name)!.id, version, version.length);
+  if (rc !== 0) throw new EdgerunError("LIBRARY_NOT_FOUND", `${name} backend did not load from ${dir} (status ${rc})`);
+}
+
 /**
  * Points the shim's hbdnn backend at the simulator, loads it (libhbucp.so first, RTLD_GLOBAL), and
  * opens the simulator's control API from the same file: dlopen of an already loaded path returns
@@ -361,11 +372,7 @@ export function useSim(): Sim {
   for (const f of ["libhbucp.so", "libdnn.so"]) {
     assert.ok(existsSync(join(dir, f)), `${join(dir, f)} is missing: build the simulator (zig build sim)`);
   }
-  setBackendSearchPath("hbdnn", [dir]);
-  const native = loadNative();
-  const version = new Uint8Array(256);
-  const rc = native.symbols.er_backend_load(2, version, version.length);
-  if (rc !== 0) throw new EdgerunError("LIBRARY_NOT_FOUND", `hbdnn backend did not load from ${dir} (status ${rc})`);
+  loadSimBackend("hbdnn", dir);
   const lib = openRawLibrary(join(dir, "libhbucp.so"), controlTable);
   sim = new Sim(dir, lib.symbols as unknown as ControlSymbols);
   return sim;

@@ -11,7 +11,7 @@
  * Runtime-neutral TypeScript (no Deno/Bun APIs).
  * @module
  */
-import { simF16Bits, simF16Value, simRoundHalfEven } from "./simfile.ts";
+import { simCount, simF16Bits, simF16Value, simRoundHalfEven } from "./simfile.ts";
 
 /** aclDataType values (CANN acl_base_rt.h) the simulator supports. */
 export const AclDType = {
@@ -144,7 +144,7 @@ function gearsOf(spec: AclSimModelSpec): AclSimGear[] {
 export function aclSimSize(spec: AclSimModelSpec, t: AclSimTensorSpec): number {
   const es = aclElemSize(aclDType(t.dtype));
   const gears = gearsOf(spec);
-  const sizes = (gears.length ? gears : [undefined]).map((g) => aclSimDims(t.dims, g).reduce((p, d) => p * d, 1) * es);
+  const sizes = (gears.length ? gears : [undefined]).map((g) => simCount(aclSimDims(t.dims, g)) * es);
   return Math.max(...sizes);
 }
 
@@ -316,14 +316,14 @@ export function aclSimExpected(spec: AclSimModelSpec, inputs: readonly Uint8Arra
   const g = gearsOf(spec).length ? gear : undefined;
   const ins = spec.inputs.map((t, k) => {
     const dt = aclDType(t.dtype);
-    const len = aclSimDims(t.dims, g).reduce((p, d) => p * d, 1);
+    const len = simCount(aclSimDims(t.dims, g));
     const bytes = inputs[k];
     return { dt, len, es: aclElemSize(dt), view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
   });
   return spec.outputs.map((o) => {
     const dt = aclDType(o.dtype);
     const es = aclElemSize(dt);
-    const n = aclSimDims(o.dims, g).reduce((p, d) => p * d, 1);
+    const n = simCount(aclSimDims(o.dims, g));
     const out = new Uint8Array(n * es);
     const view = new DataView(out.buffer);
     const a = o.a ?? 1, b = o.b ?? 0, src = o.source ?? 0;
