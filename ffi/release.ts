@@ -9,7 +9,7 @@
 export const RELEASE: { readonly version: string; readonly sha256: Readonly<Record<string, string>> } = {
   version: "0.1.0",
   sha256: {
-    "linux-x64-gnu": "004d7ae95f5c03cefe9af43e01f2b68b5b51198686dbd4586cccbf4f152407fb",
-    "linux-arm64-gnu": "02383a27bb3523d674622e9029175122cb76b47ce8ad5c3726b729f8341911e0",
+    "linux-x64-gnu": "cb1bdfd01cba4bd1c8ec7abecf72a767d2e19bdc9881f0920045c5daa10dde6f",
+    "linux-arm64-gnu": "f191c4cb3e0ef193e37f14bec912d6fc2cff6131b8f500da623a85fd2497b54f",
   },
 };
