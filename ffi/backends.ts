@@ -34,9 +34,6 @@ export type Backend = "auto" | "ort" | "hbdnn" | "acl";
  */
 export type BackendName = Exclude<Backend, "auto">;
 
-/** The run options a backend may honour (the shim's "honours" names). */
-export const RUN_OPTIONS = ["priority", "customId", "cores", "timeoutMs"] as const;
-
 /**
  * A run option a backend may act on or ignore.
  *
@@ -47,7 +44,10 @@ export const RUN_OPTIONS = ["priority", "customId", "cores", "timeoutMs"] as con
  * console.log(backends().filter((b) => b.honours.includes(wanted)).map((b) => b.name));
  * ```
  */
-export type RunOptionName = typeof RUN_OPTIONS[number];
+export type RunOptionName = "priority" | "customId" | "cores" | "timeoutMs";
+
+/** The run options a backend may honour (the shim's "honours" names); open() accepts these. */
+export const RUN_OPTIONS: readonly RunOptionName[] = ["priority", "customId", "cores", "timeoutMs"];
 
 /**
  * One row of the shim's backend table.
