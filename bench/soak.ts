@@ -37,6 +37,8 @@ interface Result {
   /** Readings: after warm-up, after 10%, ..., after 100%. */
   readings: MemoryReading[];
   limitMB: number;
+  /** The limit of settled anonymous growth: limitMB, with a floor on short runs (ANON_FLOOR_MB). */
+  anonLimitMB: number;
   wallMs: number;
   error?: string;
 }
@@ -56,9 +58,18 @@ function scaled(s: Scenario, scale: number): { iterations: number; warmup: numbe
   return { iterations, warmup: Math.max(1, Math.round(iterations * (s.warmup ?? 0.1))) };
 }
 
+/**
+ * Below scale 1 (the CI variant), anonymous growth is judged against at least this many MB: Bun's
+ * heap settles up to about 3 MB apart between readings of a 10,000-run runAsync scenario, with
+ * malloc growth exactly 0, so a smaller limit fails on noise. malloc keeps the scenario's limit,
+ * and `make soak` at scale 1 judges both by it.
+ */
+const ANON_FLOOR_MB = 4;
+
 /** A result with no readings yet. */
 function emptyResult(rt: string, s: Scenario, scale: number): Result {
-  return { runtime: rt, scenario: s.name, ...scaled(s, scale), readings: [], limitMB: s.limitMB, wallMs: 0 };
+  const anonLimitMB = scale < 1 ? Math.max(s.limitMB, ANON_FLOOR_MB) : s.limitMB;
+  return { runtime: rt, scenario: s.name, ...scaled(s, scale), readings: [], limitMB: s.limitMB, anonLimitMB, wallMs: 0 };
 }
 
 /** The child: one scenario, measured; prints one result line. */
@@ -137,7 +148,7 @@ const settledGrowth = (r: Result, key: keyof MemoryReading) => {
  * kernel can drop and no leak can hold.
  */
 const passed = (r: Result) =>
-  !r.error && r.readings.length === SAMPLES + 1 && settledGrowth(r, "anon") < r.limitMB * 1e6 &&
+  !r.error && r.readings.length === SAMPLES + 1 && settledGrowth(r, "anon") < r.anonLimitMB * 1e6 &&
   growth(r, "malloc") < r.limitMB * 1e6;
 
 function table(rows: string[][]): string {
@@ -160,7 +171,8 @@ function parent(options: Map<string, string>, scale: number): number {
   console.log(`less the pages of mapped files: the runtime's code, paged in on first use, which no leak can hold;`);
   console.log(`settled = median of the last 3 readings - median of the first 3, as allocators return pages unevenly)`);
   console.log(`and the growth of the bytes allocated through glibc malloc (malloc_info: exact, where RSS hides a small`);
-  console.log(`leak that fills free memory already resident) to stay under the limit (MB = 10^6 bytes).`);
+  console.log(`leak that fills free memory already resident) to stay under the limit (MB = 10^6 bytes). Below scale 1`);
+  console.log(`the anonymous limit is at least ${ANON_FLOOR_MB} MB (in brackets): short runs see Bun's heap settle MBs apart.`);
   console.log(`Every run's output is checked; the hbdnn scenarios check the simulator's gauges after close.`);
   for (const s of scenarios) console.log(`  ${s.name.padEnd(15)} ${s.what}`);
   const results: Result[] = [];
@@ -195,7 +207,7 @@ function parent(options: Map<string, string>, scale: number): number {
     "anon growth",
     "anon settled",
     "malloc growth",
-    "limit MiB",
+    "limit MiB (anon)",
     "result",
     "wall s",
     "untrimmed RSS growth",
@@ -212,7 +224,7 @@ function parent(options: Map<string, string>, scale: number): number {
       mb(growth(r, "anon")),
       mb(settledGrowth(r, "anon")),
       mb(growth(r, "malloc")),
-      mb(r.limitMB * 1e6),
+      r.anonLimitMB === r.limitMB ? mb(r.limitMB * 1e6) : `${mb(r.limitMB * 1e6)} (${mb(r.anonLimitMB * 1e6)})`,
       passed(r) ? "PASS" : "FAIL",
       (r.wallMs / 1000).toFixed(1),
       mb(growth(r, "untrimmed")),
