@@ -60,11 +60,11 @@ function scaled(s: Scenario, scale: number): { iterations: number; warmup: numbe
 
 /**
  * Below scale 1 (the CI variant), anonymous growth is judged against at least this many MB: Bun's
- * heap settles up to about 3 MB apart between readings of a 10,000-run runAsync scenario, with
- * malloc growth exactly 0, so a smaller limit fails on noise. malloc keeps the scenario's limit,
- * and `make soak` at scale 1 judges both by it.
+ * anonymous memory settles up to about 5 MB apart between readings of a 10,000-run runAsync
+ * scenario, with its JS heap and malloc growth flat, so a smaller limit fails on noise. malloc
+ * keeps the scenario's limit, and `make soak` at scale 1 judges both by it.
  */
-const ANON_FLOOR_MB = 4;
+const ANON_FLOOR_MB = 8;
 
 /** A result with no readings yet. */
 function emptyResult(rt: string, s: Scenario, scale: number): Result {
