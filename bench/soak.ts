@@ -69,7 +69,15 @@ const ANON_FLOOR_MB = 8;
 /** A result with no readings yet. */
 function emptyResult(rt: string, s: Scenario, scale: number): Result {
   const anonLimitMB = scale < 1 ? Math.max(s.limitMB, ANON_FLOOR_MB) : s.limitMB;
-  return { runtime: rt, scenario: s.name, ...scaled(s, scale), readings: [], limitMB: s.limitMB, anonLimitMB, wallMs: 0 };
+  return {
+    runtime: rt,
+    scenario: s.name,
+    ...scaled(s, scale),
+    readings: [],
+    limitMB: s.limitMB,
+    anonLimitMB,
+    wallMs: 0,
+  };
 }
 
 /** The child: one scenario, measured; prints one result line. */
@@ -167,12 +175,18 @@ function parent(options: Map<string, string>, scale: number): number {
   console.log(`RSS = VmRSS from /proc/self/status, read after two forced full GCs (Deno: --v8-flags=--expose-gc and`);
   console.log(`gc(), young generation fixed by ${DENO_YOUNG_GEN}; Bun: Bun.gc(true)) and glibc malloc_trim(0).`);
   console.log(`A warm-up (extra iterations, in brackets) comes first; growth = last reading - the warm-up reading,`);
-  console.log(`readings every ${100 / SAMPLES}% of the iterations. PASS needs both the settled growth of RssAnon (VmRSS`);
+  console.log(
+    `readings every ${100 / SAMPLES}% of the iterations. PASS needs both the settled growth of RssAnon (VmRSS`,
+  );
   console.log(`less the pages of mapped files: the runtime's code, paged in on first use, which no leak can hold;`);
   console.log(`settled = median of the last 3 readings - median of the first 3, as allocators return pages unevenly)`);
-  console.log(`and the growth of the bytes allocated through glibc malloc (malloc_info: exact, where RSS hides a small`);
+  console.log(
+    `and the growth of the bytes allocated through glibc malloc (malloc_info: exact, where RSS hides a small`,
+  );
   console.log(`leak that fills free memory already resident) to stay under the limit (MB = 10^6 bytes). Below scale 1`);
-  console.log(`the anonymous limit is at least ${ANON_FLOOR_MB} MB (in brackets): short runs see Bun's heap settle MBs apart.`);
+  console.log(
+    `the anonymous limit is at least ${ANON_FLOOR_MB} MB (in brackets): short runs see Bun's heap settle MBs apart.`,
+  );
   console.log(`Every run's output is checked; the hbdnn scenarios check the simulator's gauges after close.`);
   for (const s of scenarios) console.log(`  ${s.name.padEnd(15)} ${s.what}`);
   const results: Result[] = [];
@@ -193,7 +207,11 @@ function parent(options: Map<string, string>, scale: number): number {
       ];
       for (const [label, key] of lines) {
         const v = r.readings.map((m) => m[key]);
-        if (v.length) console.log(`  ${label.padEnd(9)} ${mb(v[0]).padStart(7)}  ${v.slice(1).map((x) => signed(x - v[0])).join(" ")}`);
+        if (v.length) {
+          console.log(
+            `  ${label.padEnd(9)} ${mb(v[0]).padStart(7)}  ${v.slice(1).map((x) => signed(x - v[0])).join(" ")}`,
+          );
+        }
       }
     }
   }
@@ -232,15 +250,23 @@ function parent(options: Map<string, string>, scale: number): number {
   }
   console.log("\n" + table(rows));
   const failed = results.filter((r) => !passed(r)).length;
-  console.log(`wall time ${((performance.now() - t0) / 1000).toFixed(1)} s in all (warm-up, GCs and process starts included)`);
+  console.log(
+    `wall time ${((performance.now() - t0) / 1000).toFixed(1)} s in all (warm-up, GCs and process starts included)`,
+  );
   // Not in the "N passed, N failed" form: that line is the test suite's to print.
-  console.log(failed ? `soak: ${failed} of ${results.length} scenarios FAILED` : `soak: all ${results.length} scenarios within limits`);
+  console.log(
+    failed
+      ? `soak: ${failed} of ${results.length} scenarios FAILED`
+      : `soak: all ${results.length} scenarios within limits`,
+  );
   return failed ? 1 : 0;
 }
 
 const options = args();
 const scale = Number(options.get("scale") ?? process.env.SOAK_SCALE ?? 1);
-if (!(scale > 0)) throw new RangeError(`scale must be a positive number, got ${options.get("scale") ?? process.env.SOAK_SCALE}`);
+if (!(scale > 0)) {
+  throw new RangeError(`scale must be a positive number, got ${options.get("scale") ?? process.env.SOAK_SCALE}`);
+}
 const name = options.get("child");
 if (name !== undefined) {
   const s = SCENARIOS.find((x) => x.name === name);
