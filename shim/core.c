@@ -1,6 +1,8 @@
 /* The er_* ABI: packs, models and requests dispatched to a backend. */
 #include <stdatomic.h>
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +43,16 @@ struct er_request {
   uint32_t queue; /* the completion queue tag goes to (er_request_set_queue; 0 = the default) */
   int32_t result;
   er_saved_error error;
+  int started;           /* the backend started the submitted run in er_request_submit (request_start) */
+  struct timespec start; /* when the submitted run started, if so */
+  /* The submitted run's tag went out before its worker was done (run_done_early): whoever takes
+     its end (er_request_finish, or er_request_free) first waits for `settled` (once: taken). */
+  atomic_int early;
+  int taken;
+  pthread_mutex_t post_lock; /* orders an early tag against er_request_free */
+  sem_t settled;
   uint32_t last_run_us; /* native duration of the last run, sync or submitted */
-  double timing[2];     /* er_request_timing: that duration in ms, and when the run ended */
+  double timing[ER_TIMING_WORDS]; /* er_request_timing: see edgerun.h */
 };
 
 ER_API uint32_t er_abi_version(void) { return ER_ABI_VERSION; }
@@ -73,9 +83,10 @@ ER_API void er_debug_live_counts(int32_t *counts) {
  * call to timing[1]) then never comes out shorter than timing[0], which whole microseconds did
  * (the start rounded down by up to 1 us).
  */
-static int32_t timed_run(er_request *r, const er_sched *sched) {
+static int32_t timed_run(er_request *r, const er_sched *sched, const struct timespec *started) {
   struct timespec start, end;
-  clock_gettime(CLOCK_MONOTONIC, &start);
+  if (started) start = *started;
+  else clock_gettime(CLOCK_MONOTONIC, &start);
   int32_t rc = r->model->pack->ops->request_run(r->state, sched);
   clock_gettime(CLOCK_MONOTONIC, &end);
   int64_t spent_ns = (int64_t)(end.tv_sec - start.tv_sec) * 1000000000 + (end.tv_nsec - start.tv_nsec);
@@ -428,9 +439,19 @@ ER_API int32_t er_request_new(er_model *model, er_request **out) {
   r->outputs = outs;
   atomic_flag_clear(&r->running);
   atomic_init(&r->phase, PHASE_IDLE);
+  pthread_mutex_init(&r->post_lock, NULL);
+  sem_init(&r->settled, 0, 0);
   atomic_fetch_add(&live_requests, 1);
   *out = r;
   return ER_OK;
+}
+
+/* After an early tag: takes the token run_submitted posts (a short wait: that worker is awake). */
+static void wait_settled(er_request *r) {
+  if (!atomic_load(&r->early) || r->taken) return;
+  r->taken = 1;
+  while (sem_wait(&r->settled) != 0 && errno == EINTR) {
+  }
 }
 
 static void request_destroy(er_request *r) {
@@ -438,6 +459,8 @@ static void request_destroy(er_request *r) {
   free(r->inputs);
   free(r->outputs);
   model_release(r->model);
+  pthread_mutex_destroy(&r->post_lock);
+  sem_destroy(&r->settled);
   free(r);
   atomic_fetch_sub(&live_requests, 1);
 }
@@ -447,7 +470,10 @@ static void destroy_job(void *request) { request_destroy(request); }
 ER_API void er_request_free(er_request *r) {
   if (!r) return;
   const er_backend_ops *ops = r->model->pack->ops;
-  atomic_store(&r->freeing, 1); /* before the cancel: a run it ends posts no tag (run_submitted) */
+  /* Before the cancel: a run it ends posts no tag (run_submitted), nor does one ending now. */
+  pthread_mutex_lock(&r->post_lock);
+  atomic_store(&r->freeing, 1);
+  pthread_mutex_unlock(&r->post_lock);
   /* Freed with a run out (a model closed mid-run): nobody wants its result, so ask the backend to
      stop it first (ort stops at the next node; hbdnn releases the task only if its thread has
      not submitted it yet),
@@ -459,6 +485,7 @@ ER_API void er_request_free(er_request *r) {
   /* A run still on a worker thread owns the request: the worker frees it when the run ends. */
   int expected = PHASE_SUBMITTED;
   if (atomic_compare_exchange_strong(&r->phase, &expected, PHASE_ORPHANED)) return;
+  wait_settled(r); /* after an early tag its worker may still be on its last lines */
   /* The device still uses its buffers: a worker thread waits for it, not the caller (a JS thread).
      Only if no worker can take the job does the caller wait. */
   if (ops->request_pending && ops->request_pending(r->state) && er_pool_submit(destroy_job, r) == ER_OK) return;
@@ -554,26 +581,47 @@ ER_API int32_t er_request_run(er_request *r, int32_t priority, int32_t custom_id
     return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "priority must be 0..255, got %d", priority);
   if (atomic_flag_test_and_set(&r->running))
     return er_fail(ER_ERR_STATE, r->model->pack->ops->name, NULL, "request is already running");
-  er_sched sched = {priority, custom_id, core_mask, timeout_ms, NULL};
-  int32_t rc = timed_run(r, &sched);
+  er_sched sched = {priority, custom_id, core_mask, timeout_ms, NULL, NULL, NULL};
+  int32_t rc = timed_run(r, &sched, NULL);
   atomic_flag_clear(&r->running);
   return rc;
 }
 
+/*
+ * The backend saw the device finish a submitted run while its worker waits to collect it: the
+ * tag goes out now rather than after that worker wakes, one thread hop sooner. The worker still
+ * collects the run; er_request_finish waits for it (wait_settled).
+ */
+static void run_done_early(void *arg) {
+  er_request *r = arg;
+  pthread_mutex_lock(&r->post_lock);
+  if (!atomic_load(&r->freeing) && atomic_load(&r->phase) == PHASE_SUBMITTED && !atomic_load(&r->early)) {
+    atomic_store(&r->early, 1);
+    r->timing[ER_TIMING_DONE] = r->timing[ER_TIMING_POSTED] = er_clock_ms();
+    er_completion_post(r->queue, r->tag);
+  }
+  pthread_mutex_unlock(&r->post_lock);
+}
+
 static void run_submitted(void *arg) {
   er_request *r = arg;
+  if (!r->started) r->timing[ER_TIMING_STARTED] = er_clock_ms();
   er_clear_error();
-  if (atomic_load(&r->cancel))
+  if (atomic_load(&r->cancel) && !r->started)
     r->result = er_fail(ER_ERR_CANCELLED, r->model->pack->ops->name, NULL, "the run was cancelled before it started");
   else
-    r->result = timed_run(r, &r->sched);
+    r->result = timed_run(r, &r->sched, r->started ? &r->start : NULL);
   er_error_save(&r->error);
   atomic_fetch_sub(&live_submitted, 1);
   /* Read before the phase says DONE: from then on er_request_free may destroy r at once. A free
      under way (its cancel may be what ended the run, before it could mark the run orphaned)
      gets no tag: the caller gave the request up. */
   uint32_t queue = r->queue, tag = r->tag;
-  int freeing = atomic_load(&r->freeing);
+  int freeing = atomic_load(&r->freeing), early = atomic_load(&r->early);
+  if (!early) { /* stamped before the phase says DONE: r may be gone right after */
+    r->timing[ER_TIMING_DONE] = r->timing[1];
+    r->timing[ER_TIMING_POSTED] = er_clock_ms();
+  }
   if (atomic_exchange(&r->phase, PHASE_DONE) == PHASE_ORPHANED) {
     /* A task of the request may be with a releaser job (hbdnn: the run was cancelled or timed
        out), which needs a free shim thread: freeing here would wait for it on this thread, and
@@ -585,7 +633,11 @@ static void run_submitted(void *arg) {
     request_destroy(r);
     return;
   }
-  if (!freeing) er_completion_post(queue, tag);
+  if (early) {
+    sem_post(&r->settled); /* its tag is out: the taker waits for this */
+  } else if (!freeing) {
+    er_completion_post(queue, tag);
+  }
 }
 
 ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom_id, uint32_t core_mask,
@@ -597,12 +649,33 @@ ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom
   if (atomic_flag_test_and_set(&r->running))
     return er_fail(ER_ERR_STATE, r->model->pack->ops->name, NULL, "request is already running");
   atomic_store(&r->cancel, 0);
-  r->sched = (er_sched){priority, custom_id, core_mask, timeout_ms, &r->cancel};
+  atomic_store(&r->early, 0);
+  r->taken = 0;
+  r->sched = (er_sched){priority, custom_id, core_mask, timeout_ms, &r->cancel, run_done_early, r};
   r->tag = tag;
   atomic_store(&r->phase, PHASE_SUBMITTED);
   atomic_fetch_add(&live_submitted, 1);
+  /* Started here when the backend can do that without blocking: the device gets it now, and the
+     worker thread only collects it. */
+  const er_backend_ops *ops = r->model->pack->ops;
+  r->started = 0;
+  clock_gettime(CLOCK_MONOTONIC, &r->start);
+  r->timing[ER_TIMING_SUBMITTED] = ms_of(&r->start);
+  if (ops->request_start && ops->request_start(r->state, &r->sched) == 1) {
+    r->started = 1;
+    r->timing[ER_TIMING_STARTED] = er_clock_ms();
+  }
   int32_t rc = er_pool_submit(run_submitted, r);
   if (rc != ER_OK) {
+    if (r->started) { /* no worker to collect it: the backend takes the task back (as for a cancel) */
+      er_saved_error pool_error;
+      er_error_save(&pool_error);
+      atomic_store(&r->cancel, 1);
+      er_sched now = r->sched;
+      now.done = NULL;
+      ops->request_run(r->state, &now);
+      er_error_restore(&pool_error);
+    }
     atomic_fetch_sub(&live_submitted, 1);
     atomic_store(&r->phase, PHASE_IDLE);
     atomic_flag_clear(&r->running);
@@ -620,6 +693,7 @@ ER_API int32_t er_request_set_queue(er_request *r, uint32_t queue) {
 
 ER_API int32_t er_request_finish(er_request *r) {
   if (!r) return er_fail(ER_ERR_INVALID_ARGUMENT, NULL, NULL, "request must not be NULL");
+  wait_settled(r);
   if (atomic_load(&r->phase) != PHASE_DONE)
     return er_fail(ER_ERR_STATE, r->model->pack->ops->name, NULL, "no completed run to finish");
   er_error_restore(&r->error);

@@ -98,6 +98,11 @@ typedef struct er_sched {
   /* Submitted runs: set by er_request_cancel (reset at each submit); NULL for sync runs. A backend
      that can stop a run checks it once it is ready to start, so a cancel that came first is kept. */
   const atomic_int *cancel;
+  /* Submitted runs: a backend may call done(done_ctx) once, from any thread, when the device has
+     finished the run and the thread in request_run is awake to collect it (core.c then hands the
+     completion out early). NULL for sync runs. */
+  void (*done)(void *ctx);
+  void *done_ctx;
 } er_sched;
 
 /*
@@ -126,6 +131,9 @@ typedef struct er_backend_ops {
   /* Optional: dynamic input shapes. Updates inputs[index] (and outputs if known). */
   int32_t (*request_set_shape)(void *request, uint32_t index, const int64_t *dims, uint32_t rank);
   int32_t (*request_run)(void *request, const er_sched *sched);
+  /* Optional: starts a submitted run on the caller's thread if that cannot block; 1 when it did
+     (the request_run that follows on a worker then collects it), 0 when request_run does it all. */
+  int (*request_start)(void *request, const er_sched *sched);
   /* Optional: asks a running request_run (on another thread) to stop early. */
   int32_t (*request_cancel)(void *request);
   /* Optional: 0 when the request can never run again (its owner should drop it); absent = 1. */

@@ -46,6 +46,7 @@ typedef struct cqueue {
   uint32_t head, count, cap;
   int in_use;
   atomic_int waiters; /* threads in er_completion_ready */
+  _Atomic double woke_ms; /* er_completion_woke_ms */
 } cqueue;
 
 #define MAX_QUEUES 4096u
@@ -266,8 +267,13 @@ ER_API int32_t er_completion_ready(uint32_t queue, int32_t timeout_ms) {
   pthread_mutex_unlock(&queues_lock);
   if (!q) return er_fail(ER_ERR_NOT_FOUND, NULL, NULL, "no completion queue %u", queue);
   int got = take_token(&q->ready, timeout_ms);
+  if (got) atomic_store(&q->woke_ms, er_clock_ms());
   atomic_fetch_sub(&q->waiters, 1);
   return got;
+}
+
+ER_API double er_completion_woke_ms(uint32_t queue) {
+  return queue < MAX_QUEUES && queues[queue] ? atomic_load(&queues[queue]->woke_ms) : 0;
 }
 
 ER_API int32_t er_debug_queue_waiters(uint32_t queue) {

@@ -163,3 +163,27 @@ for (const callbacks of [true, false]) {
     await assertNothingLeft(sim, baseline, before);
   });
 }
+
+test("hbdnn async: a submitted run reaches the device from the caller's thread, even while every shim thread waits for another run", () => {
+  // One shim thread, busy waiting for a held run: the next run must still be on the device when
+  // runAsync returns (the device may preempt or queue it), not wait for a thread to submit it.
+  const out = child(`
+    const native = loadNative();
+    const m = open(file, { maxRequests: 2 });
+    await m.runAsync(x); // its thread: the only one
+    native.symbols.er_set_worker_limit(1);
+    let onDevice, runs;
+    await withHold(sim, async () => {
+      const first = m.runAsync(x);
+      if (!await sim.waitFor(() => simHeld(sim) === 1)) throw new Error("the first run did not reach the device");
+      const before = sim.counter("tasks_submitted");
+      const second = m.runAsync(x);
+      onDevice = sim.counter("tasks_submitted") - before;
+      runs = Promise.all([first, second]);
+    });
+    const results = (await runs).map((o) => Array.from(o[0].data).join(","));
+    native.symbols.er_set_worker_limit(64);
+    m.close();
+    console.log(JSON.stringify({ onDevice, results, tasks_live: sim.counter("tasks_live") }));`);
+  assert.deepEqual(out, { onDevice: 1, results: [expected.join(","), expected.join(",")], tasks_live: 0 });
+});

@@ -1058,6 +1058,19 @@ static int32_t hb_model_info(void *model, char *buf, size_t cap, size_t *len) {
 
 /* ---- requests ----------------------------------------------------------------------------------------- */
 
+/* A submitted run's wait for its task: see wait_woken. */
+typedef struct run_wait {
+  uint64_t id;
+  struct hb_request *r;
+  pthread_cond_t cond;
+  int done;
+  int32_t status; /* the callback's */
+  /* Set while the run's own thread waits (armed): the callback tells core.c the run is over. */
+  void (*on_done)(void *ctx);
+  void *on_done_ctx;
+  struct run_wait *next;
+} run_wait;
+
 typedef struct hb_request {
   hb_model *model;
   er_tensor_buf *bufs[2];        /* core.c's input and output arrays, kept current here */
@@ -1070,6 +1083,11 @@ typedef struct hb_request {
   struct hb_request *next_late;  /* the list of requests holding a late task (under late_lock) */
   uint64_t last_run_us;          /* how long its last task took (first reset probe of the next wait) */
   int away;                      /* tasks handed to a releaser thread that has not returned (atomic) */
+  run_wait wait;                 /* the submitted run's wait */
+  void *started;                 /* a task hb_request_start submitted; its request_run only waits for it */
+  uint64_t started_us;
+  int32_t start_rc;              /* hb_request_start's failure, reported by request_run */
+  er_saved_error start_error;
 } hb_request;
 
 /*
@@ -1549,14 +1567,6 @@ static int32_t settle_away(hb_request *r, int32_t timeout_ms) {
  * device. The callback finds its wait by id under wait_lock, so a late callback (or one for a
  * task already released) finds nothing and touches no freed memory.
  */
-typedef struct run_wait {
-  uint64_t id;
-  hb_request *r;
-  pthread_cond_t cond;
-  int done;
-  int32_t status; /* the callback's */
-  struct run_wait *next;
-} run_wait;
 
 static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
 static run_wait *run_waits;
@@ -1577,6 +1587,7 @@ static void task_done(void *task, int32_t status, void *user) {
     w->done = 1;
     w->status = status;
     pthread_cond_signal(&w->cond);
+    if (w->on_done) w->on_done(w->on_done_ctx);
     break;
   }
   pthread_mutex_unlock(&wait_lock);
@@ -1605,6 +1616,7 @@ static int wait_register(run_wait *w, hb_request *r, void *task) {
   if (failed) return 0;
   w->r = r;
   w->done = 0;
+  w->on_done = NULL;
   pthread_mutex_lock(&wait_lock);
   w->id = next_wait_id++;
   w->next = run_waits;
@@ -1627,8 +1639,9 @@ typedef enum { WOKE_DONE, WOKE_CANCELLED, WOKE_TIMEOUT } woke_by;
  * *vendor gets 1 when the task is done and its handle still valid (a wait returns at once), else
  * the code that ended it (a reset's -200004 from the callback or from looking at the task).
  */
-static woke_by wait_woken(run_wait *w, hb_request *r, void *task, const atomic_int *cancel, int32_t timeout_ms,
+static woke_by wait_woken(run_wait *w, hb_request *r, void *task, const er_sched *sched, int32_t timeout_ms,
                           int32_t *vendor) {
+  const atomic_int *cancel = sched->cancel;
   uint64_t start = er_now_us();
   uint64_t deadline = timeout_ms > 0 ? start + (uint64_t)timeout_ms * 1000 : 0;
   uint64_t probe_gap = PROBE_FIRST_US + r->last_run_us;
@@ -1636,6 +1649,10 @@ static woke_by wait_woken(run_wait *w, hb_request *r, void *task, const atomic_i
   woke_by why = WOKE_DONE;
   *vendor = 1;
   pthread_mutex_lock(&wait_lock);
+  /* Armed only while this thread waits, so the thread that collects the run is already awake
+     when core.c hands the completion out (er_request_finish then waits a moment at most). */
+  w->on_done = sched->done;
+  w->on_done_ctx = sched->done_ctx;
   for (;;) {
     if (w->done) {
       if (w->status == HB_ERR_TASK_HANDLE_INVALID) *vendor = w->status;
@@ -1668,6 +1685,7 @@ static woke_by wait_woken(run_wait *w, hb_request *r, void *task, const atomic_i
     struct timespec ts = monotonic_at(until);
     pthread_cond_timedwait(&w->cond, &wait_lock, &ts);
   }
+  w->on_done = NULL;
   pthread_mutex_unlock(&wait_lock);
   wait_unregister(w);
   return why;
@@ -1774,9 +1792,133 @@ static int32_t create_in_slot(hb_request *r, int32_t timeout_ms, const atomic_in
   return ER_OK;
 }
 
+/*
+ * The rest of a run once its task is submitted (woken: it has a registered wait): waits, then
+ * releases the task and invalidates the outputs, or on a timeout or cancel keeps or hands away
+ * the task the device may still be using.
+ */
+static int32_t collect_run(hb_request *r, const er_sched *sched, void *task, int woken, uint64_t submitted_us,
+                           int32_t timeout_ms) {
+  hb_model *m = r->model;
+  int32_t rc;
+  if (woken) {
+    int32_t probed;
+    woke_by why = wait_woken(&r->wait, r, task, sched, timeout_ms, &probed);
+    if (why == WOKE_CANCELLED) {
+      if (!hand_away(r, task)) keep_late(r, task);
+      return er_fail(ER_ERR_CANCELLED, BACKEND, NULL,
+                     "the run was cancelled; its task was released (cancelled if the device had not started it)");
+    }
+    if (why == WOKE_TIMEOUT) rc = wait_result(m, HB_ERR_TASK_TIMEOUT, timeout_ms);
+    else if (probed != 1) rc = wait_result(m, probed, 0);
+    else rc = wait_task(m, task, 0); /* done: returns at once with the task's status */
+  } else {
+    rc = wait_task(m, task, timeout_ms);
+  }
+  int32_t vendor = rc == ER_OK ? 0 : er_last_vendor_code();
+  if (vendor == HB_ERR_TASK_HANDLE_INVALID) { /* gone from the runtime (a reset): no task left to release */
+    give_task_slot();
+    return rc;
+  }
+  /* Timed out, or a wait error that does not say the task ended: the device may still use the
+     buffers, and releasing a running task blocks until it ends. A submitted run hands it to a
+     releaser thread (which cancels it if it has not started); a sync run keeps it as late (with
+     its slot), released once the device is done. */
+  if (rc != ER_OK && (rc == ER_ERR_TIMEOUT || vendor != HB_ERR_TASK_RUN_FAILED)) {
+    if (!(sched->cancel && rc == ER_ERR_TIMEOUT && hand_away(r, task))) keep_late(r, task);
+    return rc;
+  }
+  /* Here the task ended, well or failed: the device is done with the buffers. */
+  if (rc == ER_OK) {
+    if (woken) r->last_run_us = er_now_us() - submitted_us;
+    rc = refresh_dynamic_outputs(r, task);
+  }
+  rc = release_task(r, task, rc, 0);
+  if (rc == ER_OK) rc = flush_range(r, m->n_in, m->n_in + m->n_out, HB_MEM_CACHE_INVALIDATE);
+  return rc;
+}
+
+/*
+ * Creates a task in a free slot without waiting for the lock or a slot. 1: made; 0: not now (the
+ * lock is held, possibly by a model load, or no slot is free); else the runtime's error.
+ */
+static int32_t try_create_task(hb_request *r, void **task) {
+  *task = NULL;
+  if (pthread_mutex_trylock(&hb_lock) != 0) return 0;
+  int32_t made = 0;
+  if (g.live_tasks < task_cap()) {
+    g.live_tasks++;
+    int32_t vendor = hb.hbDNNInferV2(task, r->raw[1], r->raw[0], r->model->handle);
+    made = vendor == 0 && *task ? 1 : vendor == HB_ERR_TASK_LIMIT ? 0 : vendor ? vendor : ER_ERR_BACKEND;
+    if (made != 1) g.live_tasks--;
+  }
+  pthread_mutex_unlock(&hb_lock);
+  if (made < 0)
+    return made == ER_ERR_BACKEND ? er_fail(ER_ERR_BACKEND, BACKEND, "hbDNNInferV2", "hbDNNInferV2 returned no task handle")
+                                  : vendor_fail("hbDNNInferV2", made, "creating the task%s", task_hint(r->model));
+  return made;
+}
+
+/* A start that failed at a vendor call: its error, which the run's request_run reports. */
+static int start_failed(hb_request *r, int32_t rc) {
+  r->start_rc = rc;
+  er_error_save(&r->start_error);
+  return 1;
+}
+
+/*
+ * Starts a submitted run on the caller's thread (core.c: before it hands the run to a worker)
+ * when nothing can make it wait: no earlier task to settle, a free slot, the lock free, done
+ * callbacks in the runtime. The device then starts one thread hop sooner, and the worker only
+ * collects the run. Returns 1 if the task was submitted, or a vendor call failed (its error is
+ * the run's: a refused call is not made twice); 0 with nothing changed when the start must wait,
+ * and request_run on the worker does the whole run.
+ */
+static int hb_request_start(void *request, const er_sched *sched) {
+  hb_request *r = request;
+  hb_model *m = r->model;
+  hbUCPSchedParam param;
+  if (!hb.hbUCPSetTaskDoneCb || !sched->cancel || atomic_load(sched->cancel)) return 0;
+  if (__atomic_load_n(&r->late, __ATOMIC_ACQUIRE) || __atomic_load_n(&r->away, __ATOMIC_ACQUIRE)) return 0;
+  if (check_sched(m, sched, &param) != ER_OK || check_inputs_bound(r) != ER_OK) {
+    er_clear_error(); /* request_run says it again */
+    return 0;
+  }
+  int32_t rc = flush_range(r, 0, m->n_in, HB_MEM_CACHE_CLEAN);
+  if (rc != ER_OK) return start_failed(r, rc);
+  void *task;
+  rc = try_create_task(r, &task);
+  if (rc < 0) return start_failed(r, rc);
+  if (rc == 0) return 0;
+  if (!wait_register(&r->wait, r, task)) {
+    release_task(r, task, ER_OK, 0);
+    er_clear_error();
+    return 0;
+  }
+  rc = submit_task(m, task, &param);
+  if (rc != ER_OK) {
+    wait_unregister(&r->wait);
+    return start_failed(r, release_task(r, task, rc, 0)); /* never submitted: nothing uses the buffers */
+  }
+  r->started = task;
+  r->started_us = er_now_us();
+  return 1;
+}
+
 static int32_t hb_request_run(void *request, const er_sched *sched) {
   hb_request *r = request;
   hb_model *m = r->model;
+  if (r->start_rc) { /* hb_request_start failed at a vendor call */
+    int32_t rc = r->start_rc;
+    r->start_rc = 0;
+    er_error_restore(&r->start_error);
+    return rc;
+  }
+  if (r->started) { /* hb_request_start submitted it: its time counts from then */
+    void *task = r->started;
+    r->started = NULL;
+    return collect_run(r, sched, task, 1, r->started_us, er_time_left(sched->timeout_ms, r->started_us));
+  }
   hbUCPSchedParam param;
   int32_t rc = check_sched(m, sched, &param);
   /* The clock is read only for a run with a timeout that has a late or cancelled task to wait for. */
@@ -1795,53 +1937,14 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   rc = create_in_slot(r, start_us ? er_time_left(sched->timeout_ms, start_us) : sched->timeout_ms, sched->cancel, &task,
                       &timeout_ms);
   if (rc != ER_OK) return rc; /* no task: create_in_slot gave its slot back */
-  int in_doubt = 0; /* submitted, not yet seen done */
   /* Submitted runs (they have a cancel flag) can be cancelled while they wait: see run_wait. */
-  run_wait w;
-  const int woken = sched->cancel != NULL && wait_register(&w, r, task);
-  uint64_t submitted_us = 0;
+  const int woken = sched->cancel != NULL && wait_register(&r->wait, r, task);
   rc = submit_task(m, task, &param);
-  if (rc != ER_OK && woken) wait_unregister(&w);
-  if (rc == ER_OK) {
-    in_doubt = 1;
-    if (woken) {
-      submitted_us = er_now_us();
-      int32_t probed;
-      woke_by why = wait_woken(&w, r, task, sched->cancel, timeout_ms, &probed);
-      if (why == WOKE_CANCELLED) {
-        if (!hand_away(r, task)) keep_late(r, task);
-        return er_fail(ER_ERR_CANCELLED, BACKEND, NULL,
-                       "the run was cancelled; its task was released (cancelled if the device had not started it)");
-      }
-      if (why == WOKE_TIMEOUT) rc = wait_result(m, HB_ERR_TASK_TIMEOUT, timeout_ms);
-      else if (probed != 1) rc = wait_result(m, probed, 0);
-      else rc = wait_task(m, task, 0); /* done: returns at once with the task's status */
-    } else {
-      rc = wait_task(m, task, timeout_ms);
-    }
-    int32_t vendor = rc == ER_OK ? 0 : er_last_vendor_code();
-    if (vendor == HB_ERR_TASK_HANDLE_INVALID) { /* gone from the runtime (a reset): no task left to release */
-      give_task_slot();
-      return rc;
-    }
-    /* Timed out, or a wait error that does not say the task ended: the device may still use the
-       buffers, and releasing a running task blocks until it ends. A submitted run hands it to a
-       releaser thread (which cancels it if it has not started); a sync run keeps it as late (with
-       its slot), released once the device is done. */
-    if (rc != ER_OK && (rc == ER_ERR_TIMEOUT || vendor != HB_ERR_TASK_RUN_FAILED)) {
-      if (!(sched->cancel && rc == ER_ERR_TIMEOUT && hand_away(r, task))) keep_late(r, task);
-      return rc;
-    }
-    if (vendor == HB_ERR_TASK_RUN_FAILED) in_doubt = 0; /* the task ended (failed): the device is done */
+  if (rc != ER_OK) {
+    if (woken) wait_unregister(&r->wait);
+    return release_task(r, task, rc, 0); /* never submitted: nothing can still use the buffers */
   }
-  if (rc == ER_OK) {
-    in_doubt = 0;
-    if (submitted_us) r->last_run_us = er_now_us() - submitted_us;
-    rc = refresh_dynamic_outputs(r, task);
-  }
-  rc = release_task(r, task, rc, in_doubt);
-  if (rc == ER_OK) rc = flush_range(r, m->n_in, m->n_in + m->n_out, HB_MEM_CACHE_INVALIDATE);
-  return rc;
+  return collect_run(r, sched, task, woken, er_now_us(), timeout_ms);
 }
 
 /* ---- the vtable -------------------------------------------------------------------------------------- */
@@ -1859,6 +1962,7 @@ const er_backend_ops er_backend_hbdnn = {
     .request_free = hb_request_free,
     .request_pending = hb_request_pending,
     .request_set_shape = hb_request_set_shape,
+    .request_start = hb_request_start,
     .request_run = hb_request_run,
     .request_cancel = hb_request_cancel,
     .request_usable = hb_request_usable,

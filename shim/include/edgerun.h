@@ -256,16 +256,28 @@ ER_API void er_completion_wake(void);
 /* Microseconds the native side spent in the request's last run (device time on NPU backends). */
 ER_API uint32_t er_request_last_run_us(er_request *request);
 /*
- * Two doubles the shim rewrites at the end of every run of the request: [0] the native
- * milliseconds of the run (er_request_last_run_us), [1] when it ended, on er_clock_ms's clock.
- * Valid until er_request_free: a binding maps it once and reads a run's times without a call.
+ * The request's timing record, ER_TIMING_WORDS doubles the shim rewrites at every run, valid until
+ * er_request_free (a binding maps it once and reads a run's times without a call). Times are on
+ * er_clock_ms's clock. [0] the native milliseconds of the last run (er_request_last_run_us),
+ * [1] when it ended. Submitted runs also stamp each hop: [2] er_request_submit was called,
+ * [3] the run started (on the caller's thread, or when a worker thread took it), [4] the shim
+ * learned it was over (a device's done-callback, else the end of the backend call), [5] its tag
+ * was posted. With er_completion_woke_ms they say where the time between submit and collect went.
  */
+#define ER_TIMING_WORDS 6
+#define ER_TIMING_SUBMITTED 2
+#define ER_TIMING_STARTED 3
+#define ER_TIMING_DONE 4
+#define ER_TIMING_POSTED 5
 ER_API double *er_request_timing(er_request *request);
 /*
  * Diagnostics for leak tests: counts[0] live packs, [1] models, [2] requests, [3] submitted runs
  * not yet done on a worker thread. Not part of the versioned ABI (ffi/ does not bind it).
  */
 ER_API void er_debug_live_counts(int32_t *counts);
+/* Diagnostics for benchmarks: when a thread last woke in er_completion_ready of a queue with a
+   tag ready (er_clock_ms's clock; 0 never). Not bound by ffi/. */
+ER_API double er_completion_woke_ms(uint32_t queue);
 /* Diagnostics for tests: threads asleep in er_completion_ready of a queue. Not bound by ffi/. */
 ER_API int32_t er_debug_queue_waiters(uint32_t queue);
 /* Worker threads: the most that run at once (default 64, at most 64; created on demand). */

@@ -1151,6 +1151,63 @@ static void test_queues(er_pack *pack) {
  * values, CANCELLED or TIMEOUT; the simulator sees no stale handle and no buffer freed in use,
  * and nothing is left. Run under ThreadSanitizer too (zig build test-tsan).
  */
+/*
+ * A submitted hbdnn run starts on the caller's thread and its tag goes out from the device's
+ * done-callback (core.c run_done_early), before its worker has released the task and invalidated
+ * the outputs: er_request_finish must wait for that worker. Strict cache mode makes outputs read
+ * before their invalidate stale, so a finish that returned early reads wrong values here. Whether
+ * a tag went out early depends on the worker waiting when the device finishes (it is at 20 ms
+ * unless the machine stalls it that long): rounds until one did.
+ */
+static void test_sim_early_tags(er_pack *pack) {
+  er_model *m = NULL;
+  er_request *r = NULL;
+  REQUIRE_OK(er_pack_model(pack, M_AFFINE, &m));
+  REQUIRE_OK(er_request_new(m, &r));
+  void (*strict)(int32_t) = NULL;
+  void *sym = dlsym(RTLD_DEFAULT, "hbSimSetStrictCache");
+  memcpy(&strict, &sym, sizeof sym);
+  CHECK(strict != NULL, "the simulator lacks hbSimSetStrictCache");
+  if (!strict) return;
+  strict(1);
+  sim_set_latency(20000);
+  const double *t = er_request_timing(r);
+  int early = 0, right = 0, ordered = 0, rounds = 0;
+  for (; rounds < 20 && !early; rounds++) {
+    float x[6], y[6];
+    for (int i = 0; i < 6; i++) x[i] = (float)(rounds * 10 + i);
+    EXPECT_RC(er_request_write(r, 0, x, sizeof x, ER_COPY_DENSE), ER_OK);
+    EXPECT_RC(er_request_submit(r, 0, 0, 0, 0, 70), ER_OK);
+    uint32_t tag = wait_tag();
+    CHECK(tag == 70, "early-tag round: tag %u", tag);
+    /* Posted no later than the run's end stamp: the callback posted it, not the worker after. */
+    int posted_early = t[ER_TIMING_POSTED] <= t[1];
+    EXPECT_RC(er_request_finish(r), ER_OK);
+    EXPECT_RC(er_request_read(r, 0, y, sizeof y, ER_COPY_DENSE), ER_OK);
+    right += y[5] == 2 * x[5] + 1;
+    ordered += t[ER_TIMING_SUBMITTED] <= t[ER_TIMING_STARTED] && t[ER_TIMING_STARTED] <= t[ER_TIMING_DONE] &&
+               t[ER_TIMING_DONE] <= t[ER_TIMING_POSTED] && t[1] >= t[ER_TIMING_STARTED];
+    early += posted_early;
+  }
+  CHECK(early == 1, "no tag of %d runs went out before its worker was done", rounds);
+  CHECK(right == rounds, "%d of %d runs read current outputs after finish", right, rounds);
+  CHECK(ordered == rounds, "%d of %d runs stamped their hops in order", ordered, rounds);
+  /* Freed right after an early tag, without finish: the free waits for the worker, never frees
+     the request under it (ASan reports a use after free). */
+  for (int round = 0; round < 6; round++) {
+    er_request *gone = NULL;
+    REQUIRE_OK(er_request_new(m, &gone));
+    EXPECT_RC(er_request_submit(gone, 0, 0, 0, 0, 71), ER_OK);
+    CHECK(wait_tag() == 71, "tag before free");
+    er_request_free(gone);
+  }
+  CHECK(sim_wait_idle() == 0, "runs freed after their tags left no task");
+  sim_set_latency(-1);
+  strict(0);
+  er_request_free(r);
+  er_model_free(m);
+}
+
 static void test_sim_cancel_races(er_pack *pack) {
   er_model *m = NULL;
   REQUIRE_OK(er_pack_model(pack, M_AFFINE, &m));
@@ -1256,6 +1313,7 @@ static void test_hbdnn(const char *sim_dir) {
   test_sim_run(pack);
   test_sim_async(pack);
   test_queues(pack);
+  test_sim_early_tags(pack);
   test_sim_cancel_races(pack);
   er_pack_free(pack);
   test_refcounts(path);
