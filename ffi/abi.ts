@@ -48,6 +48,8 @@ export interface Native {
    * waiting thread; the tags are then taken with er_completion_take. One call at a time per queue.
    */
   waitCompletions(queue: number): Promise<number>;
+  /** Milliseconds on er_clock_ms's clock, read the cheapest way the runtime has. */
+  readonly clockMs: () => number;
   /** Unloads the library. Every handle becomes invalid. */
   close(): void;
 }

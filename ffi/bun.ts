@@ -115,10 +115,26 @@ function queueWaiter(path: string, queue: number): () => Promise<number> {
   };
 }
 
+/**
+ * er_clock_ms's clock from performance.now(), far cheaper than an FFI call in Bun: both count
+ * CLOCK_MONOTONIC, so they differ by a constant. Each sample reads the native clock first, so
+ * the largest difference seen is never later than the native clock: a time taken with it never
+ * comes out after one the shim stamps.
+ */
+function monotonicClock(nativeMs: () => number): () => number {
+  let offset = -Infinity;
+  for (let i = 0; i < 64; i++) {
+    const native = nativeMs();
+    offset = Math.max(offset, native - performance.now());
+  }
+  return () => performance.now() + offset;
+}
+
 function open(path: string): Native {
   const lib = ffi.dlopen(path, bunSymbols());
+  const symbols = lib.symbols as unknown as Symbols;
   return {
-    symbols: lib.symbols as unknown as Symbols,
+    symbols,
     path,
     handle: (address: bigint): Handle => Number(address) as unknown as Handle,
     address: (handle: Handle): bigint => BigInt(handle as unknown as number),
@@ -127,6 +143,7 @@ function open(path: string): Native {
       return ffi.toArrayBuffer(Number(address), 0, byteLength);
     },
     waitCompletions: completionWaiter(path),
+    clockMs: monotonicClock(symbols.er_clock_ms),
     close: () => lib.close(),
   };
 }

@@ -7,7 +7,7 @@ import { check, EdgerunError, nativeError } from "../ffi/errors.ts";
 import { loadNative, withPermissionHint } from "../ffi/load.ts";
 import { ER } from "../ffi/wire.ts";
 import { type Backend, type BackendInfo, type BackendName, backendTable, RUN_OPTIONS, type RunOptionName } from "../ffi/backends.ts";
-import { dtypeFromNumber, type TypedArray } from "./dtype.ts";
+import { dtypeFromNumber, lengthOf, type TypedArray } from "./dtype.ts";
 import { formatDescription } from "./describe.ts";
 import { type CheckedFeed, checkDense, checkFeed, isTensorFeed, Request, type Schedule, type TensorFeed } from "./request.ts";
 import { abandonRunning, rejectQueued, type RunHost, runAsync } from "./scheduler.ts";
@@ -598,6 +598,9 @@ export class Model implements Disposable, AsyncDisposable {
   #finalized: { current?: Request } = {};
   /** "input 'x'" per input, for error messages (made once, not per run). */
   #where: string[] = [];
+  /** The last run(x) feed that passed checkDense, and its element count (see run). */
+  #checkedFeed: ArrayBufferView | undefined;
+  #checkedLength = 0;
   #host!: RunHost;
   /** The backend's row of the shim's table (limits, honoured run options). */
   #backend!: BackendInfo;
@@ -799,16 +802,26 @@ export class Model implements Disposable, AsyncDisposable {
    * ```
    */
   run(feeds?: Feeds, options?: RunOptions): Outputs {
-    const clock = this.#native.symbols.er_clock_ms;
-    const started = clock();
+    const started = this.#native.clockMs();
     const request = this.#live();
     const schedule = toSchedule(options);
     if (schedule !== DEFAULT_SCHEDULE) warnIgnored(this.#backend, schedule, true);
     if (feeds !== undefined) {
       // One TypedArray for a one-input model of fixed shape: the common case, checked and
       // written without building a list.
-      const only = this.inputs.length === 1 ? this.inputs[0] : undefined;
-      if (only && !only.dynamic && ArrayBuffer.isView(feeds)) request.write(0, checkDense(only, feeds, this.#where[0]));
+      const infos = this.#inputInfos;
+      const only = infos.length === 1 ? infos[0] : undefined;
+      if (only && !only.dynamic && ArrayBuffer.isView(feeds)) {
+        // A control loop feeds the same array every time: checked once, it stays good while its
+        // length does (a detached buffer reads 0; a checked buffer cannot become resizable).
+        if (feeds !== this.#checkedFeed || lengthOf(feeds) !== this.#checkedLength) {
+          checkDense(only, feeds, this.#where[0]);
+          const length = lengthOf(feeds);
+          this.#checkedFeed = length > 0 ? feeds : undefined;
+          this.#checkedLength = length;
+        }
+        request.copyIn(0, feeds as TypedArray);
+      }
       else {
         const checked = this.#checkFeeds(feeds);
         for (let i = 0; i < checked.length; i++) request.feed(i, checked[i]);
@@ -1006,6 +1019,7 @@ export class Model implements Disposable, AsyncDisposable {
     const handle = this.#handle;
     if (handle === null) return;
     this.#handle = null;
+    this.#checkedFeed = undefined;
     finalizer.unregister(this);
     const closed = new EdgerunError("CLOSED", `model '${this.name}' was closed`);
     if (this.#host) {

@@ -322,8 +322,13 @@ export class Request {
 
   /** Writes dense data of the input's dtype into input i. */
   write(i: number, data: TypedArray): void {
+    if (isDetached(bufferOf(data))) throw detachedFeed(this.#inputs[i].info);
+    this.copyIn(i, data);
+  }
+
+  /** write() of data whose buffer was just found attached (checkDense): the run(x) fast path. */
+  copyIn(i: number, data: TypedArray): void {
     const slot = this.#inputs[i];
-    if (isDetached(bufferOf(data))) throw detachedFeed(slot.info);
     if (slot.padded) {
       check(this.#native, this.#native.symbols.er_request_write(this.#handle, i, data, byteLengthOf(data), COPY_DENSE));
     } else if (data.constructor === slot.view.constructor) {

@@ -648,3 +648,21 @@ test("bad inputs: the matrix has at least 40 rows", () => {
 test("bad inputs: nothing is left behind (shim handles, simulator tasks and buffers)", async () => {
   await assertNothingLeft(sim, liveBaseline, simBaseline);
 });
+
+test("bad inputs: a run(x) feed checked on an earlier run and detached since is refused with the feed's own error", () => {
+  // run(x) checks an array once and trusts it while its length holds (bench: a control loop feeds
+  // the same array each time); a detached buffer reads length 0, so it is checked again.
+  withModel(F32, (m) => {
+    const x = x6();
+    const y = values(m.run(x)[0].data, Number);
+    assert.deepEqual(values(m.run(x)[0].data, Number), y);
+    x[0] = 7;
+    assert.notDeepEqual(values(m.run(x)[0].data, Number), y, "a rewritten array is copied in again");
+    (x.buffer as ArrayBuffer & { transfer(): ArrayBuffer }).transfer();
+    const detachedError = (e: unknown) => e instanceof TypeError && /input 'x': the ArrayBuffer is detached/.test(e.message);
+    assert.throws(() => m.run(x), detachedError);
+    // Another array of the wrong length after a good one: its own check.
+    assert.throws(() => m.run(new Float32Array(5)), RangeError);
+    assert.deepEqual(values(m.run(x6())[0].data, Number), y);
+  });
+});
