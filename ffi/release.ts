@@ -9,7 +9,7 @@
 export const RELEASE: { readonly version: string; readonly sha256: Readonly<Record<string, string>> } = {
   version: "0.1.0",
   sha256: {
-    "linux-x64-gnu": "cb1bdfd01cba4bd1c8ec7abecf72a767d2e19bdc9881f0920045c5daa10dde6f",
-    "linux-arm64-gnu": "f191c4cb3e0ef193e37f14bec912d6fc2cff6131b8f500da623a85fd2497b54f",
+    "linux-x64-gnu": "4c88a7e0157b107443683a635b56a036ae201cdb6a7d94ff22ad99f13a637a9c",
+    "linux-arm64-gnu": "405f08e4e82d3a7a415fa90c8b8c5aea4bb6a47712fd258df1468b91d5a677de",
   },
 };
