@@ -51,6 +51,7 @@ struct er_request {
   int taken;
   pthread_mutex_t post_lock; /* orders an early tag against er_request_free */
   sem_t settled;
+  sem_t start_done; /* posted once er_request_submit is done with the run: its worker may go */
   uint32_t last_run_us; /* native duration of the last run, sync or submitted */
   double timing[ER_TIMING_WORDS]; /* er_request_timing: see edgerun.h */
 };
@@ -441,6 +442,7 @@ ER_API int32_t er_request_new(er_model *model, er_request **out) {
   atomic_init(&r->phase, PHASE_IDLE);
   pthread_mutex_init(&r->post_lock, NULL);
   sem_init(&r->settled, 0, 0);
+  sem_init(&r->start_done, 0, 0);
   atomic_fetch_add(&live_requests, 1);
   *out = r;
   return ER_OK;
@@ -461,6 +463,7 @@ static void request_destroy(er_request *r) {
   model_release(r->model);
   pthread_mutex_destroy(&r->post_lock);
   sem_destroy(&r->settled);
+  sem_destroy(&r->start_done);
   free(r);
   atomic_fetch_sub(&live_requests, 1);
 }
@@ -605,6 +608,9 @@ static void run_done_early(void *arg) {
 
 static void run_submitted(void *arg) {
   er_request *r = arg;
+  /* er_request_submit may still be starting the run on its thread (a moment: it never blocks). */
+  while (sem_wait(&r->start_done) != 0 && errno == EINTR) {
+  }
   if (!r->started) r->timing[ER_TIMING_STARTED] = er_clock_ms();
   er_clear_error();
   if (atomic_load(&r->cancel) && !r->started)
@@ -655,32 +661,26 @@ ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom
   r->tag = tag;
   atomic_store(&r->phase, PHASE_SUBMITTED);
   atomic_fetch_add(&live_submitted, 1);
-  /* Started here when the backend can do that without blocking: the device gets it now, and the
-     worker thread only collects it. */
-  const er_backend_ops *ops = r->model->pack->ops;
-  r->started = 0;
   clock_gettime(CLOCK_MONOTONIC, &r->start);
   r->timing[ER_TIMING_SUBMITTED] = ms_of(&r->start);
+  r->started = 0;
+  /* The worker comes first: a run started below must have a thread to collect it. */
+  int32_t rc = er_pool_submit(run_submitted, r);
+  if (rc != ER_OK) {
+    atomic_fetch_sub(&live_submitted, 1);
+    atomic_store(&r->phase, PHASE_IDLE);
+    atomic_flag_clear(&r->running);
+    return rc;
+  }
+  /* Started here when the backend can do that without blocking: the device gets it now, and the
+     worker (waiting for `start_done`) only collects it. */
+  const er_backend_ops *ops = r->model->pack->ops;
   if (ops->request_start && ops->request_start(r->state, &r->sched) == 1) {
     r->started = 1;
     r->timing[ER_TIMING_STARTED] = er_clock_ms();
   }
-  int32_t rc = er_pool_submit(run_submitted, r);
-  if (rc != ER_OK) {
-    if (r->started) { /* no worker to collect it: the backend takes the task back (as for a cancel) */
-      er_saved_error pool_error;
-      er_error_save(&pool_error);
-      atomic_store(&r->cancel, 1);
-      er_sched now = r->sched;
-      now.done = NULL;
-      ops->request_run(r->state, &now);
-      er_error_restore(&pool_error);
-    }
-    atomic_fetch_sub(&live_submitted, 1);
-    atomic_store(&r->phase, PHASE_IDLE);
-    atomic_flag_clear(&r->running);
-  }
-  return rc;
+  sem_post(&r->start_done);
+  return ER_OK;
 }
 
 ER_API int32_t er_request_set_queue(er_request *r, uint32_t queue) {

@@ -1086,6 +1086,7 @@ typedef struct hb_request {
   run_wait wait;                 /* the submitted run's wait */
   void *started;                 /* a task hb_request_start submitted; its request_run only waits for it */
   uint64_t started_us;
+  int started_woken;             /* its wait is registered (woken by the done-callback) */
   int32_t start_rc;              /* hb_request_start's failure, reported by request_run */
   er_saved_error start_error;
 } hb_request;
@@ -1872,7 +1873,8 @@ static int start_failed(hb_request *r, int32_t rc) {
  * callbacks in the runtime. The device then starts one thread hop sooner, and the worker only
  * collects the run. Returns 1 if the task was submitted, or a vendor call failed (its error is
  * the run's: a refused call is not made twice); 0 with nothing changed when the start must wait,
- * and request_run on the worker does the whole run.
+ * and request_run on the worker does the whole run. core.c calls it only once a worker thread is
+ * sure to collect the run.
  */
 static int hb_request_start(void *request, const er_sched *sched) {
   hb_request *r = request;
@@ -1890,14 +1892,11 @@ static int hb_request_start(void *request, const er_sched *sched) {
   rc = try_create_task(r, &task);
   if (rc < 0) return start_failed(r, rc);
   if (rc == 0) return 0;
-  if (!wait_register(&r->wait, r, task)) {
-    release_task(r, task, ER_OK, 0);
-    er_clear_error();
-    return 0;
-  }
+  /* A callback the runtime refuses: the worker waits in hbUCPWaitTaskDone, as request_run would. */
+  r->started_woken = wait_register(&r->wait, r, task);
   rc = submit_task(m, task, &param);
   if (rc != ER_OK) {
-    wait_unregister(&r->wait);
+    if (r->started_woken) wait_unregister(&r->wait);
     return start_failed(r, release_task(r, task, rc, 0)); /* never submitted: nothing uses the buffers */
   }
   r->started = task;
@@ -1917,7 +1916,8 @@ static int32_t hb_request_run(void *request, const er_sched *sched) {
   if (r->started) { /* hb_request_start submitted it: its time counts from then */
     void *task = r->started;
     r->started = NULL;
-    return collect_run(r, sched, task, 1, r->started_us, er_time_left(sched->timeout_ms, r->started_us));
+    return collect_run(r, sched, task, r->started_woken, r->started_us,
+                       er_time_left(sched->timeout_ms, r->started_us));
   }
   hbUCPSchedParam param;
   int32_t rc = check_sched(m, sched, &param);
