@@ -9,7 +9,7 @@
 export const RELEASE: { readonly version: string; readonly sha256: Readonly<Record<string, string>> } = {
   version: "0.1.0",
   sha256: {
-    "linux-x64-gnu": "4c88a7e0157b107443683a635b56a036ae201cdb6a7d94ff22ad99f13a637a9c",
-    "linux-arm64-gnu": "405f08e4e82d3a7a415fa90c8b8c5aea4bb6a47712fd258df1468b91d5a677de",
+    "linux-x64-gnu": "24032c4967a1dcabd8720d5d4e9aeff02da48b99bcf041ef87109030dbbad191",
+    "linux-arm64-gnu": "a611cb92c2fb1e324fb66d5d21bf839a7ad3e0d1026f4f685b8c9173f7101085",
   },
 };
