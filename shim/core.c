@@ -664,8 +664,9 @@ ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom
   clock_gettime(CLOCK_MONOTONIC, &r->start);
   r->timing[ER_TIMING_SUBMITTED] = ms_of(&r->start);
   r->started = 0;
-  /* The worker comes first: a run started below must have a thread to collect it. */
-  int32_t rc = er_pool_submit(run_submitted, r);
+  /* The worker comes first (a run started below must have a thread to collect it), woken after
+     the start: the device gets the task before this thread pays for waking another. */
+  int32_t rc = er_pool_submit_later(run_submitted, r);
   if (rc != ER_OK) {
     atomic_fetch_sub(&live_submitted, 1);
     atomic_store(&r->phase, PHASE_IDLE);
@@ -680,6 +681,7 @@ ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom
     r->timing[ER_TIMING_STARTED] = er_clock_ms();
   }
   sem_post(&r->start_done);
+  er_pool_start();
   return ER_OK;
 }
 

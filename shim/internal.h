@@ -190,6 +190,10 @@ ER_INTERNAL const char *er_lib_path(void *lib);
 
 /* Worker threads (workers.c): runs fn(arg) on a shim thread; posts tags to a completion queue. */
 ER_INTERNAL int32_t er_pool_submit(void (*fn)(void *), void *arg);
+/* Queues fn(arg) with its thread made sure of, but wakes no thread until er_pool_start (a worker
+   may still take it sooner, woken for another job: the job must wait for what it needs). */
+ER_INTERNAL int32_t er_pool_submit_later(void (*fn)(void *), void *arg);
+ER_INTERNAL void er_pool_start(void);
 /* Keeps libedgerun mapped until the process ends (for threads and exit handlers of its own). */
 ER_INTERNAL void er_pin_library(void);
 ER_INTERNAL void er_completion_post(uint32_t queue, uint32_t tag);

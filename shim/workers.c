@@ -121,7 +121,8 @@ ER_API int32_t er_set_worker_limit(uint32_t limit) {
   return ER_OK;
 }
 
-int32_t er_pool_submit(void (*fn)(void *), void *arg) {
+/* Queues a job; a worker takes it once er_pool_start is called (start: at once). */
+static int32_t enqueue(void (*fn)(void *), void *arg, int start) {
   job *j = malloc(sizeof *j);
   if (!j) return er_fail(ER_ERR_OUT_OF_MEMORY, NULL, NULL, "out of memory");
   j->fn = fn;
@@ -148,9 +149,15 @@ int32_t er_pool_submit(void (*fn)(void *), void *arg) {
   pool.tail = j;
   pool.queued++;
   pthread_mutex_unlock(&pool.lock);
-  sem_post(&pool.jobs);
+  if (start) sem_post(&pool.jobs);
   return ER_OK;
 }
+
+int32_t er_pool_submit(void (*fn)(void *), void *arg) { return enqueue(fn, arg, 1); }
+
+int32_t er_pool_submit_later(void (*fn)(void *), void *arg) { return enqueue(fn, arg, 0); }
+
+void er_pool_start(void) { sem_post(&pool.jobs); }
 
 /* The queue with this id, or NULL if there is none (never made, or freed). */
 static cqueue *find_queue(uint32_t id) {
