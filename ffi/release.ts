@@ -9,7 +9,7 @@
 export const RELEASE: { readonly version: string; readonly sha256: Readonly<Record<string, string>> } = {
   version: "0.1.0",
   sha256: {
-    "linux-x64-gnu": "24032c4967a1dcabd8720d5d4e9aeff02da48b99bcf041ef87109030dbbad191",
-    "linux-arm64-gnu": "a611cb92c2fb1e324fb66d5d21bf839a7ad3e0d1026f4f685b8c9173f7101085",
+    "linux-x64-gnu": "2f3f1772d4fdf6be8b22bf64c00be151f5a0b18cc551e86ad1915879e869c1dd",
+    "linux-arm64-gnu": "396b325c1044e5a5dc1a2f061dfc77106239e5201b33d76eee24581eb8818fde",
   },
 };
