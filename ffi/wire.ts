@@ -76,6 +76,13 @@ export const ER = {
   RT_SHAPE: 3,
   RT_STRIDES: 13,
 
+  // A request's timing record (er_request_timing): its doubles and the hop stamps of a submitted run.
+  TIMING_WORDS: 6,
+  TIMING_SUBMITTED: 2,
+  TIMING_STARTED: 3,
+  TIMING_DONE: 4,
+  TIMING_POSTED: 5,
+
   // Copy modes of er_request_write / er_request_read.
   COPY_DENSE: 0,
   COPY_FLOAT32: 1,

@@ -175,7 +175,7 @@ export class Request {
     check(native, native.symbols.er_request_new(model, out), "cannot create a request");
     this.#handle = native.handle(out[0]);
     collected.register(this, { native, handle: this.#handle }, this);
-    this.#timing = new Float64Array(native.view(native.address(native.symbols.er_request_timing(this.#handle)), 16));
+    this.#timing = new Float64Array(native.view(native.address(native.symbols.er_request_timing(this.#handle)), ER.TIMING_WORDS * 8));
     try {
       this.#inputs = inputs.map((info, i) => this.#slot(ER_INPUT, i, info));
       this.#outputs = outputs.map((info, i) => this.#slot(ER_OUTPUT, i, info));
