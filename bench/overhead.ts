@@ -113,7 +113,7 @@ const js = {
 };
 /**
  * Unpinned, a run's threads land on one CPU (a hop is a context switch) or on two (a hop wakes
- * the other CPU), and a process tends to stay one way: each figure is the best of three processes.
+ * the other CPU), and a process tends to stay one way: each figure is the best of five processes.
  */
 function bestOf(runs: SimRows[]): SimRows {
   const min = (pick: (m: SimRows) => Record<string, number>) => {
@@ -123,7 +123,7 @@ function bestOf(runs: SimRows[]): SimRows {
   };
   return { c: min((m) => m.c) as SimRows["c"], deno: min((m) => m.deno), bun: min((m) => m.bun) };
 }
-const free = bestOf([simRows([]), simRows([]), simRows([])]);
+const free = bestOf(Array.from({ length: 5 }, () => simRows([])));
 const taskset = spawnSync("taskset", ["-c", "0", "true"]).status === 0;
 const pinned = taskset ? simRows(["taskset", "-c", "0"]) : undefined;
 const wake = json(floor, ["-", "500", "1", "wake"]).us;
@@ -136,8 +136,8 @@ const ortNode =
 
 const us = (v: number) => `${v.toFixed(2)} µs`;
 const ratio = (v: number, base: number) => `${us(v)} (${(v / base).toFixed(2)}x C)`;
-const plus = (v: number, base: number) => `C + ${(v - base).toFixed(1)} µs`;
-const more = (async: number, sync: number) => `+ ${(async - sync).toFixed(1)} µs`;
+const plus = (v: number, base: number) => `C ${v < base ? "-" : "+"} ${Math.abs(v - base).toFixed(1)} µs`;
+const more = (async: number, sync: number) => `${async < sync ? "-" : "+"} ${Math.abs(async - sync).toFixed(1)} µs`;
 type SimRows = ReturnType<typeof simRows>;
 const simTable = (m: SimRows): string[][] => [
   [
