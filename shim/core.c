@@ -43,12 +43,11 @@ struct er_request {
   uint32_t queue; /* the completion queue tag goes to (er_request_set_queue; 0 = the default) */
   int32_t result;
   er_saved_error error;
-  int started;           /* the backend started the submitted run in er_request_submit (request_start) */
+  int32_t started;       /* request_start in er_request_submit: 1 started, 0 not, < 0 its error (the run's) */
   struct timespec start; /* when the submitted run started, if so */
   /* The submitted run's tag went out before its worker was done (run_done_early): whoever takes
-     its end (er_request_finish, or er_request_free) first waits for `settled` (once: taken). */
+     its end (er_request_finish, or er_request_free) first waits for `settled`. */
   atomic_int early;
-  int taken;
   pthread_mutex_t post_lock; /* orders an early tag against er_request_free */
   sem_t settled;
   sem_t start_done; /* posted once er_request_submit is done with the run: its worker may go */
@@ -450,10 +449,10 @@ ER_API int32_t er_request_new(er_model *model, er_request **out) {
 
 /* After an early tag: takes the token run_submitted posts (a short wait: that worker is awake). */
 static void wait_settled(er_request *r) {
-  if (!atomic_load(&r->early) || r->taken) return;
-  r->taken = 1;
+  if (!atomic_load(&r->early)) return;
   while (sem_wait(&r->settled) != 0 && errno == EINTR) {
   }
+  atomic_store(&r->early, 0); /* the worker read it before posting: nothing waits twice */
 }
 
 static void request_destroy(er_request *r) {
@@ -613,11 +612,17 @@ static void run_submitted(void *arg) {
   }
   if (!r->started) r->timing[ER_TIMING_STARTED] = er_clock_ms();
   er_clear_error();
-  if (atomic_load(&r->cancel) && !r->started)
-    r->result = er_fail(ER_ERR_CANCELLED, r->model->pack->ops->name, NULL, "the run was cancelled before it started");
-  else
-    r->result = timed_run(r, &r->sched, r->started ? &r->start : NULL);
-  er_error_save(&r->error);
+  if (r->started < 0) { /* failed at its start: er_request_submit saved the error */
+    r->result = r->started;
+    r->timing[0] = 0;
+    r->timing[1] = er_clock_ms();
+  } else {
+    if (atomic_load(&r->cancel) && !r->started)
+      r->result = er_fail(ER_ERR_CANCELLED, r->model->pack->ops->name, NULL, "the run was cancelled before it started");
+    else
+      r->result = timed_run(r, &r->sched, r->started ? &r->start : NULL);
+    er_error_save(&r->error);
+  }
   atomic_fetch_sub(&live_submitted, 1);
   /* Read before the phase says DONE: from then on er_request_free may destroy r at once. A free
      under way (its cancel may be what ended the run, before it could mark the run orphaned)
@@ -656,7 +661,6 @@ ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom
     return er_fail(ER_ERR_STATE, r->model->pack->ops->name, NULL, "request is already running");
   atomic_store(&r->cancel, 0);
   atomic_store(&r->early, 0);
-  r->taken = 0;
   r->sched = (er_sched){priority, custom_id, core_mask, timeout_ms, &r->cancel, run_done_early, r};
   r->tag = tag;
   atomic_store(&r->phase, PHASE_SUBMITTED);
@@ -676,9 +680,13 @@ ER_API int32_t er_request_submit(er_request *r, int32_t priority, int32_t custom
   /* Started here when the backend can do that without blocking: the device gets it now, and the
      worker (waiting for `start_done`) only collects it. */
   const er_backend_ops *ops = r->model->pack->ops;
-  if (ops->request_start && ops->request_start(r->state, &r->sched) == 1) {
-    r->started = 1;
-    r->timing[ER_TIMING_STARTED] = er_clock_ms();
+  if (ops->request_start) {
+    r->started = ops->request_start(r->state, &r->sched);
+    if (r->started == 1) r->timing[ER_TIMING_STARTED] = er_clock_ms();
+    if (r->started < 0) { /* the run's result: its tag reports it, the submit itself succeeded */
+      er_error_save(&r->error);
+      er_clear_error();
+    }
   }
   sem_post(&r->start_done);
   er_pool_start();

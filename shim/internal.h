@@ -132,8 +132,9 @@ typedef struct er_backend_ops {
   int32_t (*request_set_shape)(void *request, uint32_t index, const int64_t *dims, uint32_t rank);
   int32_t (*request_run)(void *request, const er_sched *sched);
   /* Optional: starts a submitted run on the caller's thread if that cannot block; 1 when it did
-     (the request_run that follows on a worker then collects it), 0 when request_run does it all. */
-  int (*request_start)(void *request, const er_sched *sched);
+     (the request_run that follows on a worker then collects it), 0 when request_run does it all,
+     or an error status (set as the last error) that is the run's result: request_run is not called. */
+  int32_t (*request_start)(void *request, const er_sched *sched);
   /* Optional: asks a running request_run (on another thread) to stop early. */
   int32_t (*request_cancel)(void *request);
   /* Optional: 0 when the request can never run again (its owner should drop it); absent = 1. */

@@ -1087,8 +1087,6 @@ typedef struct hb_request {
   void *started;                 /* a task hb_request_start submitted; its request_run only waits for it */
   uint64_t started_us;
   int started_woken;             /* its wait is registered (woken by the done-callback) */
-  int32_t start_rc;              /* hb_request_start's failure, reported by request_run */
-  er_saved_error start_error;
 } hb_request;
 
 /*
@@ -1395,15 +1393,20 @@ static int32_t check_inputs_bound(hb_request *r) {
   return ER_OK;
 }
 
+/* The error of an hbDNNInferV2 that made no task (rc: its code, 0 when it gave no handle). */
+static int32_t create_failed(const hb_model *m, int32_t rc) {
+  if (rc != 0) return vendor_fail("hbDNNInferV2", rc, "creating the task%s", task_hint(m));
+  return er_fail(ER_ERR_BACKEND, BACKEND, "hbDNNInferV2", "hbDNNInferV2 returned no task handle");
+}
+
 /* Creates the async task (*vendor: the runtime's code). hbDNNInferV2 runs under the lock: see hb_lock. */
 static int32_t create_task(hb_request *r, void **task, int32_t *vendor) {
+  *task = NULL;
   pthread_mutex_lock(&hb_lock);
   int32_t rc = hb.hbDNNInferV2(task, r->raw[1], r->raw[0], r->model->handle);
   pthread_mutex_unlock(&hb_lock);
   *vendor = rc;
-  if (rc != 0) return vendor_fail("hbDNNInferV2", rc, "creating the task%s", task_hint(r->model));
-  if (!*task) return er_fail(ER_ERR_BACKEND, BACKEND, "hbDNNInferV2", "hbDNNInferV2 returned no task handle");
-  return ER_OK;
+  return rc == 0 && *task ? ER_OK : create_failed(r->model, rc);
 }
 
 static int32_t submit_task(const hb_model *m, void *task, hbUCPSchedParam *param) {
@@ -1846,37 +1849,28 @@ static int32_t collect_run(hb_request *r, const er_sched *sched, void *task, int
 static int32_t try_create_task(hb_request *r, void **task) {
   *task = NULL;
   if (pthread_mutex_trylock(&hb_lock) != 0) return 0;
-  int32_t made = 0;
-  if (g.live_tasks < task_cap()) {
+  int full = g.live_tasks >= task_cap();
+  int32_t vendor = 0;
+  if (!full) {
     g.live_tasks++;
-    int32_t vendor = hb.hbDNNInferV2(task, r->raw[1], r->raw[0], r->model->handle);
-    made = vendor == 0 && *task ? 1 : vendor == HB_ERR_TASK_LIMIT ? 0 : vendor ? vendor : ER_ERR_BACKEND;
-    if (made != 1) g.live_tasks--;
+    vendor = hb.hbDNNInferV2(task, r->raw[1], r->raw[0], r->model->handle);
+    if (vendor != 0 || !*task) g.live_tasks--;
   }
   pthread_mutex_unlock(&hb_lock);
-  if (made < 0)
-    return made == ER_ERR_BACKEND ? er_fail(ER_ERR_BACKEND, BACKEND, "hbDNNInferV2", "hbDNNInferV2 returned no task handle")
-                                  : vendor_fail("hbDNNInferV2", made, "creating the task%s", task_hint(r->model));
-  return made;
-}
-
-/* A start that failed at a vendor call: its error, which the run's request_run reports. */
-static int start_failed(hb_request *r, int32_t rc) {
-  r->start_rc = rc;
-  er_error_save(&r->start_error);
-  return 1;
+  if (full || vendor == HB_ERR_TASK_LIMIT) return 0; /* request_run waits for a slot */
+  return vendor == 0 && *task ? 1 : create_failed(r->model, vendor);
 }
 
 /*
  * Starts a submitted run on the caller's thread (core.c: before it hands the run to a worker)
  * when nothing can make it wait: no earlier task to settle, a free slot, the lock free, done
  * callbacks in the runtime. The device then starts one thread hop sooner, and the worker only
- * collects the run. Returns 1 if the task was submitted, or a vendor call failed (its error is
- * the run's: a refused call is not made twice); 0 with nothing changed when the start must wait,
- * and request_run on the worker does the whole run. core.c calls it only once a worker thread is
- * sure to collect the run.
+ * collects the run. Returns 1 if the task was submitted; a vendor call's error (the run's: a
+ * refused call is not made twice, and nothing is left); 0 with nothing changed when the start
+ * must wait, and request_run on the worker does the whole run. core.c calls it only once a worker
+ * thread is sure to collect the run.
  */
-static int hb_request_start(void *request, const er_sched *sched) {
+static int32_t hb_request_start(void *request, const er_sched *sched) {
   hb_request *r = request;
   hb_model *m = r->model;
   hbUCPSchedParam param;
@@ -1887,17 +1881,16 @@ static int hb_request_start(void *request, const er_sched *sched) {
     return 0;
   }
   int32_t rc = flush_range(r, 0, m->n_in, HB_MEM_CACHE_CLEAN);
-  if (rc != ER_OK) return start_failed(r, rc);
+  if (rc != ER_OK) return rc;
   void *task;
   rc = try_create_task(r, &task);
-  if (rc < 0) return start_failed(r, rc);
-  if (rc == 0) return 0;
+  if (rc != 1) return rc;
   /* A callback the runtime refuses: the worker waits in hbUCPWaitTaskDone, as request_run would. */
   r->started_woken = wait_register(&r->wait, r, task);
   rc = submit_task(m, task, &param);
   if (rc != ER_OK) {
     if (r->started_woken) wait_unregister(&r->wait);
-    return start_failed(r, release_task(r, task, rc, 0)); /* never submitted: nothing uses the buffers */
+    return release_task(r, task, rc, 0); /* never submitted: nothing uses the buffers */
   }
   r->started = task;
   r->started_us = er_now_us();
@@ -1907,12 +1900,6 @@ static int hb_request_start(void *request, const er_sched *sched) {
 static int32_t hb_request_run(void *request, const er_sched *sched) {
   hb_request *r = request;
   hb_model *m = r->model;
-  if (r->start_rc) { /* hb_request_start failed at a vendor call */
-    int32_t rc = r->start_rc;
-    r->start_rc = 0;
-    er_error_restore(&r->start_error);
-    return rc;
-  }
   if (r->started) { /* hb_request_start submitted it: its time counts from then */
     void *task = r->started;
     r->started = NULL;
