@@ -165,23 +165,17 @@ const simTable = (m: SimRows): string[][] => [
     "<= + 50 µs",
   ],
 ];
+const tinyRow = (workload: string, measure: string, key: "run" | "zeroCopy", target: string) => [
+  workload,
+  measure,
+  us(c.tiny),
+  ratio(js.deno[key], c.tiny),
+  ratio(js.bun[key], c.tiny),
+  target,
+];
 const rows: string[][] = [
-  [
-    "tiny ONNX (Add, 6 float32, 1 thread)",
-    "run(x)",
-    us(c.tiny),
-    ratio(js.deno.run, c.tiny),
-    ratio(js.bun.run, c.tiny),
-    "<= 1.25x C",
-  ],
-  [
-    "",
-    "zero-copy: write inputs[0].data, run()",
-    us(c.tiny),
-    ratio(js.deno.zeroCopy, c.tiny),
-    ratio(js.bun.zeroCopy, c.tiny),
-    "<= 1.10x C",
-  ],
+  tinyRow("tiny ONNX (Add, 6 float32, 1 thread)", "run(x)", "run", "<= 1.25x C"),
+  tinyRow("", "zero-copy: write inputs[0].data, run()", "zeroCopy", "<= 1.10x C"),
   ...simTable(free),
   [
     "onnxruntime-node, tiny model",

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { EdgerunError, type Model, open } from "../mod.ts";
+import { uniform } from "./fixtures/inputs.ts";
 import { values } from "./helpers.ts";
 
 /** The fault controls both simulators offer (tests/sim/FORMAT.md 6, tests/sim/acl/FORMAT.md 6). */
@@ -50,15 +51,6 @@ const env = (name: string) => {
 export const faultSeed = Number(env("EDGERUN_FAULT_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 export const faultSteps = Number(env("EDGERUN_FAULT_STEPS") ?? 80);
 
-/** mulberry32: small, seedable, the same on both runtimes. */
-function rng(s: number): () => number {
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const typed = (e: unknown) => e instanceof EdgerunError || e instanceof TypeError || e instanceof RangeError;
 
@@ -78,7 +70,7 @@ const want = (k: number) => Array.from(x, (v) => v * (2 + k) + 1);
 /** Runs the sequence; closes every model it opened, then asserts that no error was untyped. */
 export async function runFaultSequence(plan: FaultPlan, seed = faultSeed, steps = faultSteps): Promise<void> {
   const { sim, files } = plan;
-  const random = rng(seed);
+  const random = uniform(seed);
   const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)];
   const log: string[] = [];
   const models: (Model | undefined)[] = [undefined, undefined];

@@ -12,23 +12,13 @@ import { EdgerunError, open } from "../mod.ts";
 import { test } from "./compat.ts";
 import { assertNothingLeft, liveCounts } from "./live_counts.ts";
 import { simModelFile, useSim } from "./sim_helpers.ts";
+import { uniform } from "./fixtures/inputs.ts";
 import process from "node:process";
 
 const sim = useSim();
 const SEED = Number(process.env.EDGERUN_RACE_SEED ?? 0x5eed1) >>> 0;
 console.log(`hbdnn_early_races seed ${SEED} (EDGERUN_RACE_SEED to change)`);
 
-function rng(seed: number) {
-  let s = seed || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 const spec = (name: string, latencyUs: number, a: number) => ({
   name,
@@ -49,7 +39,7 @@ const tick = (r: () => number) => {
 test("hbdnn early tags: 3 models x 4 requests, 300 runs at 0 latency and jittered, strict cache: every output is its own run's", async () => {
   const baseline = liveCounts();
   const before = sim.counters();
-  const r = rng(SEED);
+  const r = uniform(SEED);
   await sim.with({ latencyUs: 0, strictCache: true, cores: 4 }, async () => {
     for (const jitter of [0, 300]) {
       sim.setJitterUs(jitter, SEED + 1);
@@ -83,7 +73,7 @@ test("hbdnn early tags: 3 models x 4 requests, 300 runs at 0 latency and jittere
 test("hbdnn early tags: close() / closeAsync() at seeded moments while tags come from done-callbacks: every run settles, nothing leaks", async () => {
   const baseline = liveCounts();
   const before = sim.counters();
-  const r = rng(SEED + 7);
+  const r = uniform(SEED + 7);
   await sim.with({ latencyUs: 0, strictCache: true, cores: 2 }, async () => {
     sim.setJitterUs(200, SEED + 2);
     const outcomes = new Set<string>();
@@ -117,7 +107,7 @@ test("hbdnn early tags: close() / closeAsync() at seeded moments while tags come
 test("hbdnn early tags: aborts and timeouts racing the done-callback: results are right or typed errors, later runs right", async () => {
   const baseline = liveCounts();
   const before = sim.counters();
-  const r = rng(SEED + 11);
+  const r = uniform(SEED + 11);
   await sim.with({ latencyUs: 0, strictCache: true, cores: 2 }, async () => {
     sim.setJitterUs(3000, SEED + 3);
     const m = open(simModelFile(spec("abort", 500, 3)), { maxRequests: 4 });
@@ -154,7 +144,7 @@ test("hbdnn early tags: aborts and timeouts racing the done-callback: results ar
 test("hbdnn early tags: device reset and stalls while inline-started runs are on the device: all settle, later runs right", async () => {
   const baseline = liveCounts();
   const before = sim.counters();
-  const r = rng(SEED + 13);
+  const r = uniform(SEED + 13);
   await sim.with({ latencyUs: 0, strictCache: true, cores: 2 }, async () => {
     const m = open(simModelFile(spec("reset", 200, 2)), { maxRequests: 6 });
     await m.runAsync(input(0));

@@ -13,7 +13,7 @@
 import process from "node:process";
 import { EdgerunError, type Model, open, Pool, type Tensor, type TypedArray } from "../mod.ts";
 import { gc } from "./compat.ts";
-import { mulberry32 } from "./fixtures/inputs.ts";
+import { uniform } from "./fixtures/inputs.ts";
 import { dtypeModel, symbolicBatchModel } from "./fixtures/onnx_models.ts";
 import { tempFile } from "./helpers.ts";
 import { liveCounts } from "./live_counts.ts";
@@ -68,14 +68,9 @@ interface PendingRun {
   promise: Promise<unknown>;
 }
 
-function rng(seed: number): () => number {
-  const next = mulberry32(seed);
-  return () => next() / 4294967296;
-}
-
 const seed = Number(process.argv[2] ?? process.env.LIFETIME_SEED ?? Date.now() % 1e9);
 const steps = Number(process.argv[3] ?? process.env.LIFETIME_STEPS ?? 300);
-const random = rng(seed);
+const random = uniform(seed);
 const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)];
 const int = (n: number) => Math.floor(random() * n);
 
