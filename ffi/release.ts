@@ -9,7 +9,7 @@
 export const RELEASE: { readonly version: string; readonly sha256: Readonly<Record<string, string>> } = {
   version: "0.1.0",
   sha256: {
-    "linux-x64-gnu": "2f3f1772d4fdf6be8b22bf64c00be151f5a0b18cc551e86ad1915879e869c1dd",
-    "linux-arm64-gnu": "396b325c1044e5a5dc1a2f061dfc77106239e5201b33d76eee24581eb8818fde",
+    "linux-x64-gnu": "486e9cd1508274bb6e5be55edfc15ee4c2d85eb7d304e1781add95350c6d8d8a",
+    "linux-arm64-gnu": "0864e06984c9676aa9754311f52a3de41a1d417d988946cfe57d21d6aa0f2b3c",
   },
 };
